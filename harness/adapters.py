@@ -1,0 +1,202 @@
+"""The model API (DESIGN §3): lm-eval's narrow ``LM`` shape plus what planner models need.
+
+Every model a task sees is a ``PlanevalLM``. It is an ``lm_eval.api.model.LM``, so an instance can be
+handed to ``lm_eval.simple_evaluate(model=...)``, and it adds:
+
+* ``token_logprobs``: per-token log-probs of whole documents in ``paper`` or ``rolling`` windows;
+* ``generate``: batched sampling that returns text, tokens and (for planner models) the plan;
+* ``hidden_states``: representations at named sites (for probes).
+
+A subclass implements three primitives — ``score_spans``, ``generate`` and ``hidden_states`` — and
+inherits the rest. Concrete adapters live next to the trainer that builds them (``trainers/``) or in
+``harness/hf_adapter.py`` for any Hugging Face causal LM.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+from lm_eval.api.model import LM
+
+from harness.windows import WINDOWERS
+
+
+class SpanRequest(NamedTuple):
+    """Score the last ``n_score`` tokens of ``ids`` given everything before them.
+
+    ``doc``/``offset`` say where ``ids`` sits inside a document's token sequence (``ids == doc_ids[
+    offset:offset + len(ids)]``), for adapters that condition on document-level information such as
+    per-sentence writing actions; plain LMs ignore them.
+    """
+
+    ids: list[int]
+    n_score: int
+    doc: int = -1
+    offset: int = 0
+
+
+class SpanScores(NamedTuple):
+    logprobs: np.ndarray  # float64 natural-log probabilities, shape (n_score,)
+    greedy: np.ndarray  # bool: was each scored token the argmax
+
+
+@dataclass
+class Generation:
+    text: str
+    token_ids: list[int]
+    plans: list[int] | None = None  # the action planned for each generated sentence (planner models)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class PlanevalLM(LM):
+    """Base class of every model adapter."""
+
+    #: a stable identity: the cache key of the artifact, or ``hf:<name>@<revision or content hash>``
+    identity: str = "unknown"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents: list[Any] = []  # per-document context for SpanRequest.doc (set by callers)
+
+    # -- primitives a subclass implements ------------------------------------------------------
+    @property
+    @abstractmethod
+    def tokenizer(self) -> Any:
+        """A Hugging Face tokenizer (``__call__``, ``decode``)."""
+
+    @property
+    @abstractmethod
+    def max_length(self) -> int:
+        """Longest input the model takes, in tokens."""
+
+    @property
+    @abstractmethod
+    def prefix_token_id(self) -> int:
+        """The token that precedes every document (BOS, else EOS), as lm-eval's ``prefix_token_id``."""
+
+    @abstractmethod
+    def score_spans(self, requests: Sequence[SpanRequest], *, progress: bool = False) -> list[SpanScores]:
+        """Log-probs (natural log) of the scored tokens of each request, batched."""
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+        progress: bool = False,
+    ) -> list[Generation]:
+        """Sample a continuation of each prompt (``temperature=0``: greedy). Deterministic in ``seed``."""
+
+    def hidden_sites(self) -> list[str]:
+        """Names of the sites ``hidden_states`` can read (e.g. ``layer3.pre_merge``)."""
+        return []
+
+    def hidden_states(self, texts: Sequence[str], sites: Sequence[str]) -> dict[str, list[np.ndarray]]:
+        raise NotImplementedError(f"{type(self).__name__} exposes no hidden-state sites")
+
+    # -- derived API ---------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def document_ids(self, text: str) -> list[int]:
+        """A document's token ids with the prefix token in front (the prefix is never scored)."""
+        return [self.prefix_token_id, *self.encode(text)]
+
+    def token_logprobs(
+        self,
+        texts: Sequence[str],
+        *,
+        mode: str = "rolling",
+        window: int | None = None,
+        progress: bool = False,
+    ) -> list[np.ndarray]:
+        """Per-token log-probs of each document (its tokens after the prefix), in ``paper`` mode
+        (stride-1 windows, ``window`` tokens including the target) or ``rolling`` mode (disjoint
+        windows of at most ``window`` input tokens, as lm-eval)."""
+        if mode not in WINDOWERS:
+            raise ValueError(f"unknown perplexity mode {mode!r} (valid: {', '.join(WINDOWERS)})")
+        if mode == "paper":
+            size = (window or 128) - 1
+        else:
+            size = window or self.max_length
+        size = min(size, self.max_length)
+        requests: list[SpanRequest] = []
+        owners: list[int] = []
+        for d, text in enumerate(texts):
+            ids = self.document_ids(text)
+            for w in WINDOWERS[mode](len(ids), size):
+                requests.append(SpanRequest(ids[w.start : w.end], w.n_score, doc=d, offset=w.start))
+                owners.append(d)
+        scores = self.score_spans(requests, progress=progress)
+        per_doc: list[list[np.ndarray]] = [[] for _ in texts]
+        for d, s in zip(owners, scores, strict=True):
+            per_doc[d].append(s.logprobs)
+        return [np.concatenate(p) if p else np.zeros(0) for p in per_doc]
+
+    # -- lm-eval's interface ---------------------------------------------------------------------
+    def _context_continuation(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Split as lm-eval's HFLM does: trailing spaces of the context move to the continuation and
+        the pair is encoded whole, so tokens that merge across the boundary are handled the same way."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        cont = whole[len(ctx) :]
+        if not context:
+            ctx = [self.prefix_token_id]
+            cont = self.encode(continuation)
+        return ctx, cont
+
+    def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
+        spans = []
+        for req in requests:
+            ctx, cont = self._context_continuation(*req.args)
+            ids = (ctx + cont)[-(self.max_length + 1) :]
+            spans.append(SpanRequest(ids, len(cont)))
+        out = []
+        for req, s in zip(requests, self.score_spans(spans), strict=True):
+            res = (float(s.logprobs.sum()), bool(s.greedy.all()))
+            self.cache_hook.add_partial("loglikelihood", req.args, res)
+            out.append(res)
+        return out
+
+    def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:
+        texts = [req.args[0] for req in requests]
+        out = [float(lp.sum()) for lp in self.token_logprobs(texts, mode="rolling")]
+        for req, res in zip(requests, out, strict=True):
+            self.cache_hook.add_partial("loglikelihood_rolling", req.args, res)
+        return out
+
+    def generate_until(self, requests: list[Any]) -> list[str]:
+        out = []
+        for req in requests:
+            context, gen_kwargs = req.args
+            kwargs = dict(gen_kwargs or {})
+            until = kwargs.pop("until", None) or []
+            if isinstance(until, str):
+                until = [until]
+            max_new = int(kwargs.pop("max_gen_toks", kwargs.pop("max_new_tokens", 256)))
+            do_sample = bool(kwargs.pop("do_sample", False))
+            temperature = float(kwargs.pop("temperature", 1.0 if do_sample else 0.0))
+            gen = self.generate(
+                [context], max_new_tokens=max_new, temperature=temperature if do_sample else 0.0,
+                stop=until,
+            )[0]
+            text = gen.text
+            for stop in until:
+                text = text.split(stop)[0]
+            self.cache_hook.add_partial("generate_until", req.args, text)
+            out.append(text)
+        return out

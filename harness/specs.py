@@ -1,0 +1,144 @@
+"""Specs as data: pydantic models (extra="forbid") loaded from YAML with ``yaml.safe_load``.
+
+A malformed file fails before any work starts with a SpecError naming the file, the field and the
+problem. Method-specific parameters (a trainer's hyperparameters, a task's parameters, a corpus
+source's options) are validated by the ``Params``/``Config`` model of the registered object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.errors import MissingPathError, SpecError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusSpec(Strict):
+    """Where the text comes from (a registered corpus source) and how it is split."""
+
+    source: str = "synthetic"
+    params: dict[str, Any] = Field(default_factory=dict)
+    val_fraction: float = Field(0.05, ge=0, lt=1)
+    test_fraction: float = Field(0.05, ge=0, lt=1)
+    seed: int = 0
+
+
+class TokenizerSpec(Strict):
+    """A byte-level BPE trained on the training split, or an HF tokenizer by name or path."""
+
+    kind: Literal["bpe", "hf"] = "bpe"
+    vocab_size: int = Field(8192, ge=260)
+    min_frequency: int = Field(2, ge=1)
+    name_or_path: str | None = None
+
+    @field_validator("name_or_path")
+    @classmethod
+    def _non_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class VariantSpec(Strict):
+    """A named model variant: which trainer builds it and with which hyperparameters."""
+
+    name: str
+    family: str
+    trainer: str
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+
+class TaskSpec(Strict):
+    """One task with its parameters; ``alias`` tells two configurations of a task apart in a suite."""
+
+    name: str
+    alias: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.alias or self.name
+
+
+class SuiteSpec(Strict):
+    """Variants × tasks × seeds over one corpus and tokenizer."""
+
+    name: str
+    description: str = ""
+    corpus: CorpusSpec = Field(default_factory=CorpusSpec)
+    tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
+    variants: list[str] = Field(min_length=1)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    seeds: list[int] | None = None
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="variant name → trainer params merged over the variant's"
+    )
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_labels(cls, tasks: list[TaskSpec]) -> list[TaskSpec]:
+        labels = [t.label for t in tasks]
+        dupes = sorted({lbl for lbl in labels if labels.count(lbl) > 1})
+        if dupes:
+            raise ValueError(f"task labels must be unique; give an alias to: {', '.join(dupes)}")
+        return tasks
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (possibly nested) model that an unknown field was given to."""
+    target: type[BaseModel] = model
+    for part in loc[:-1]:
+        fld = target.model_fields.get(str(part))
+        ann = getattr(fld, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            target = ann
+    return sorted(target.model_fields)
+
+
+def validate(model: type[M], data: Any, source: str, prefix: str = "") -> M:
+    """``model.model_validate(data)``, turning the first problem into a SpecError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        field = ".".join(p for p in (prefix, loc) if p)
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = f"unknown field (allowed: {', '.join(_allowed_fields(model, first['loc']))})"
+        more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+        raise SpecError(source, field, f"{msg}{more}") from None
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise MissingPathError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise SpecError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_spec(model: type[M], path: Path) -> M:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(str(path), "", f"expected a mapping at the top level, got {type(data).__name__}")
+    return validate(model, data, str(path))

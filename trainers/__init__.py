@@ -1,0 +1,1 @@
+"""Trainers turn a ``VariantSpec`` into an artifact directory and load it back as a model adapter."""

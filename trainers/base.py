@@ -1,0 +1,55 @@
+"""The trainer API.
+
+``train`` writes the artifact into ``ctx.out_dir`` (a temporary directory renamed into the cache on
+success) and keeps resumable checkpoints in ``ctx.checkpoint_dir``, which survives a kill; ``load``
+turns a finished artifact back into a ``PlanevalLM``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.adapters import PlanevalLM
+from harness.corpus import Corpus
+from harness.registry import Registry
+from harness.specs import VariantSpec
+
+
+class TrainerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class TrainContext:
+    variant: VariantSpec
+    config: Any  # the trainer's validated Config instance
+    seed: int
+    corpus: Corpus
+    tokenizer: Any  # a transformers PreTrainedTokenizerFast
+    out_dir: Path  # write the final artifact here
+    checkpoint_dir: Path  # resumable state; kept across kills, deleted after success
+    progress: bool = True
+    #: artifacts of upstream stages a trainer depends on (e.g. a pretrained planner), by name
+    inputs: dict[str, Path] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+
+class Trainer(ABC):
+    Config: ClassVar[type[BaseModel]] = TrainerConfig
+    #: bump when the trainer's code changes what it produces: it is part of every model key
+    version: ClassVar[str] = "1"
+
+    @abstractmethod
+    def train(self, ctx: TrainContext) -> None: ...
+
+    @abstractmethod
+    def load(self, artifact_dir: Path, identity: str) -> PlanevalLM: ...
+
+
+TRAINERS: Registry[type[Trainer]] = Registry("trainer", "planeval.trainers", builtin_packages=("trainers",))
