@@ -24,7 +24,12 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 
 
 class Registry(Generic[T]):
-    """A name → object map that also loads built-in packages and an entry-point group on first use."""
+    """A name → object map that also loads built-ins and an entry-point group on first use.
+
+    Built-ins come from importing ``builtin_packages`` (whose modules register with the decorator) or
+    from a ``discover`` callback (e.g. YAML files); an entry point's object goes through ``loader``
+    when given (e.g. a folder of YAML), else it is registered under the entry point's name.
+    """
 
     def __init__(
         self,
@@ -32,11 +37,13 @@ class Registry(Generic[T]):
         group: str,
         builtin_packages: tuple[str, ...] = (),
         loader: Callable[[Registry[T], object, str], None] | None = None,
+        discover: Callable[[Registry[T]], None] | None = None,
     ):
         self.kind = kind
         self.group = group
         self._builtin_packages = builtin_packages
         self._loader = loader
+        self._discover = discover
         self._items: dict[str, T] = {}
         self._sources: dict[str, str] = {}
         self._loaded = False
@@ -99,6 +106,8 @@ class Registry(Generic[T]):
         try:
             for package in self._builtin_packages:
                 import_submodules(package)
+            if self._discover is not None:
+                self._discover(self)
             for ep in entry_points(group=self.group):
                 try:
                     obj = ep.load()

@@ -66,6 +66,9 @@ class CorpusSource(ABC):
     @abstractmethod
     def load(self, seed: int) -> dict[str, list[Document]]: ...
 
+    def check(self) -> None:
+        """Cheap checks run when a suite is planned, before any work (e.g. that input paths exist)."""
+
     def n_actions(self) -> int | None:
         return None
 

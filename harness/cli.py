@@ -1,0 +1,197 @@
+"""The ``planeval`` command line: run suites, list what is registered, print the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import PlanevalError
+
+DEFAULT_SUITE = "smoke"
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home or os.environ.get("PLANEVAL_HOME") or ".planeval")
+
+
+def _db(args: argparse.Namespace) -> str:
+    return args.db or os.environ.get("PLANEVAL_DB") or f"sqlite:///{_home(args) / 'leaderboard.db'}"
+
+
+def _includes(args: argparse.Namespace) -> None:
+    from harness.catalog import include_dir
+
+    for d in args.include or []:
+        include_dir(Path(d))
+
+
+def _open_store(args: argparse.Namespace):
+    from leaderboard.store import Store
+
+    url = _db(args)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise PlanevalError(f"no leaderboard at {url}: run a suite first (planeval run)")
+    return Store(url)
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.catalog import resolve_suite
+    from harness.runner import Runner, plan_suite
+
+    _includes(args)
+    suite, source = resolve_suite(args.suite)
+    plan = plan_suite(suite, source)  # validates everything before anything is written
+    runner = Runner(_home(args), _db(args), progress=not args.no_progress)
+    if args.dry_run:
+        print(runner.describe(plan))
+        return 0
+    summary = runner.run(plan)
+    print(
+        f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
+        f"{len(summary.failed)} failed in {summary.seconds:.1f}s"
+    )
+    _print_table(args, suite.name, fmt="md")
+    for f in summary.failed:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _print_table(args: argparse.Namespace, suite: str | None, fmt: str, output: str | None = None) -> None:
+    from leaderboard.render import render
+    from leaderboard.tables import comparison_table
+
+    store = _open_store(args)
+    results = store.results(suite=suite)
+    if results.empty:
+        raise PlanevalError(f"no results{f' for suite {suite!r}' if suite else ''} in {_db(args)}")
+    text = render(comparison_table(results), fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}")
+    else:
+        print(text)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.catalog import SUITES, VARIANTS
+    from tasks.base import TASKS
+    from trainers.base import TRAINERS
+
+    _includes(args)
+    if args.what == "tasks":
+        for name, cls in TASKS.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            metrics = ", ".join(
+                f"{m}{'↑' if info.higher_is_better else '↓'}" for m, info in cls.metrics.items()
+            )
+            print(f"{name:<16} {doc}  [{metrics}]")
+    elif args.what == "variants":
+        for name, spec in VARIANTS.items():
+            print(f"{name:<28} {spec.family:<16} trainer={spec.trainer:<14} {spec.description}")
+    elif args.what == "suites":
+        for name, spec in SUITES.items():
+            tasks = ", ".join(t.label for t in spec.tasks)
+            print(f"{name:<16} {len(spec.variants)} variants × [{tasks}]  {spec.description}")
+    elif args.what == "trainers":
+        for name, cls in TRAINERS.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"{name:<16} {doc}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    _print_table(args, args.suite, args.format, args.output)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from harness.runner import samples_of
+
+    store = _open_store(args)
+    run = store.get_run(args.run_id)
+    metrics = run.pop("metrics", [])
+    print(json.dumps(run, indent=2, default=str))
+    print("\nmetrics:")
+    for m in metrics:
+        ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m.get("ci_low") is not None else ""
+        print(f"  {m['name']:<20} {m['value']:.6g}{ci}  n={m['n']}")
+    samples = samples_of(run)
+    if samples is None:
+        print("\n(per-sample details are no longer in the cache)")
+    else:
+        import pandas as pd
+
+        print(f"\nper-sample details ({len(samples)} rows; first {args.samples}):")
+        with pd.option_context("display.max_columns", 20, "display.width", 160,
+                               "display.max_colwidth", 60):
+            print(samples.head(args.samples).to_string(index=False))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from leaderboard.render import FORMATS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="cache and leaderboard folder (env PLANEVAL_HOME; default ./.planeval)")
+    common.add_argument("--db", help="leaderboard SQL URL (env PLANEVAL_DB; default sqlite in --home)")
+    common.add_argument("--include", action="append", metavar="DIR",
+                        help="a folder of variant/suite YAML to register (repeatable)")
+
+    parser = argparse.ArgumentParser(
+        prog="planeval", description="Evaluate and benchmark language models that plan.",
+        epilog="Common options (--home, --db, --include) go after the command: planeval run --home DIR",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", parents=[common], help="run a suite (train, evaluate, write the leaderboard)",
+                       description="Run a suite by name or YAML path; cached stages are skipped.")
+    p.add_argument("suite", nargs="?", default=DEFAULT_SUITE, help=f"suite name or file (default {DEFAULT_SUITE})")
+    p.add_argument("--dry-run", action="store_true", help="print the stage plan and what is cached")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", parents=[common], help="list registered tasks, variants, suites or trainers",
+                       description="List what is registered (built-ins, entry points and --include).")
+    p.add_argument("what", choices=["tasks", "variants", "suites", "trainers"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("leaderboard", parents=[common], help="print the comparison table",
+                       description="Variants × metrics from the leaderboard store.")
+    p.add_argument("--suite", help="only this suite")
+    p.add_argument("--format", default="md", choices=sorted(FORMATS), help="output format (default md)")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("show", parents=[common], help="one run's metadata and per-sample details",
+                       description="Show a leaderboard run by id (a unique prefix is enough).")
+    p.add_argument("run_id")
+    p.add_argument("--samples", type=int, default=10, help="how many sample rows to print")
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PlanevalError as exc:
+        print(f"planeval: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("planeval: interrupted; finished stages are cached, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,384 @@
+"""Plan a suite into content-addressed stages and run what is not cached (DESIGN §1).
+
+corpus ─► tokenizer ─► train(variant, seed) ─► eval(task, variant, seed) ─► leaderboard row
+
+Every stage key is ``hash(stage, code version, spec, input keys)``; the model key is part of every
+evaluation key. Planning validates every name and parameter first, so a bad suite fails before any
+work or write. Training resumes from its last checkpoint after a kill; evaluation stages are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from harness.adapters import PlanevalLM
+from harness.cache import Cache
+from harness.catalog import VARIANTS
+from harness.corpus import Corpus, build_corpus, load_corpus
+from harness.corpus.base import make_source
+from harness.errors import MissingPathError, PlanevalError, SpecError
+from harness.hashing import stable_hash, tree_digest
+from harness.provenance import git_commit, package_versions
+from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
+from tasks.base import TASKS, Task, TaskContext
+from trainers.base import TRAINERS, TrainContext, Trainer
+
+CORPUS_VERSION = "1"
+TOKENIZER_VERSION = "1"
+HF_PREFIX = "hf:"
+N_BOOT = 1000
+
+
+@dataclass
+class ModelRef:
+    """A model to evaluate: a trained variant at a seed, or a pretrained ``hf:`` model."""
+
+    variant: VariantSpec
+    seed: int
+    key: str
+    config: BaseModel | None = None  # the trainer's validated Config (None for hf:)
+    trainer: Trainer | None = None
+    hf_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant.name} seed={self.seed}"
+
+
+@dataclass
+class EvalRef:
+    model: ModelRef
+    task: TaskSpec
+    impl: Task
+    params: BaseModel
+    key: str
+    run_id: str
+    config_hash: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.label} × {self.model.label}"
+
+
+@dataclass
+class Plan:
+    suite: SuiteSpec
+    source: str
+    corpus_key: str
+    tokenizer_key: str
+    models: list[ModelRef]
+    evals: list[EvalRef]
+
+
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+
+def _hf_variant(name: str) -> tuple[VariantSpec, str]:
+    target = name[len(HF_PREFIX) :]
+    if not target:
+        raise SpecError("suite", "variants", f"{name!r}: give a model name or path after 'hf:'")
+    path = Path(target).expanduser()
+    if path.exists():
+        identity = f"hf:{path.resolve()}#{tree_digest(path.resolve(), ('*.json', '*.safetensors', '*.bin'))}"
+    elif target.startswith((".", "/", "~")):
+        raise MissingPathError(f"{name}: no such model folder {path}")
+    else:
+        identity = f"hf:{target}"
+    spec = VariantSpec(name=name, family="pretrained", trainer="hf", description=identity)
+    return spec, identity
+
+
+def _resolve_variant(name: str, suite: SuiteSpec) -> VariantSpec:
+    spec = VARIANTS.get(name)
+    override = suite.overrides.get(name)
+    if override:
+        spec = spec.model_copy(update={"params": {**spec.params, **override}})
+    return spec
+
+
+def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
+    """Validate a suite completely and compute every stage key. Writes nothing."""
+    unknown = sorted(set(suite.overrides) - set(suite.variants))
+    if unknown:
+        raise SpecError(source, f"overrides.{unknown[0]}", "names a variant that is not in 'variants'")
+    corpus_source = make_source(suite.corpus, source)
+    corpus_source.check()
+    corpus_key = stable_hash("corpus", CORPUS_VERSION, corpus_source.version, suite.corpus)
+    tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
+
+    models: list[ModelRef] = []
+    for name in suite.variants:
+        if name.startswith(HF_PREFIX):
+            variant, identity = _hf_variant(name)
+            for seed in suite.seeds or [0]:
+                models.append(ModelRef(variant, seed, stable_hash("hf", identity), hf_name=identity[3:]))
+            continue
+        variant = _resolve_variant(name, suite)
+        where = VARIANTS.source(name)
+        trainer_cls = TRAINERS.get(variant.trainer)
+        config = validate(trainer_cls.Config, variant.params, where, prefix="params")
+        for seed in suite.seeds or [variant.seed]:
+            key = stable_hash(
+                "train", variant.trainer, trainer_cls.version, variant.family, config, seed,
+                corpus_key, tokenizer_key,
+            )
+            models.append(ModelRef(variant, seed, key, config=config, trainer=trainer_cls()))
+
+    evals: list[EvalRef] = []
+    for i, task_spec in enumerate(suite.tasks):
+        task_cls = TASKS.get(task_spec.name)
+        params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
+        for m in models:
+            config_hash = stable_hash(
+                suite.corpus, suite.tokenizer, m.variant.trainer, m.config or m.hf_name, m.seed,
+                task_spec.name, params,
+            )
+            key = stable_hash("eval", task_spec.name, task_cls.version, params, m.seed, m.key, corpus_key)
+            run_id = stable_hash("run", suite.name, task_spec.label, key)
+            evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
+    return Plan(suite, source, corpus_key, tokenizer_key, models, evals)
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs a plan against a cache folder and a leaderboard store."""
+
+    def __init__(
+        self,
+        home: Path,
+        db_url: str | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ):
+        self.home = Path(home)
+        self.cache = Cache(self.home / "cache")
+        self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
+        self.progress = progress
+        self.log = log
+        self._corpus: Corpus | None = None
+        self._tokenizer: Any = None
+        self._models: dict[str, PlanevalLM] = {}
+
+    # -- what is cached ---------------------------------------------------------------------------
+    def describe(self, plan: Plan) -> str:
+        """The stage plan with each stage's key and state (the ``--dry-run`` output)."""
+        rows = [
+            ("corpus", plan.suite.corpus.source, plan.corpus_key, self._state("corpus", plan.corpus_key)),
+            ("tokenizer", plan.suite.tokenizer.kind, plan.tokenizer_key,
+             self._state("tokenizer", plan.tokenizer_key)),
+        ]
+        for m in plan.models:
+            if m.hf_name:
+                rows.append(("model", m.label, m.key, "pretrained (no training)"))
+                continue
+            state = self._state("train", m.key)
+            if state == "to run":
+                step = _latest_step(self.cache.partial("train", m.key))
+                state = f"resume from step {step}" if step else state
+            rows.append(("train", m.label, m.key, state))
+        for e in plan.evals:
+            rows.append(("eval", e.label, e.key, self._state("eval", e.key)))
+        width = max(len(r[1]) for r in rows)
+        lines = [f"suite {plan.suite.name} ({plan.source}): {len(rows)} stages"]
+        lines += [f"  {k:<9} {label:<{width}}  {key}  {state}" for k, label, key, state in rows]
+        return "\n".join(lines)
+
+    def _state(self, stage: str, key: str) -> str:
+        return "cached" if self.cache.exists(stage, key) else "to run"
+
+    # -- stages -----------------------------------------------------------------------------------
+    def corpus(self, plan: Plan) -> Corpus:
+        if self._corpus is None:
+            spec = plan.suite.corpus
+            if not self.cache.exists("corpus", plan.corpus_key):
+                self.log(f"[corpus] building {spec.source}")
+                with self.cache.build("corpus", plan.corpus_key, {"spec": spec.model_dump()}) as b:
+                    corpus = build_corpus(spec, plan.source)
+                    from harness.corpus import save_corpus
+
+                    save_corpus(corpus, b.dir / "corpus.parquet")
+                    b.manifest["sizes"] = corpus.sizes()
+            self._corpus = load_corpus(spec, self.cache.path("corpus", plan.corpus_key) / "corpus.parquet")
+        return self._corpus
+
+    def tokenizer(self, plan: Plan) -> Any:
+        from harness.tokenizer import build_tokenizer, load_tokenizer
+
+        if self._tokenizer is None:
+            key = plan.tokenizer_key
+            if not self.cache.exists("tokenizer", key):
+                corpus = self.corpus(plan)
+                self.log(f"[tokenizer] {plan.suite.tokenizer.kind} vocab={plan.suite.tokenizer.vocab_size}")
+                with self.cache.build("tokenizer", key, {"spec": plan.suite.tokenizer.model_dump()}) as b:
+                    build_tokenizer(plan.suite.tokenizer, corpus, b.dir / "tokenizer")
+            self._tokenizer = load_tokenizer(self.cache.path("tokenizer", key) / "tokenizer")
+        return self._tokenizer
+
+    def train(self, plan: Plan, m: ModelRef) -> None:
+        if m.hf_name or self.cache.exists("train", m.key):
+            return
+        assert m.trainer is not None
+        corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
+        self.log(f"[train] {m.label} ({m.variant.trainer})")
+        manifest = {
+            "variant": m.variant.model_dump(), "config": m.config.model_dump() if m.config else None,
+            "seed": m.seed, "corpus_key": plan.corpus_key, "tokenizer_key": plan.tokenizer_key,
+        }
+        partial = self.cache.partial("train", m.key)
+        partial.mkdir(parents=True, exist_ok=True)
+        with self.cache.build("train", m.key, manifest) as b:
+            ctx = TrainContext(
+                variant=m.variant, config=m.config, seed=m.seed, corpus=corpus, tokenizer=tokenizer,
+                out_dir=b.dir, checkpoint_dir=partial, progress=self.progress, log=self.log,
+            )
+            m.trainer.train(ctx)
+
+    def model(self, m: ModelRef) -> PlanevalLM:
+        if m.key not in self._models:
+            self._models.clear()  # one model in memory at a time
+            if m.hf_name:
+                from harness.hf_adapter import HFCausalLM
+
+                self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name.split("#")[0])
+            else:
+                assert m.trainer is not None
+                self._models[m.key] = m.trainer.load(self.cache.path("train", m.key), identity=m.key)
+        return self._models[m.key]
+
+    def evaluate(self, plan: Plan, e: EvalRef) -> None:
+        if self.cache.exists("eval", e.key):
+            return
+        from leaderboard.stats import bootstrap_ci
+
+        corpus = self.corpus(plan)
+        model = self.model(e.model)
+        self.log(f"[eval] {e.label}")
+        manifest = {
+            "task": e.task.model_dump(), "params": e.params.model_dump(mode="json"),
+            "model_key": e.model.key, "seed": e.model.seed,
+        }
+        with self.cache.build("eval", e.key, manifest) as b:
+            work = b.dir / "work"
+            work.mkdir()
+            ctx = TaskContext(corpus=corpus, params=e.params, seed=e.model.seed, work_dir=work,
+                              progress=self.progress)
+            samples = e.impl.evaluate(model, ctx)
+            values = e.impl.aggregate(samples, e.params)
+            groups = e.impl.sample_id if e.impl.sample_id in samples.columns else None
+            cis = bootstrap_ci(samples, lambda df: e.impl.aggregate(df, e.params), n_boot=N_BOOT,
+                               seed=e.model.seed, groups=groups)
+            n = int(samples[groups].nunique()) if groups else len(samples)
+            metrics = [
+                {
+                    "name": name, "value": float(v), "n": n,
+                    "ci_low": cis.get(name, (None, None))[0], "ci_high": cis.get(name, (None, None))[1],
+                    "higher_is_better": e.impl.metric_info(name).higher_is_better,
+                }
+                for name, v in values.items()
+            ]
+            samples.to_parquet(b.dir / "samples.parquet", index=False)
+            (b.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            if not any(work.iterdir()):
+                work.rmdir()
+
+    # -- the leaderboard --------------------------------------------------------------------------
+    def _timings(self, plan: Plan, e: EvalRef) -> dict[str, float]:
+        out = {}
+        for stage, key in (("corpus", plan.corpus_key), ("tokenizer", plan.tokenizer_key),
+                           ("train", e.model.key), ("eval", e.key)):
+            if self.cache.exists(stage, key):
+                out[f"{stage}_s"] = self.cache.manifest(stage, key).get("seconds", 0.0)
+        return out
+
+    def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:
+        from leaderboard.store import MetricRecord, RunRecord
+
+        eval_dir = self.cache.path("eval", e.key)
+        run = RunRecord(
+            run_id=e.run_id, suite=plan.suite.name, variant=e.model.variant.name,
+            family=e.model.variant.family, task=e.task.label, task_name=e.task.name, seed=e.model.seed,
+            config_hash=e.config_hash, model_key=e.model.key, eval_key=e.key, git_commit=git_commit(),
+            package_versions=package_versions(), timings=self._timings(plan, e),
+            params=e.params.model_dump(mode="json"), status="failed" if error else "ok", error=error,
+            samples_path=None if error else str(eval_dir / "samples.parquet"),
+        )
+        metrics = [] if error else [MetricRecord(**m) for m in
+                                    json.loads((eval_dir / "metrics.json").read_text())]
+        store.record(run, metrics)
+
+    def run(self, plan: Plan) -> RunSummary:
+        from leaderboard.store import Store
+
+        start = time.perf_counter()
+        summary = RunSummary()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cache.clean_tmp()
+        store = Store(self.db_url)
+        failed_models: dict[str, str] = {}
+        for m in plan.models:
+            try:
+                was_cached = m.hf_name is not None or self.cache.exists("train", m.key)
+                self.train(plan, m)
+                (summary.cached if was_cached else summary.ran).append(f"train {m.label}")
+            except PlanevalError:
+                raise
+            except Exception as exc:  # record the failure, keep going with the other variants
+                failed_models[m.key] = f"training failed: {type(exc).__name__}: {exc}"
+                self.log(f"[train] {m.label} FAILED\n{traceback.format_exc()}")
+                summary.failed.append(f"train {m.label}")
+        for e in plan.evals:
+            error = failed_models.get(e.model.key)
+            if error is None:
+                try:
+                    was_cached = self.cache.exists("eval", e.key)
+                    self.evaluate(plan, e)
+                    (summary.cached if was_cached else summary.ran).append(f"eval {e.label}")
+                except PlanevalError:
+                    raise
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    self.log(f"[eval] {e.label} FAILED\n{traceback.format_exc()}")
+                    summary.failed.append(f"eval {e.label}")
+            if error is None and store.has_run(e.run_id):
+                continue
+            self._record(store, plan, e, error)
+        self._models.clear()
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+
+def _latest_step(checkpoint_dir: Path) -> int | None:
+    from trainers.checkpointing import latest_checkpoint
+
+    if not checkpoint_dir.is_dir():
+        return None
+    ckpt = latest_checkpoint(checkpoint_dir)
+    digits = "".join(ch for ch in ckpt.name if ch.isdigit()) if ckpt else ""
+    return int(digits) if digits else None
+
+
+def samples_of(run: dict[str, Any]) -> pd.DataFrame | None:
+    """The per-sample table of a leaderboard run, when its artifact is still in the cache."""
+    path = run.get("samples_path")
+    if path and Path(path).exists():
+        return pd.read_parquet(path)
+    return None

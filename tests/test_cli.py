@@ -1,0 +1,106 @@
+"""The command line: --help everywhere, clear one-line errors with exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+INCLUDE = str(Path(__file__).parent / "data" / "include")
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_on_every_command():
+    for args in ([], ["run"], ["list"], ["leaderboard"], ["show"]):
+        proc = subprocess.run([sys.executable, "-m", "harness.cli", *args, "--help"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "usage: planeval" in proc.stdout
+
+
+def test_list(capsys):
+    code, out, _ = run_cli(capsys, "list", "tasks")
+    assert code == 0 and "perplexity" in out and "rouge" in out
+    code, out, _ = run_cli(capsys, "list", "variants", "--include", INCLUDE)
+    assert code == 0 and "tiny-lm" in out and "micro-lm" in out
+    code, out, _ = run_cli(capsys, "list", "suites")
+    assert code == 0 and "smoke" in out
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("planeval: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("suite", "needles"),
+    [
+        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexty}]\n",
+         ["unknown task 'perplexty'", "did you mean 'perplexity'", "valid:"]),
+        ("name: s\nvariants: [tiny-lmm]\ntasks: [{name: perplexity}]\n",
+         ["unknown variant 'tiny-lmm'", "did you mean 'tiny-lm'"]),
+        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity, params: {mode: fast}}]\n",
+         ["suite.yaml: tasks.0.params.mode"]),
+        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\noverrides: {tiny-lm: {lr: 1}}\n",
+         ["overrides.tiny-lm"]),
+        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\n"
+         "corpus: {source: jsonl, params: {path: /nonexistent/corpus.jsonl}}\n",
+         ["/nonexistent/corpus.jsonl"]),
+        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\ncorpus: {source: synthetc}\n",
+         ["unknown corpus source 'synthetc'", "did you mean 'synthetic'"]),
+        ("name: s\nvariants: ['hf:./no/such/model']\ntasks: [{name: perplexity}]\n", ["no such model"]),
+        ("name: s\nvariants: [unigram]\ntasks: {name: perplexity}\n", ["suite.yaml: tasks"]),
+    ],
+)
+def test_bad_suites_fail_cleanly_and_write_nothing(capsys, tmp_path, suite, needles):
+    path = tmp_path / "suite.yaml"
+    path.write_text(suite)
+    home = tmp_path / "home"
+    code, _, err = run_cli(capsys, "run", str(path), "--home", str(home))
+    assert_one_line_error(code, err, *needles)
+    assert not home.exists()
+
+
+def test_bad_trainer_params_name_the_variant_file(capsys, tmp_path):
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "bad.yaml").write_text("name: bad-lm\nfamily: lm\ntrainer: lm\nparams: {max_step: 3}\n")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: s\nvariants: [bad-lm]\ntasks: [{name: perplexity}]\n")
+    code, _, err = run_cli(capsys, "run", str(suite), "--include", str(inc), "--home", str(tmp_path / "h"))
+    assert_one_line_error(code, err, "bad.yaml: params.max_step", "unknown field")
+    assert not (tmp_path / "h").exists()
+
+
+def test_missing_suite_file_and_unknown_suite(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "nope.yaml"), "--home", str(tmp_path / "h"))
+    assert_one_line_error(code, err, "nope.yaml")
+    code, _, err = run_cli(capsys, "run", "smok", "--home", str(tmp_path / "h"))
+    assert_one_line_error(code, err, "unknown suite 'smok'", "did you mean 'smoke'")
+    assert not (tmp_path / "h").exists()
+
+
+def test_leaderboard_without_results(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "leaderboard", "--home", str(tmp_path / "h"))
+    assert_one_line_error(code, err, "no leaderboard")
+
+
+def test_dry_run_writes_nothing(capsys, tmp_path):
+    home = tmp_path / "h"
+    code, out, _ = run_cli(capsys, "run", "micro", "--include", INCLUDE, "--dry-run", "--home", str(home))
+    assert code == 0
+    assert "corpus" in out and "train" in out and "eval" in out and "to run" in out
+    assert not home.exists()
