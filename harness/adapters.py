@@ -191,7 +191,9 @@ class PlanevalLM(LM):
             do_sample = bool(kwargs.pop("do_sample", False))
             temperature = float(kwargs.pop("temperature", 1.0 if do_sample else 0.0))
             gen = self.generate(
-                [context], max_new_tokens=max_new, temperature=temperature if do_sample else 0.0,
+                [context],
+                max_new_tokens=max_new,
+                temperature=temperature if do_sample else 0.0,
                 stop=until,
             )[0]
             text = gen.text

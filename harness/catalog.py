@@ -93,4 +93,3 @@ def resolve_suite(name_or_path: str) -> tuple[SuiteSpec, str]:
         _kind_of(data, str(path))
         return validate(SuiteSpec, data, str(path)), str(path)
     return SUITES.get(name_or_path), SUITES.source(name_or_path)
-

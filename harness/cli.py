@@ -33,7 +33,7 @@ def _open_store(args: argparse.Namespace):
     from leaderboard.store import Store
 
     url = _db(args)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         raise PlanevalError(f"no leaderboard at {url}: run a suite first (planeval run)")
     return Store(url)
 
@@ -129,8 +129,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         import pandas as pd
 
         print(f"\nper-sample details ({len(samples)} rows; first {args.samples}):")
-        with pd.option_context("display.max_columns", 20, "display.width", 160,
-                               "display.max_colwidth", 60):
+        with pd.option_context("display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60):
             print(samples.head(args.samples).to_string(index=False))
     return 0
 
@@ -139,41 +138,66 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from leaderboard.render import FORMATS
+    from leaderboard.render import RENDERERS
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="cache and leaderboard folder (env PLANEVAL_HOME; default ./.planeval)")
+    common.add_argument(
+        "--home", help="cache and leaderboard folder (env PLANEVAL_HOME; default ./.planeval)"
+    )
     common.add_argument("--db", help="leaderboard SQL URL (env PLANEVAL_DB; default sqlite in --home)")
-    common.add_argument("--include", action="append", metavar="DIR",
-                        help="a folder of variant/suite YAML to register (repeatable)")
+    common.add_argument(
+        "--include",
+        action="append",
+        metavar="DIR",
+        help="a folder of variant/suite YAML to register (repeatable)",
+    )
 
     parser = argparse.ArgumentParser(
-        prog="planeval", description="Evaluate and benchmark language models that plan.",
+        prog="planeval",
+        description="Evaluate and benchmark language models that plan.",
         epilog="Common options (--home, --db, --include) go after the command: planeval run --home DIR",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", parents=[common], help="run a suite (train, evaluate, write the leaderboard)",
-                       description="Run a suite by name or YAML path; cached stages are skipped.")
-    p.add_argument("suite", nargs="?", default=DEFAULT_SUITE, help=f"suite name or file (default {DEFAULT_SUITE})")
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a suite (train, evaluate, write the leaderboard)",
+        description="Run a suite by name or YAML path; cached stages are skipped.",
+    )
+    p.add_argument(
+        "suite", nargs="?", default=DEFAULT_SUITE, help=f"suite name or file (default {DEFAULT_SUITE})"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the stage plan and what is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("list", parents=[common], help="list registered tasks, variants, suites or trainers",
-                       description="List what is registered (built-ins, entry points and --include).")
+    p = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list registered tasks, variants, suites or trainers",
+        description="List what is registered (built-ins, entry points and --include).",
+    )
     p.add_argument("what", choices=["tasks", "variants", "suites", "trainers"])
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("leaderboard", parents=[common], help="print the comparison table",
-                       description="Variants × metrics from the leaderboard store.")
+    p = sub.add_parser(
+        "leaderboard",
+        parents=[common],
+        help="print the comparison table",
+        description="Variants × metrics from the leaderboard store.",
+    )
     p.add_argument("--suite", help="only this suite")
-    p.add_argument("--format", default="md", choices=sorted(FORMATS), help="output format (default md)")
+    p.add_argument("--format", default="md", choices=sorted(RENDERERS), help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("show", parents=[common], help="one run's metadata and per-sample details",
-                       description="Show a leaderboard run by id (a unique prefix is enough).")
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="one run's metadata and per-sample details",
+        description="Show a leaderboard run by id (a unique prefix is enough).",
+    )
     p.add_argument("run_id")
     p.add_argument("--samples", type=int, default=10, help="how many sample rows to print")
     p.set_defaults(func=cmd_show)

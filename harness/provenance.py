@@ -8,8 +8,19 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = (
-    "planeval", "torch", "transformers", "tokenizers", "datasets", "accelerate", "lm_eval",
-    "rouge_score", "numpy", "pandas", "sqlalchemy", "spacy", "sentence-transformers",
+    "planeval",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "accelerate",
+    "lm_eval",
+    "rouge_score",
+    "numpy",
+    "pandas",
+    "sqlalchemy",
+    "spacy",
+    "sentence-transformers",
 )
 
 
@@ -36,7 +47,9 @@ def git_commit() -> str:
             return "unknown"
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

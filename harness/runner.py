@@ -136,8 +136,14 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         config = validate(trainer_cls.Config, variant.params, where, prefix="params")
         for seed in suite.seeds or [variant.seed]:
             key = stable_hash(
-                "train", variant.trainer, trainer_cls.version, variant.family, config, seed,
-                corpus_key, tokenizer_key,
+                "train",
+                variant.trainer,
+                trainer_cls.version,
+                variant.family,
+                config,
+                seed,
+                corpus_key,
+                tokenizer_key,
             )
             models.append(ModelRef(variant, seed, key, config=config, trainer=trainer_cls()))
 
@@ -147,8 +153,13 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
         for m in models:
             config_hash = stable_hash(
-                suite.corpus, suite.tokenizer, m.variant.trainer, m.config or m.hf_name, m.seed,
-                task_spec.name, params,
+                suite.corpus,
+                suite.tokenizer,
+                m.variant.trainer,
+                m.config or m.hf_name,
+                m.seed,
+                task_spec.name,
+                params,
             )
             key = stable_hash("eval", task_spec.name, task_cls.version, params, m.seed, m.key, corpus_key)
             run_id = stable_hash("run", suite.name, task_spec.label, key)
@@ -183,8 +194,12 @@ class Runner:
         """The stage plan with each stage's key and state (the ``--dry-run`` output)."""
         rows = [
             ("corpus", plan.suite.corpus.source, plan.corpus_key, self._state("corpus", plan.corpus_key)),
-            ("tokenizer", plan.suite.tokenizer.kind, plan.tokenizer_key,
-             self._state("tokenizer", plan.tokenizer_key)),
+            (
+                "tokenizer",
+                plan.suite.tokenizer.kind,
+                plan.tokenizer_key,
+                self._state("tokenizer", plan.tokenizer_key),
+            ),
         ]
         for m in plan.models:
             if m.hf_name:
@@ -240,15 +255,25 @@ class Runner:
         corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
         self.log(f"[train] {m.label} ({m.variant.trainer})")
         manifest = {
-            "variant": m.variant.model_dump(), "config": m.config.model_dump() if m.config else None,
-            "seed": m.seed, "corpus_key": plan.corpus_key, "tokenizer_key": plan.tokenizer_key,
+            "variant": m.variant.model_dump(),
+            "config": m.config.model_dump() if m.config else None,
+            "seed": m.seed,
+            "corpus_key": plan.corpus_key,
+            "tokenizer_key": plan.tokenizer_key,
         }
         partial = self.cache.partial("train", m.key)
         partial.mkdir(parents=True, exist_ok=True)
         with self.cache.build("train", m.key, manifest) as b:
             ctx = TrainContext(
-                variant=m.variant, config=m.config, seed=m.seed, corpus=corpus, tokenizer=tokenizer,
-                out_dir=b.dir, checkpoint_dir=partial, progress=self.progress, log=self.log,
+                variant=m.variant,
+                config=m.config,
+                seed=m.seed,
+                corpus=corpus,
+                tokenizer=tokenizer,
+                out_dir=b.dir,
+                checkpoint_dir=partial,
+                progress=self.progress,
+                log=self.log,
             )
             m.trainer.train(ctx)
 
@@ -273,24 +298,35 @@ class Runner:
         model = self.model(e.model)
         self.log(f"[eval] {e.label}")
         manifest = {
-            "task": e.task.model_dump(), "params": e.params.model_dump(mode="json"),
-            "model_key": e.model.key, "seed": e.model.seed,
+            "task": e.task.model_dump(),
+            "params": e.params.model_dump(mode="json"),
+            "model_key": e.model.key,
+            "seed": e.model.seed,
         }
         with self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
-            ctx = TaskContext(corpus=corpus, params=e.params, seed=e.model.seed, work_dir=work,
-                              progress=self.progress)
+            ctx = TaskContext(
+                corpus=corpus, params=e.params, seed=e.model.seed, work_dir=work, progress=self.progress
+            )
             samples = e.impl.evaluate(model, ctx)
             values = e.impl.aggregate(samples, e.params)
             groups = e.impl.sample_id if e.impl.sample_id in samples.columns else None
-            cis = bootstrap_ci(samples, lambda df: e.impl.aggregate(df, e.params), n_boot=N_BOOT,
-                               seed=e.model.seed, groups=groups)
+            cis = bootstrap_ci(
+                samples,
+                lambda df: e.impl.aggregate(df, e.params),
+                n_boot=N_BOOT,
+                seed=e.model.seed,
+                groups=groups,
+            )
             n = int(samples[groups].nunique()) if groups else len(samples)
             metrics = [
                 {
-                    "name": name, "value": float(v), "n": n,
-                    "ci_low": cis.get(name, (None, None))[0], "ci_high": cis.get(name, (None, None))[1],
+                    "name": name,
+                    "value": float(v),
+                    "n": n,
+                    "ci_low": cis.get(name, (None, None))[0],
+                    "ci_high": cis.get(name, (None, None))[1],
                     "higher_is_better": e.impl.metric_info(name).higher_is_better,
                 }
                 for name, v in values.items()
@@ -303,8 +339,12 @@ class Runner:
     # -- the leaderboard --------------------------------------------------------------------------
     def _timings(self, plan: Plan, e: EvalRef) -> dict[str, float]:
         out = {}
-        for stage, key in (("corpus", plan.corpus_key), ("tokenizer", plan.tokenizer_key),
-                           ("train", e.model.key), ("eval", e.key)):
+        for stage, key in (
+            ("corpus", plan.corpus_key),
+            ("tokenizer", plan.tokenizer_key),
+            ("train", e.model.key),
+            ("eval", e.key),
+        ):
             if self.cache.exists(stage, key):
                 out[f"{stage}_s"] = self.cache.manifest(stage, key).get("seconds", 0.0)
         return out
@@ -314,15 +354,27 @@ class Runner:
 
         eval_dir = self.cache.path("eval", e.key)
         run = RunRecord(
-            run_id=e.run_id, suite=plan.suite.name, variant=e.model.variant.name,
-            family=e.model.variant.family, task=e.task.label, task_name=e.task.name, seed=e.model.seed,
-            config_hash=e.config_hash, model_key=e.model.key, eval_key=e.key, git_commit=git_commit(),
-            package_versions=package_versions(), timings=self._timings(plan, e),
-            params=e.params.model_dump(mode="json"), status="failed" if error else "ok", error=error,
+            run_id=e.run_id,
+            suite=plan.suite.name,
+            variant=e.model.variant.name,
+            family=e.model.variant.family,
+            task=e.task.label,
+            task_name=e.task.name,
+            seed=e.model.seed,
+            config_hash=e.config_hash,
+            model_key=e.model.key,
+            eval_key=e.key,
+            git_commit=git_commit(),
+            package_versions=package_versions(),
+            timings=self._timings(plan, e),
+            params=e.params.model_dump(mode="json"),
+            status="failed" if error else "ok",
+            error=error,
             samples_path=None if error else str(eval_dir / "samples.parquet"),
         )
-        metrics = [] if error else [MetricRecord(**m) for m in
-                                    json.loads((eval_dir / "metrics.json").read_text())]
+        metrics = (
+            [] if error else [MetricRecord(**m) for m in json.loads((eval_dir / "metrics.json").read_text())]
+        )
         store.record(run, metrics)
 
     def run(self, plan: Plan) -> RunSummary:

@@ -21,8 +21,12 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_help_on_every_command():
     for args in ([], ["run"], ["list"], ["leaderboard"], ["show"]):
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", *args, "--help"],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "usage: planeval" in proc.stdout
 
@@ -48,19 +52,31 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 @pytest.mark.parametrize(
     ("suite", "needles"),
     [
-        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexty}]\n",
-         ["unknown task 'perplexty'", "did you mean 'perplexity'", "valid:"]),
-        ("name: s\nvariants: [tiny-lmm]\ntasks: [{name: perplexity}]\n",
-         ["unknown variant 'tiny-lmm'", "did you mean 'tiny-lm'"]),
-        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity, params: {mode: fast}}]\n",
-         ["suite.yaml: tasks.0.params.mode"]),
-        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\noverrides: {tiny-lm: {lr: 1}}\n",
-         ["overrides.tiny-lm"]),
-        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\n"
-         "corpus: {source: jsonl, params: {path: /nonexistent/corpus.jsonl}}\n",
-         ["/nonexistent/corpus.jsonl"]),
-        ("name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\ncorpus: {source: synthetc}\n",
-         ["unknown corpus source 'synthetc'", "did you mean 'synthetic'"]),
+        (
+            "name: s\nvariants: [unigram]\ntasks: [{name: perplexty}]\n",
+            ["unknown task 'perplexty'", "did you mean 'perplexity'", "valid:"],
+        ),
+        (
+            "name: s\nvariants: [tiny-lmm]\ntasks: [{name: perplexity}]\n",
+            ["unknown variant 'tiny-lmm'", "did you mean 'tiny-lm'"],
+        ),
+        (
+            "name: s\nvariants: [unigram]\ntasks: [{name: perplexity, params: {mode: fast}}]\n",
+            ["suite.yaml: tasks.0.params.mode"],
+        ),
+        (
+            "name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\noverrides: {tiny-lm: {lr: 1}}\n",
+            ["overrides.tiny-lm"],
+        ),
+        (
+            "name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\n"
+            "corpus: {source: jsonl, params: {path: /nonexistent/corpus.jsonl}}\n",
+            ["/nonexistent/corpus.jsonl"],
+        ),
+        (
+            "name: s\nvariants: [unigram]\ntasks: [{name: perplexity}]\ncorpus: {source: synthetc}\n",
+            ["unknown corpus source 'synthetc'", "did you mean 'synthetic'"],
+        ),
         ("name: s\nvariants: ['hf:./no/such/model']\ntasks: [{name: perplexity}]\n", ["no such model"]),
         ("name: s\nvariants: [unigram]\ntasks: {name: perplexity}\n", ["suite.yaml: tasks"]),
     ],

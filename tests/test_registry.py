@@ -47,7 +47,8 @@ def test_entry_point_registers_a_task_from_another_package(tmp_path, monkeypatch
     """A package outside this repo registers a task through the entry-point group only."""
     pkg = tmp_path / "plugin_pkg"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent("""
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent("""
         import pandas as pd
         from tasks.base import MetricInfo, Task
 
@@ -59,7 +60,8 @@ def test_entry_point_registers_a_task_from_another_package(tmp_path, monkeypatch
                                      "chars": [len(d.text) for d in ctx.corpus.test]})
             def aggregate(self, samples, params):
                 return {"chars": float(samples["chars"].mean())}
-    """))
+    """)
+    )
     dist = tmp_path / "plugin_pkg-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-pkg\nVersion: 0.1\n")

@@ -66,8 +66,10 @@ def test_changing_one_task_param_reruns_only_that_task(reference_home, tmp_path)
     home = tmp_path / "copy"
     shutil.copytree(reference_home, home)
     suite = micro_suite()
-    tasks = [t if t.name != "rouge" else t.model_copy(update={"params": {**t.params, "lengths": [8, 12]}})
-             for t in suite.tasks]
+    tasks = [
+        t if t.name != "rouge" else t.model_copy(update={"params": {**t.params, "lengths": [8, 12]}})
+        for t in suite.tasks
+    ]
     summary = Runner(home, progress=False, log=lambda s: None).run(
         plan_suite(suite.model_copy(update={"tasks": tasks}))
     )
@@ -78,8 +80,18 @@ def test_changing_one_task_param_reruns_only_that_task(reference_home, tmp_path)
 def _run_and_kill(home: Path, when: str, suite_file: Path) -> None:
     """Start ``planeval run`` in a subprocess and SIGKILL it once ``when`` is observed."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(suite_file), "--include", str(INCLUDE),
-           "--home", str(home), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(suite_file),
+        "--include",
+        str(INCLUDE),
+        "--home",
+        str(home),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     cache = home / "cache"
@@ -105,12 +117,28 @@ def test_kill_9_then_rerun_equals_uninterrupted(reference_home, tmp_path, when):
     assert not (home / "cache" / "eval").exists() or not any(
         (home / "cache" / "eval").glob(".tmp-*/manifest.json")
     )
-    lb_before = Store(f"sqlite:///{home / 'leaderboard.db'}").results() if (home / "leaderboard.db").exists() \
+    lb_before = (
+        Store(f"sqlite:///{home / 'leaderboard.db'}").results()
+        if (home / "leaderboard.db").exists()
         else pd.DataFrame()
+    )
     assert lb_before.empty or set(lb_before["value"].notna()) == {True}  # no partial rows
     code = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(suite_file), "--include", str(INCLUDE),
-         "--home", str(home), "--no-progress"], capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(suite_file),
+            "--include",
+            str(INCLUDE),
+            "--home",
+            str(home),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert code.returncode == 0, code.stderr[-2000:]
     pd.testing.assert_frame_equal(leaderboard(home), leaderboard(reference_home))

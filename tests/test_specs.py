@@ -29,8 +29,11 @@ def test_good_suite_loads(tmp_path):
         ("name: s\nvariants: [a]\ntasks: [{name: p, param: {}}]\n", "tasks.0.param", "unknown field"),
         ("name: s\nvariants: []\ntasks: [{name: p}]\n", "variants", "at least 1 item"),
         ("name: s\nvariants: [a]\ntasks: [{name: p}]\nseeds: [x]\n", "seeds.0", "valid integer"),
-        ("name: s\nvariants: [a]\ntasks: [{name: p}]\ntokenizer: {vocab_size: 10}\n",
-         "tokenizer.vocab_size", "greater than or equal to 260"),
+        (
+            "name: s\nvariants: [a]\ntasks: [{name: p}]\ntokenizer: {vocab_size: 10}\n",
+            "tokenizer.vocab_size",
+            "greater than or equal to 260",
+        ),
         ("name: s\nvariants: [a]\ntasks: [{name: p}, {name: p}]\n", "tasks", "give an alias to: p"),
         ("variants: [a]\ntasks: [{name: p}]\n", "name", "Field required"),
     ],

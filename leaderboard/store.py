@@ -1,0 +1,342 @@
+"""The leaderboard store: one row per evaluation run and one per metric, in any SQL database.
+
+SQLite (a file) is the default because a leaderboard must survive without a server; the schema is plain
+SQLAlchemy so a shared Postgres/MySQL URL works the same. ``record`` is one transaction, so a crash
+while writing never leaves a run without its metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from harness.errors import PlanevalError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # parallel runners writing one file wait rather than fail
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, reads back timezone-aware UTC (SQLite drops the zone, so re-attach it on read)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("suite", "eval_key", name="uq_runs_suite_eval_key"),
+        CheckConstraint("status IN ('ok', 'failed')", name="ck_runs_status"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    suite: Mapped[str] = mapped_column(String(200), index=True)
+    variant: Mapped[str] = mapped_column(String(200), index=True)
+    family: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(200), index=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    seed: Mapped[int] = mapped_column(Integer)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    model_key: Mapped[str] = mapped_column(String(64))
+    eval_key: Mapped[str] = mapped_column(String(64))
+    git_commit: Mapped[str] = mapped_column(String(64))
+    package_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    samples_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    metrics: Mapped[list[Metric]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_metrics_run_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)  # NOT NULL: SQLite turns NaN into NULL, so NaN fails too
+    n: Mapped[int] = mapped_column(Integer)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    higher_is_better: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    run: Mapped[Run] = relationship(back_populates="metrics")
+
+
+@dataclass
+class RunRecord:
+    """What the runner knows about one (variant, task, seed) evaluation."""
+
+    run_id: str
+    suite: str
+    variant: str
+    family: str
+    task: str
+    task_name: str
+    seed: int
+    config_hash: str
+    model_key: str
+    eval_key: str
+    git_commit: str
+    package_versions: dict[str, Any]
+    timings: dict[str, Any]
+    params: dict[str, Any]
+    status: str = "ok"
+    error: str | None = None
+    samples_path: str | None = None
+
+
+@dataclass
+class MetricRecord:
+    """One aggregate score of a run; the CI bounds are absent when the task did not bootstrap."""
+
+    name: str
+    value: float
+    n: int
+    ci_low: float | None = None
+    ci_high: float | None = None
+    higher_is_better: bool = True
+
+
+RUN_COLUMNS = [c.name for c in Run.__table__.columns]
+
+
+RESULT_SOURCES = [
+    Run.run_id, Run.suite, Run.variant, Run.family, Run.task, Run.seed,
+    Metric.name.label("metric"), Metric.value, Metric.n, Metric.ci_low, Metric.ci_high,
+    Metric.higher_is_better,
+    Run.config_hash, Run.model_key, Run.git_commit,
+]  # fmt: skip
+RESULT_COLUMNS = [c.name for c in RESULT_SOURCES]
+
+
+def as_url(url_or_path: str | Path) -> str:
+    """A SQL URL; a bare path means a SQLite file, which is what a CLI user usually types."""
+    text = str(url_or_path)
+    return text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite: cascades would not fire
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if database and database != ":memory:":
+            cur.execute("PRAGMA journal_mode=WAL")  # readers (a dashboard) do not block the runner
+        cur.close()
+
+    return engine
+
+
+def _create_schema(engine: Engine, attempts: int = 5) -> None:
+    """create_all, tolerating parallel runners that create the same fresh database at once.
+
+    create_all checks then creates, so a second process can lose the race with "already exists";
+    checking again then sees the winner's tables.
+    """
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except DBAPIError as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+class Store:
+    """Record runs and read them back as data frames for tables, plots and regression checks."""
+
+    def __init__(self, url: str | Path):
+        self.url = as_url(url)
+        self.engine = _make_engine(self.url)
+        _create_schema(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing --------------------------------------------------------------------------------
+    def record(self, run: RunRecord, metrics: list[MetricRecord]) -> None:
+        """Write a run and its metrics atomically, replacing any earlier row with the same run_id."""
+        if run.status not in ("ok", "failed"):
+            raise ValueError(f"run status must be 'ok' or 'failed', not {run.status!r}")
+        if run.status == "failed" and metrics:
+            raise ValueError(f"run {run.run_id} failed, so it must carry no metrics (got {len(metrics)})")
+        for m in metrics:
+            if m.value is None or math.isnan(m.value):
+                raise ValueError(f"metric {m.name!r} of run {run.run_id} is NaN; record the run as failed")
+        with self._session.begin() as session:
+            # the write comes first so SQLite takes the write lock at once (no read→write upgrade deadlock)
+            session.execute(delete(Metric).where(Metric.run_id == run.run_id))
+            session.execute(delete(Run).where(Run.run_id == run.run_id))
+            row = Run(**asdict(run), created_at=utcnow())
+            row.metrics = [
+                Metric(
+                    name=m.name,
+                    value=float(m.value),
+                    n=int(m.n),
+                    ci_low=_finite_or_none(m.ci_low),
+                    ci_high=_finite_or_none(m.ci_high),
+                    higher_is_better=bool(m.higher_is_better),
+                )
+                for m in metrics
+            ]
+            session.add(row)
+
+    # -- reading --------------------------------------------------------------------------------
+    def has_run(self, run_id: str) -> bool:
+        """Whether a successful run exists, so the runner can skip it (failed runs are retried)."""
+        with self._session() as session:
+            stmt = select(Run.run_id).where(Run.run_id == run_id, Run.status == "ok")
+            return session.execute(stmt).first() is not None
+
+    def runs(self, suite: str | None = None, status: str | None = "ok") -> pd.DataFrame:
+        """One row per run (``status=None`` for all), oldest first."""
+        stmt = select(*Run.__table__.columns).order_by(Run.created_at, Run.run_id)
+        if suite is not None:
+            stmt = stmt.where(Run.suite == suite)
+        if status is not None:
+            stmt = stmt.where(Run.status == status)
+        with self._session() as session:
+            rows = session.execute(stmt).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=RUN_COLUMNS)
+
+    def results(
+        self,
+        suite: str | None = None,
+        variants: list[str] | None = None,
+        tasks: list[str] | None = None,
+        seeds: list[int] | None = None,
+        latest: bool = True,
+    ) -> pd.DataFrame:
+        """Long form, one row per (ok run, metric).
+
+        With ``latest`` (the default) only the newest run of each (suite, variant, task, seed) counts:
+        a changed config gets a new eval key and a new run, and the stale one must not be averaged in.
+        """
+        stmt = (
+            select(*RESULT_SOURCES, Run.created_at)
+            .join(Metric, Metric.run_id == Run.run_id)
+            .where(Run.status == "ok")
+            .order_by(Run.suite, Run.family, Run.variant, Run.task, Run.seed, Metric.name)
+        )
+        if suite is not None:
+            stmt = stmt.where(Run.suite == suite)
+        if variants is not None:
+            stmt = stmt.where(Run.variant.in_(variants))
+        if tasks is not None:
+            stmt = stmt.where(Run.task.in_(tasks))
+        if seeds is not None:
+            stmt = stmt.where(Run.seed.in_(seeds))
+        with self._session() as session:
+            rows = session.execute(stmt).all()
+        df = pd.DataFrame([tuple(r) for r in rows], columns=[*RESULT_COLUMNS, "created_at"])
+        if latest and not df.empty:
+            key = ["suite", "variant", "task", "seed"]
+            newest = df.groupby(key, sort=False)["created_at"].transform("max")
+            df = df[df["created_at"] == newest]
+            # two runs stamped in the same instant: keep one deterministically
+            df = df[df["run_id"] == df.groupby(key, sort=False)["run_id"].transform("max")]
+        return df.drop(columns="created_at").reset_index(drop=True)
+
+    def get_run(self, run_id_or_prefix: str) -> dict[str, Any]:
+        """A run (any status) with its metrics, by full id or unique prefix, as a CLI user types it."""
+        with self._session() as session:
+            stmt = (
+                select(Run)
+                .where(Run.run_id.startswith(run_id_or_prefix, autoescape=True))
+                .order_by(Run.run_id)
+                .limit(11)
+            )
+            found = list(session.scalars(stmt))
+            exact = [r for r in found if r.run_id == run_id_or_prefix]
+            if exact:
+                found = exact
+            if not found:
+                raise PlanevalError(f"no run with id or prefix {run_id_or_prefix!r} in {self.url}")
+            if len(found) > 1:
+                shown = ", ".join(f"{r.run_id} ({r.variant}/{r.task}/seed {r.seed})" for r in found[:10])
+                more = " and more" if len(found) > 10 else ""
+                raise PlanevalError(
+                    f"run prefix {run_id_or_prefix!r} is ambiguous: {shown}{more}; type more characters"
+                )
+            run = found[0]
+            out = {c: getattr(run, c) for c in RUN_COLUMNS}
+            out["metrics"] = [
+                {
+                    "name": m.name,
+                    "value": m.value,
+                    "n": m.n,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "higher_is_better": m.higher_is_better,
+                }
+                for m in sorted(run.metrics, key=lambda m: m.name)
+            ]
+            return out
+
+    def suites(self) -> list[str]:
+        with self._session() as session:
+            return list(session.scalars(select(Run.suite).distinct().order_by(Run.suite)))

@@ -1,0 +1,104 @@
+"""The comparison table: variants as rows, (task, metric) as columns, seeds aggregated.
+
+The table stays numeric (a data frame) so that it can be saved, diffed and rendered in any format;
+``leaderboard.render`` turns it into text. Metric directions travel in ``table.attrs["higher_is_better"]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness.errors import PlanevalError
+from leaderboard.stats import seed_summary
+
+ROW_KEYS = ["family", "variant"]
+NEEDED = [*ROW_KEYS, "task", "seed", "metric", "value", "ci_low", "ci_high", "higher_is_better"]
+STATS = ("mean", "std", "n", "ci_low", "ci_high")
+
+
+def _check(results: pd.DataFrame, metrics: list[str] | None) -> pd.DataFrame:
+    missing = [c for c in NEEDED if c not in results.columns]
+    if missing:
+        raise PlanevalError(f"results lack columns {missing} (expected the long form of Store.results)")
+    if results.empty:
+        raise PlanevalError("no results to tabulate (no successful runs match the selection)")
+    if metrics is not None:
+        unknown = sorted(set(metrics) - set(results["metric"]))
+        if unknown:
+            valid = ", ".join(sorted(set(results["metric"])))
+            raise PlanevalError(f"unknown metrics {unknown} (in these results: {valid})")
+        results = results[results["metric"].isin(metrics)]
+    dup = results.duplicated(subset=[*ROW_KEYS, "task", "metric", "seed"], keep=False)
+    if dup.any():
+        first = results[dup].iloc[0]
+        raise PlanevalError(
+            f"{int(dup.sum())} results repeat a (variant, task, metric, seed), e.g. {first['variant']}/"
+            f"{first['task']}/{first['metric']}/seed {first['seed']}: filter to one suite "
+            "(or use Store.results(latest=True)) so seeds are not double counted"
+        )
+    return results
+
+
+def _directions(results: pd.DataFrame) -> dict[tuple[str, str], bool]:
+    """Each (task, metric)'s direction; mixed directions mean a task bug, so refuse to guess."""
+    out: dict[tuple[str, str], bool] = {}
+    for (task, metric), hib in results.groupby(["task", "metric"], sort=False)["higher_is_better"]:
+        values = set(hib.astype(bool))
+        if len(values) > 1:
+            raise PlanevalError(f"{task}/{metric} is recorded both as higher- and lower-is-better")
+        out[(task, metric)] = values.pop()
+    return out
+
+
+def _column_order(results: pd.DataFrame, metrics: list[str] | None) -> list[tuple[str, str]]:
+    """Tasks in order of first appearance; within a task, metrics in the order asked for (or seen)."""
+    pairs = list(dict.fromkeys(zip(results["task"], results["metric"], strict=True)))
+    if metrics is None:
+        return pairs
+    rank = {m: i for i, m in enumerate(metrics)}
+    tasks = list(dict.fromkeys(t for t, _ in pairs))
+    return sorted(pairs, key=lambda tm: (tasks.index(tm[0]), rank[tm[1]]))
+
+
+def _float(x: object) -> float:
+    return float(x) if pd.notna(x) else math.nan
+
+
+def _cells(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (family, variant, task, metric): the seed summary, and the run's CI when 1 seed."""
+    rows = []
+    for key, group in results.groupby([*ROW_KEYS, "task", "metric"], sort=False):
+        mean, std, n = seed_summary(group["value"])
+        # a run's bootstrap CI describes that run; averaged over seeds it would describe nothing
+        lo, hi = (group["ci_low"].iloc[0], group["ci_high"].iloc[0]) if len(group) == 1 else (None, None)
+        rows.append((*key, mean, std, float(n), _float(lo), _float(hi)))
+    return pd.DataFrame(rows, columns=[*ROW_KEYS, "task", "metric", *STATS])
+
+
+def comparison_table(
+    results: pd.DataFrame, metrics: list[str] | None = None, ci: bool = True
+) -> pd.DataFrame:
+    """Rows (family, variant) by columns (task, metric, stat), rows sorted by family then variant.
+
+    ``stat`` is ``mean`` always; ``std`` and ``n`` when some cell has more than one seed; ``ci_low`` and
+    ``ci_high`` when ``ci`` and some single-seed cell has a bootstrap interval. Missing cells are NaN.
+    """
+    results = _check(results, metrics)
+    directions = _directions(results)
+    cells = _cells(results)
+    stats = ["mean"]
+    if (cells["n"] > 1).any():
+        stats += ["std", "n"]
+    if ci and cells[["ci_low", "ci_high"]].notna().any().any():
+        stats += ["ci_low", "ci_high"]
+    wide = cells.set_index([*ROW_KEYS, "task", "metric"])[stats].unstack(["task", "metric"])
+    wide.columns = wide.columns.reorder_levels([1, 2, 0])
+    wide.columns.names = ["task", "metric", "stat"]
+    order = [(t, m, s) for t, m in _column_order(results, metrics) for s in stats]
+    table = wide.reindex(columns=pd.MultiIndex.from_tuples(order, names=wide.columns.names))
+    table = table.sort_index(level=ROW_KEYS)
+    pairs = dict.fromkeys((t, m) for t, m, _ in order)
+    table.attrs["higher_is_better"] = {tm: directions[tm] for tm in pairs}
+    return table

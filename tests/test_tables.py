@@ -1,0 +1,247 @@
+"""Comparison tables and their renderings: exact markdown, escaping, best-in-bold, seeds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from harness.errors import PlanevalError
+from leaderboard.render import RENDERERS, layout, render, renderer
+from leaderboard.store import MetricRecord, RunRecord, Store
+from leaderboard.tables import comparison_table
+
+
+def result(family, variant, task, metric, value, seed=0, lo=None, hi=None, higher=True, suite="s"):
+    return {
+        "run_id": f"{variant}-{task}-{seed}-{suite}", "suite": suite, "variant": variant, "family": family,
+        "task": task, "seed": seed, "metric": metric, "value": value, "n": 100, "ci_low": lo, "ci_high": hi,
+        "higher_is_better": higher, "config_hash": "c", "model_key": "m", "git_commit": "g",
+    }  # fmt: skip
+
+
+def two_by_two() -> pd.DataFrame:
+    """lm/base wins accuracy, planner/soft wins perplexity (lower is better)."""
+    return pd.DataFrame(
+        [
+            result("planner", "soft", "wiki", "ppl", 12.34, lo=11.9, hi=12.8, higher=False),
+            result("planner", "soft", "wiki", "acc", 0.41),
+            result("lm", "base", "wiki", "ppl", 13.1, lo=12.55, hi=13.71, higher=False),
+            result("lm", "base", "wiki", "acc", 0.45),
+        ]
+    )
+
+
+EXPECTED_MD = """\
+| family | variant | wiki/ppl ↓ | wiki/acc ↑ |
+|---|---|---:|---:|
+| lm | base | 13.10 [12.6, 13.7] | **0.4500** |
+| planner | soft | **12.34** [11.9, 12.8] | 0.4100 |
+"""
+
+
+def test_markdown_exact():
+    assert render(comparison_table(two_by_two()), "md") == EXPECTED_MD
+
+
+def test_table_shape_and_directions():
+    table = comparison_table(two_by_two())
+    assert list(table.index) == [("lm", "base"), ("planner", "soft")]
+    assert list(table.columns) == [
+        ("wiki", "ppl", "mean"), ("wiki", "ppl", "ci_low"), ("wiki", "ppl", "ci_high"),
+        ("wiki", "acc", "mean"), ("wiki", "acc", "ci_low"), ("wiki", "acc", "ci_high"),
+    ]  # fmt: skip
+    assert table.attrs["higher_is_better"] == {("wiki", "ppl"): False, ("wiki", "acc"): True}
+    no_ci = comparison_table(two_by_two(), ci=False)
+    assert list(no_ci.columns.get_level_values("stat")) == ["mean", "mean"]
+    assert render(no_ci, "md").splitlines()[2] == "| lm | base | 13.10 | **0.4500** |"
+
+
+def test_csv_exact():
+    out = render(comparison_table(two_by_two()), "csv")
+    assert out == (
+        "family,variant,wiki/ppl ↓,wiki/acc ↑\n"
+        'lm,base,"13.10 [12.6, 13.7]",0.4500\n'
+        'planner,soft,"12.34 [11.9, 12.8]",0.4100\n'
+    )
+    assert list(csv.reader(io.StringIO(out)))[1][2] == "13.10 [12.6, 13.7]"
+
+
+def test_latex_booktabs_exact():
+    assert render(comparison_table(two_by_two()), "latex") == (
+        "\\begin{tabular}{llrr}\n"
+        "\\toprule\n"
+        "family & variant & wiki/ppl $\\downarrow$ & wiki/acc $\\uparrow$ \\\\\n"
+        "\\midrule\n"
+        "lm & base & 13.10 [12.6, 13.7] & \\textbf{0.4500} \\\\\n"
+        "\\midrule\n"
+        "planner & soft & \\textbf{12.34} [11.9, 12.8] & 0.4100 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+
+
+def test_html_table():
+    out = render(comparison_table(two_by_two()), "html")
+    assert out.startswith('<table class="planeval-table">') and out.rstrip().endswith("</table>")
+    assert '<th style="text-align:right" title="lower is better">wiki/ppl ↓</th>' in out
+    assert "<td>planner</td><td>soft</td>" in out
+    assert '<td style="text-align:right"><b>12.34</b> [11.9, 12.8]</td>' in out
+    assert '<td style="text-align:right"><b>0.4500</b></td>' in out
+    assert "<script" not in out and "http" not in out  # self-contained
+
+
+def test_json_has_unrounded_numbers():
+    doc = json.loads(render(comparison_table(two_by_two()), "json"))
+    assert doc["columns"][0] == {"task": "wiki", "metric": "ppl", "higher_is_better": False}
+    base = doc["rows"][0]
+    assert (base["family"], base["variant"]) == ("lm", "base")
+    assert base["cells"][0] == {
+        "task": "wiki", "metric": "ppl", "mean": 13.1, "ci_low": 12.55, "ci_high": 13.71, "best": False,
+    }  # fmt: skip
+    assert base["cells"][1]["best"] is True
+
+
+def test_html_escapes_every_text():
+    evil = "<script>alert(1)</script>"
+    rows = [
+        result("lm", evil, 'ta"sk', "m&m", 1.0),
+        result("<b>fam</b>", "plain", 'ta"sk', "m&m", 2.0),
+    ]
+    out = render(comparison_table(pd.DataFrame(rows)), "html")
+    assert "<script>" not in out and "<b>fam</b>" not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "&lt;b&gt;fam&lt;/b&gt;" in out
+    assert "ta&quot;sk/m&amp;m ↑" in out
+
+
+def test_latex_and_markdown_escaping():
+    rows = [result("a_b", "50% & $x^2$ {~} #1 \\", "t|k", "m*", 1.0)]
+    table = comparison_table(pd.DataFrame(rows))
+    tex = render(table, "latex")
+    assert (
+        r"a\_b & 50\% \& \$x\textasciicircum{}2\$ \{\textasciitilde{}\} \#1 \textbackslash{} & 1.000 \\"
+        in tex
+    )
+    assert r"t\textbar{}k/m* $\uparrow$" in tex
+    md = render(table, "md")
+    assert "| t\\|k/m\\* ↑ |" in md  # a pipe would otherwise split the column
+    assert md.count("|") - md.count("\\|") == 3 * 4  # three lines of four real separators
+
+
+def test_best_respects_direction_ties_and_missing():
+    rows = [
+        result("f", "a", "t", "loss", 1.0, higher=False),
+        result("f", "b", "t", "loss", 1.0, higher=False),  # tie: both bold
+        result("f", "c", "t", "loss", 2.0, higher=False),
+        result("f", "a", "t", "score", 5.0),
+        result("f", "b", "t", "score", 7.0),
+        result("f", "a", "u", "only", 3.0),  # one value in a column: nothing to beat
+    ]
+    lay = layout(comparison_table(pd.DataFrame(rows)))
+    best = {
+        (r.variant, h.metric): c.best for r in lay.rows for h, c in zip(lay.headers, r.cells, strict=True)
+    }
+    assert best[("a", "loss")] and best[("b", "loss")] and not best[("c", "loss")]
+    assert best[("b", "score")] and not best[("a", "score")]
+    assert not best[("a", "only")]
+    md = render(comparison_table(pd.DataFrame(rows)), "md")
+    assert "| f | c | 2.000 | \u2013 | \u2013 |" in md  # en dashes for cells never evaluated
+
+
+def test_best_compares_the_shown_rounding():
+    rows = [result("f", "a", "t", "acc", 0.123449), result("f", "b", "t", "acc", 0.12345)]
+    lay = layout(comparison_table(pd.DataFrame(rows)))
+    assert [r.cells[0].value for r in lay.rows] == ["0.1234", "0.1235"]
+    assert [r.cells[0].best for r in lay.rows] == [False, True]
+
+
+def test_multi_seed_aggregation():
+    rows = [result("p", "soft", "wiki", "ppl", v, seed=s, lo=v - 1, hi=v + 1, higher=False)
+            for s, v in enumerate([12.0, 12.5, 13.0])]  # fmt: skip
+    rows.append(result("lm", "base", "wiki", "ppl", 14.0, lo=13.0, hi=15.0, higher=False))
+    table = comparison_table(pd.DataFrame(rows))
+    soft = table.loc[("p", "soft"), ("wiki", "ppl")]
+    assert soft["mean"] == pytest.approx(12.5)
+    assert soft["std"] == pytest.approx(0.5)
+    assert soft["n"] == 3
+    assert math.isnan(soft["ci_low"])  # per-run CIs do not average into a CI of the mean
+    base = table.loc[("lm", "base"), ("wiki", "ppl")]
+    assert (base["n"], base["ci_low"], base["ci_high"]) == (1, 13.0, 15.0)
+    assert math.isnan(base["std"])
+    md = render(table, "md")
+    assert "| p | soft | **12.50** ± 0.50 |" in md
+    assert "| lm | base | 14.00 [13.0, 15.0] |" in md
+    assert "\\textbf{12.50} $\\pm$ 0.50" in render(table, "latex")
+
+
+def test_rows_grouped_by_family_then_variant_and_metric_selection():
+    rows = [result(f, v, "t", m, 1.0) for f, v in [("z", "a"), ("a", "z"), ("a", "b")] for m in ("y", "x")]
+    table = comparison_table(pd.DataFrame(rows), metrics=["x", "y"])
+    assert list(table.index) == [("a", "b"), ("a", "z"), ("z", "a")]
+    assert [h.metric for h in layout(table).headers] == ["x", "y"]
+    assert [h.metric for h in layout(comparison_table(pd.DataFrame(rows), metrics=["y"])).headers] == ["y"]
+    with pytest.raises(PlanevalError, match=r"unknown metrics \['nope'\].*x, y"):
+        comparison_table(pd.DataFrame(rows), metrics=["nope"])
+
+
+def test_refuses_double_counting_and_mixed_directions():
+    twice = pd.DataFrame(
+        [result("f", "a", "t", "m", 1.0, suite="s1"), result("f", "a", "t", "m", 2.0, suite="s2")]
+    )
+    with pytest.raises(PlanevalError, match="repeat"):
+        comparison_table(twice)
+    mixed = pd.DataFrame([result("f", "a", "t", "m", 1.0), result("f", "b", "t", "m", 2.0, higher=False)])
+    with pytest.raises(PlanevalError, match="both"):
+        comparison_table(mixed)
+    with pytest.raises(PlanevalError, match="no results"):
+        comparison_table(twice.iloc[:0])
+
+
+def test_unknown_format_lists_the_valid_ones():
+    with pytest.raises(PlanevalError, match=r"'markdown'.*valid: csv, html, json, latex, md"):
+        render(comparison_table(two_by_two()), "markdown")
+
+
+def test_a_registered_format_is_used():
+    @renderer("variants")
+    def variants_only(lay) -> str:
+        return ",".join(r.variant for r in lay.rows)
+
+    try:
+        assert render(comparison_table(two_by_two()), "variants") == "base,soft"
+    finally:
+        del RENDERERS["variants"]
+
+
+def test_infinite_values_show_as_inf_and_json_null():
+    rows = [
+        result("f", "a", "t", "ppl", math.inf, higher=False),
+        result("f", "b", "t", "ppl", 3.0, higher=False),
+    ]
+    table = comparison_table(pd.DataFrame(rows))
+    assert "| f | a | inf |" in render(table, "md")
+    assert "**3.000**" in render(table, "md")
+    assert json.loads(render(table, "json"))["rows"][0]["cells"][0]["mean"] is None
+
+
+def test_store_to_table(tmp_path):
+    store = Store(tmp_path / "lb.db")
+    for i, (variant, family, seed, ppl) in enumerate(
+        [("soft", "planner", 0, 20.0), ("soft", "planner", 1, 21.0), ("base", "lm", 0, 25.0)]
+    ):
+        run = RunRecord(
+            run_id=f"{i:016x}", suite="s", variant=variant, family=family, task="wiki",
+            task_name="perplexity", seed=seed, config_hash="c", model_key=f"m{i}", eval_key=f"e{i}",
+            git_commit="g", package_versions={}, timings={}, params={},
+        )  # fmt: skip
+        store.record(run, [MetricRecord("perplexity", ppl, 10, ppl - 1, ppl + 1, higher_is_better=False)])
+    md = render(comparison_table(store.results(suite="s")), "md")
+    assert md.splitlines()[2:] == [
+        "| lm | base | 25.00 [24.0, 26.0] |",
+        "| planner | soft | **20.50** ± 0.71 |",
+    ]
