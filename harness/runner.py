@@ -120,7 +120,9 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         raise SpecError(source, f"overrides.{unknown[0]}", "names a variant that is not in 'variants'")
     corpus_source = make_source(suite.corpus, source)
     corpus_source.check()
-    corpus_key = stable_hash("corpus", CORPUS_VERSION, corpus_source.version, suite.corpus)
+    corpus_key = stable_hash(
+        "corpus", CORPUS_VERSION, corpus_source.version, suite.corpus, corpus_source.fingerprint()
+    )
     tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
 
     models: list[ModelRef] = []

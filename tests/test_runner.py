@@ -146,12 +146,12 @@ def test_kill_9_then_rerun_equals_uninterrupted(reference_home, tmp_path, when):
 
 def test_runner_module_exposes_no_partial_rows_on_failure(tmp_path, monkeypatch):
     """A failing task records a failed run without metric rows; the other tasks still land."""
-    from tasks.rouge import RougeTask
+    from tasks.rouge import Rouge
 
     def fail(self, model, ctx):
         raise RuntimeError("planted failure")
 
-    monkeypatch.setattr(RougeTask, "evaluate", fail)
+    monkeypatch.setattr(Rouge, "evaluate", fail)
     summary = Runner(tmp_path, progress=False, log=lambda s: None).run(plan_suite(micro_suite()))
     assert len(summary.failed) == 2
     store = Store(f"sqlite:///{tmp_path / 'leaderboard.db'}")

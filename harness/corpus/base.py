@@ -66,8 +66,13 @@ class CorpusSource(ABC):
     @abstractmethod
     def load(self, seed: int) -> dict[str, list[Document]]: ...
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional hook
         """Cheap checks run when a suite is planned, before any work (e.g. that input paths exist)."""
+
+    def fingerprint(self) -> str:
+        """What the data is beyond the params (digests of local files), so that the corpus key
+        changes when an input file is edited; empty for generated or remote (revisioned) data."""
+        return ""
 
     def n_actions(self) -> int | None:
         return None
@@ -146,6 +151,7 @@ def _docs(rows: Iterable[dict]) -> list[Document]:
 
 def load_corpus(spec: CorpusSpec, path: Path) -> Corpus:
     df = pd.read_parquet(path)
-    n = (path.parent / "n_actions.txt").read_text().strip() if (path.parent / "n_actions.txt").exists() else ""
+    n_file = path.parent / "n_actions.txt"
+    n = n_file.read_text().strip() if n_file.exists() else ""
     splits = {s: _docs(df[df["split"] == s].to_dict("records")) for s in SPLITS}
     return Corpus(spec=spec, n_actions=int(n) if n else None, **splits)
