@@ -1,0 +1,338 @@
+"""The plain LM (no planner): a GPT-2 trained from scratch from a size preset, or a pretrained HF causal
+LM fine-tuned (``preset: hf:<name or path>``). The reference row of every table.
+
+Resume after a kill is bit-exact: the batch of step ``s`` is drawn from a generator seeded by
+``(seed, s)`` (the data order is a pure function of the step), and a checkpoint restores weights,
+optimizer, scheduler and every RNG (dropout), so a resumed run computes the very same updates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from accelerate.utils import set_seed
+from pydantic import Field, model_validator
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, get_scheduler
+
+from harness.corpus import Document
+from harness.errors import PlanevalError
+from harness.hf_adapter import HFCausalLM, resolve_max_length
+from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
+from trainers.checkpointing import (
+    TrainingInterrupted,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+
+#: architecture presets; ``gpt2`` is GPT-2 small (``GPT2Config()`` defaults), trained from scratch
+PRESETS: dict[str, dict[str, int]] = {
+    "micro": {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 64},
+    "tiny": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 128},
+    "gpt2": {},
+}
+HF_PRESET = "hf:"
+_SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
+_RECENT = 50  # training losses carried in checkpoints, for the final-loss summary
+
+
+class LMConfig(TrainerConfig):
+    """Hyperparameters of the plain LM."""
+
+    preset: str = "tiny"
+    n_layer: int | None = Field(None, ge=1)
+    n_embd: int | None = Field(None, ge=1)
+    n_head: int | None = Field(None, ge=1)
+    n_positions: int | None = Field(None, ge=2)
+    dropout: float = Field(0.1, ge=0, lt=1, description="presets only: a pretrained model keeps its own")
+    max_steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)
+    seq_len: int = Field(128, ge=1, description="training window (input tokens per row)")
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = Field(0, ge=0)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    grad_clip: float = Field(1.0, ge=0, description="max gradient norm; 0 disables clipping")
+    checkpoint_every: int = Field(100, ge=1)
+    eval_every: int | None = Field(None, ge=1)
+    eval_batches: int = Field(4, ge=1)
+    mixed_precision: Literal["no", "bf16"] = "no"
+
+    @model_validator(mode="after")
+    def _check_preset(self) -> LMConfig:
+        if self.preset.startswith(HF_PRESET):
+            if not self.preset[len(HF_PRESET) :].strip():
+                raise ValueError("preset 'hf:' needs a model name or path after the colon")
+            given = [
+                f for f in ("n_layer", "n_embd", "n_head", "n_positions") if getattr(self, f) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} cannot override a pretrained model (preset {self.preset})"
+                )
+        elif self.preset not in PRESETS:
+            raise ValueError(
+                f"unknown preset {self.preset!r} (valid: {', '.join(PRESETS)}, hf:<name or path>)"
+            )
+        return self
+
+    def architecture(self) -> dict[str, int]:
+        """The GPT-2 shape: the preset, then the explicit overrides."""
+        arch = dict(PRESETS.get(self.preset, {}))
+        for f in ("n_layer", "n_embd", "n_head", "n_positions"):
+            if getattr(self, f) is not None:
+                arch[f] = getattr(self, f)
+        return arch
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+def prefix_id(tokenizer: Any) -> int:
+    """The token before every document, as the adapters score them (BOS, else EOS)."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
+def token_stream(docs: Sequence[Document], tokenizer: Any) -> np.ndarray:
+    """All documents as one int64 stream, each preceded by the prefix token."""
+    if not docs:
+        return np.zeros(0, dtype=np.int64)
+    encoded = tokenizer([d.text for d in docs], add_special_tokens=False)["input_ids"]
+    lead = prefix_id(tokenizer)
+    return np.concatenate([np.asarray([lead, *ids], dtype=np.int64) for ids in encoded])
+
+
+def window_batch(stream: np.ndarray, seq_len: int, batch_size: int, seed: Sequence[int]) -> torch.Tensor:
+    """``batch_size`` random windows of ``seq_len + 1`` tokens, a pure function of ``seed``."""
+    rng = np.random.default_rng(list(seed))
+    starts = rng.integers(0, len(stream) - seq_len, size=batch_size)
+    return torch.from_numpy(stream[starts[:, None] + np.arange(seq_len + 1)])
+
+
+def lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over every position of the windows."""
+    logits = model(input_ids=batch[:, :-1], use_cache=False).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+
+
+@torch.inference_mode()
+def eval_loss(
+    model: torch.nn.Module, stream: np.ndarray, seq_len: int, batch_size: int, seed: int, n: int
+) -> float:
+    """Mean loss on ``n`` fixed batches of a held-out stream (the same batches at every call)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    losses = [
+        float(lm_loss(model, window_batch(stream, seq_len, batch_size, (seed, 1, i)).to(device)))
+        for i in range(n)
+    ]
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+# -- model -----------------------------------------------------------------------------------------
+
+
+def build_model(cfg: LMConfig, tokenizer: Any) -> tuple[torch.nn.Module, Any]:
+    """A GPT-2 from the preset (vocabulary = ``len(tokenizer)``), or the pretrained model with its own
+    tokenizer (a pretrained model only makes sense with the tokenizer it was trained with)."""
+    if cfg.preset.startswith(HF_PRESET):
+        source = cfg.preset[len(HF_PRESET) :]
+        local = Path(source).expanduser()
+        source = str(local.resolve()) if local.is_dir() else source
+        tok = AutoTokenizer.from_pretrained(source)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        return AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32), tok
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=prefix_id(tokenizer),
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+        resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout,
+        attn_pdrop=cfg.dropout,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's gelu_new formula, as one fused kernel
+        **cfg.architecture(),
+    )
+    return GPT2LMHeadModel(config), tokenizer
+
+
+def make_optimizer(model: torch.nn.Module, cfg: LMConfig) -> torch.optim.Optimizer:
+    """AdamW; matrices decay, biases, norms and other vectors do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def make_accelerator(mixed_precision: str) -> Accelerator:
+    """An ``Accelerator`` (CPU when there is no GPU). Its state is a process-wide singleton that refuses
+    a second configuration, so a runner training two variants with different precisions resets it."""
+    try:
+        return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
+    except ValueError:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
+
+
+# -- the trainer -----------------------------------------------------------------------------------
+
+
+@TRAINERS.register("lm")
+class PlainLMTrainer(Trainer):
+    """Trains the plain LM with ``accelerate``; the artifact is a ``save_pretrained`` folder."""
+
+    Config = LMConfig
+    version = "1"
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        #: stop with ``TrainingInterrupted`` once this many steps are done (simulates a kill in tests)
+        self.stop_after = stop_after
+
+    def train(self, ctx: TrainContext) -> None:
+        cfg: LMConfig = ctx.config
+        wall = time.perf_counter()
+        accelerator = make_accelerator(cfg.mixed_precision)
+        set_seed(ctx.seed)
+        model, tokenizer = build_model(cfg, ctx.tokenizer)
+        stream = token_stream(ctx.corpus.train, tokenizer)
+        val_stream = token_stream(ctx.corpus.val, tokenizer)
+        if tokenizer is not ctx.tokenizer:
+            ctx.log(f"[lm] {cfg.preset}: training with the pretrained model's own tokenizer")
+        seq_len = self._seq_len(cfg, model, tokenizer, len(stream), ctx)
+        optimizer = make_optimizer(model, cfg)
+        scheduler = get_scheduler(
+            _SCHEDULERS[cfg.scheduler],
+            optimizer,
+            num_warmup_steps=cfg.warmup_steps,
+            num_training_steps=cfg.max_steps,
+        )
+        start, recent = 0, []
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        if checkpoint is not None:
+            state = load_checkpoint(
+                checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False
+            )
+            start, recent = state["step"], list(state["extra"].get("losses", []))
+            ctx.log(f"[lm] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+        if checkpoint is not None:
+            restore_rng(checkpoint)  # last, so the loop sees exactly the RNG the killed run saw
+        model.train()
+        loop = time.perf_counter()
+        with tqdm(
+            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="lm", unit="step"
+        ) as bar:
+            for step in range(start, cfg.max_steps):
+                batch = window_batch(stream, seq_len, cfg.batch_size, (ctx.seed, 0, step)).to(
+                    accelerator.device
+                )
+                with accelerator.autocast():
+                    loss = lm_loss(model, batch)
+                accelerator.backward(loss)
+                if cfg.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                done = step + 1
+                recent = [*recent, float(loss.detach())][-_RECENT:]
+                bar.update(1)
+                bar.set_postfix(loss=f"{recent[-1]:.3f}", refresh=False)
+                if cfg.eval_every and done % cfg.eval_every == 0 and len(val_stream) > seq_len:
+                    val = eval_loss(model, val_stream, seq_len, cfg.batch_size, ctx.seed, cfg.eval_batches)
+                    ctx.log(f"[lm] step {done}: train loss {recent[-1]:.4f}, val loss {val:.4f}")
+                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                    save_checkpoint(
+                        ctx.checkpoint_dir,
+                        done,
+                        model=accelerator.unwrap_model(model),
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        extra={"losses": recent},
+                    )
+                if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
+                    raise TrainingInterrupted(f"stopped after step {done} as asked")
+        seconds = time.perf_counter() - loop
+        model = accelerator.unwrap_model(model)
+        self._save(ctx, model, tokenizer, cfg, seq_len, start, recent, val_stream, seconds, wall)
+
+    @staticmethod
+    def _seq_len(
+        cfg: LMConfig, model: torch.nn.Module, tokenizer: Any, n_tokens: int, ctx: TrainContext
+    ) -> int:
+        """The training window: ``seq_len``, or shorter when the training split is shorter."""
+        limit = resolve_max_length(model.config, tokenizer)
+        if cfg.seq_len > limit:
+            raise PlanevalError(f"seq_len {cfg.seq_len} exceeds the model's context of {limit} tokens")
+        if n_tokens < 2:
+            raise PlanevalError("the training split has no tokens to train on")
+        if n_tokens <= cfg.seq_len:
+            ctx.log(
+                f"[lm] the training split has only {n_tokens} tokens: "
+                f"windows of {n_tokens - 1} instead of {cfg.seq_len}"
+            )
+            return n_tokens - 1
+        return cfg.seq_len
+
+    @staticmethod
+    def _save(
+        ctx: TrainContext,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        cfg: LMConfig,
+        seq_len: int,
+        start: int,
+        recent: list[float],
+        val_stream: np.ndarray,
+        seconds: float,
+        wall: float,
+    ) -> None:
+        val = (
+            eval_loss(model, val_stream, seq_len, cfg.batch_size, ctx.seed, cfg.eval_batches)
+            if len(val_stream) > seq_len
+            else None
+        )
+        target = ctx.out_dir / "model"
+        model.save_pretrained(target, safe_serialization=True)
+        tokenizer.save_pretrained(target)
+        steps_run = cfg.max_steps - start
+        summary = {
+            "variant": ctx.variant.model_dump(mode="json"),
+            "config": cfg.model_dump(mode="json"),
+            "seed": ctx.seed,
+            "steps": cfg.max_steps,
+            "resumed_from_step": start or None,
+            "seq_len": seq_len,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
+            "val_loss": val,
+            "tokens_per_s": steps_run * cfg.batch_size * seq_len / seconds
+            if seconds > 0 and steps_run
+            else None,
+            "train_seconds": seconds,
+            "wall_seconds": time.perf_counter() - wall,
+        }
+        (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
+        ctx.log(f"[lm] done: train loss {summary['final_train_loss']:.4f}, val loss {val}")
+
+    def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
+        path = Path(artifact_dir) / "model"
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return HFCausalLM(model, tokenizer, identity, device="cuda" if torch.cuda.is_available() else "cpu")
