@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
@@ -63,7 +64,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _print_table(args: argparse.Namespace, suite: str | None, fmt: str, output: str | None = None) -> None:
+def select_metrics(results, patterns: str | None):
+    """Keep the metrics matching comma-separated glob patterns (on ``metric`` or ``task/metric``).
+
+    By default per-length breakdowns (``rouge1@64``) are left out of the table; ``all`` keeps them.
+    """
+    names = results["metric"]
+    full = results["task"] + "/" + names
+    if patterns is None:
+        return results[~names.str.contains("@", regex=False)]
+    if patterns == "all":
+        return results
+    keep = [p.strip() for p in patterns.split(",") if p.strip()]
+    mask = names.apply(lambda n: any(fnmatch.fnmatchcase(n, p) for p in keep))
+    mask |= full.apply(lambda n: any(fnmatch.fnmatchcase(n, p) for p in keep))
+    if not mask.any():
+        valid = ", ".join(sorted(set(names)))
+        raise PlanevalError(f"no metric matches {patterns!r} (valid: {valid})")
+    return results[mask]
+
+
+def _print_table(
+    args: argparse.Namespace,
+    suite: str | None,
+    fmt: str,
+    output: str | None = None,
+    metrics: str | None = None,
+) -> None:
     from leaderboard.render import render
     from leaderboard.tables import comparison_table
 
@@ -71,7 +98,7 @@ def _print_table(args: argparse.Namespace, suite: str | None, fmt: str, output: 
     results = store.results(suite=suite)
     if results.empty:
         raise PlanevalError(f"no results{f' for suite {suite!r}' if suite else ''} in {_db(args)}")
-    text = render(comparison_table(results), fmt)
+    text = render(comparison_table(select_metrics(results, metrics)), fmt)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         print(f"wrote {output}")
@@ -107,7 +134,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    _print_table(args, args.suite, args.format, args.output)
+    _print_table(args, args.suite, args.format, args.output, args.metrics)
     return 0
 
 
@@ -126,11 +153,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     if samples is None:
         print("\n(per-sample details are no longer in the cache)")
     else:
-        import pandas as pd
-
-        print(f"\nper-sample details ({len(samples)} rows; first {args.samples}):")
-        with pd.option_context("display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60):
-            print(samples.head(args.samples).to_string(index=False))
+        head = samples.head(args.samples).copy()
+        for col in head.columns:
+            head[col] = head[col].map(
+                lambda v: v if not isinstance(v, str) or len(v) <= 60 else v[:57] + "..."
+            )
+        print(f"\nper-sample details ({len(samples)} rows; first {len(head)}):")
+        print(head.to_string(index=False))
     return 0
 
 
@@ -190,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="only this suite")
     p.add_argument("--format", default="md", choices=sorted(RENDERERS), help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.add_argument(
+        "--metrics",
+        help="comma-separated glob patterns on metric or task/metric names, or 'all' "
+        "(default: all but per-length breakdowns such as rouge1@64)",
+    )
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser(
