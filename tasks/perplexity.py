@@ -1,0 +1,103 @@
+"""Perplexity and bits-per-byte (DESIGN §8).
+
+``evaluate`` scores every token of each held-out document once, in ``paper`` windows (stride 1,
+exactly the previous ≤ window-1 tokens as context, paper A) or ``rolling`` windows (disjoint, as
+lm-eval's ``loglikelihood_rolling``), and keeps per-document sums so that ``aggregate`` can
+micro-average — ``exp(Σ nll / Σ tokens)`` — over any bootstrap resample of the documents.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from harness.adapters import PlanevalLM
+from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+
+#: paper A's window: 127 tokens of context + the scored token
+PAPER_WINDOW = 128
+
+
+class PerplexityParams(TaskParams):
+    mode: Literal["paper", "rolling"] = "paper"
+    #: tokens per window including the scored token (paper; default 128) or the longest model input
+    #: (rolling; default the model's ``max_length``)
+    window: int | None = Field(None, ge=2)
+    split: Literal["val", "test"] = "test"
+    max_docs: int | None = Field(None, ge=1)
+
+
+@TASKS.register("perplexity")
+class Perplexity(Task):
+    """Token-level perplexity of the held-out documents, micro-averaged over tokens."""
+
+    Params = PerplexityParams
+    version = "1"
+    metrics = {
+        "perplexity": MetricInfo(
+            higher_is_better=False, description="exp(Σ NLL / Σ tokens) over all scored tokens", fmt=".2f"
+        ),
+        "nll_per_token": MetricInfo(
+            higher_is_better=False, description="mean negative log-likelihood per token (nats)", fmt=".4f"
+        ),
+        "bits_per_byte": MetricInfo(
+            higher_is_better=False,
+            description="Σ NLL / Σ UTF-8 bytes / ln 2 (compares across tokenizers)",
+            fmt=".4f",
+        ),
+    }
+
+    def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        params: PerplexityParams = ctx.params
+        docs = ctx.corpus.split(params.split)
+        if params.max_docs is not None:
+            docs = docs[: params.max_docs]
+        window = self._window(model, params)
+        texts = [d.text for d in docs]
+        # planner adapters read per-document context (sentences, actions) through SpanRequest.doc
+        previous = model.documents
+        model.documents = list(docs)
+        try:
+            logprobs = model.token_logprobs(texts, mode=params.mode, window=window, progress=ctx.progress)
+        finally:
+            model.documents = previous
+        return pd.DataFrame(
+            {
+                "sample_id": [d.id for d in docs],
+                "n_tokens": np.array([len(lp) for lp in logprobs], dtype=np.int64),
+                "nll": np.array([-float(np.sum(lp, dtype=np.float64)) for lp in logprobs]),
+                "n_bytes": np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64),
+            }
+        )
+
+    @staticmethod
+    def _window(model: PlanevalLM, params: PerplexityParams) -> int:
+        """The window to score with; refuse one the model cannot take rather than let the adapter
+        shorten it silently (a paper-mode score with less context is a different number)."""
+        if params.mode == "paper":
+            window = params.window or PAPER_WINDOW
+            if window - 1 > model.max_length:
+                raise ValueError(
+                    f"paper-mode window {window} needs {window - 1} tokens of input but the model "
+                    f"takes at most {model.max_length}; set params.window <= {model.max_length + 1}"
+                )
+            return window
+        window = params.window or model.max_length
+        if window > model.max_length:
+            raise ValueError(f"rolling window {window} exceeds the model's max_length {model.max_length}")
+        return window
+
+    def aggregate(self, samples: pd.DataFrame, params: PerplexityParams) -> dict[str, float]:
+        nll = float(samples["nll"].sum())
+        n_tokens = int(samples["n_tokens"].sum())
+        n_bytes = int(samples["n_bytes"].sum())
+        per_token = nll / n_tokens if n_tokens else math.nan
+        return {
+            "perplexity": math.exp(per_token) if n_tokens else math.nan,
+            "nll_per_token": per_token,
+            "bits_per_byte": nll / n_bytes / math.log(2) if n_bytes else math.nan,
+        }
