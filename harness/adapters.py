@@ -93,9 +93,13 @@ class PlanevalLM(LM):
         top_p: float | None = None,
         seed: int = 0,
         stop: Sequence[str] = (),
+        stop_at_eos: bool = True,
         progress: bool = False,
     ) -> list[Generation]:
-        """Sample a continuation of each prompt (``temperature=0``: greedy). Deterministic in ``seed``."""
+        """Sample a continuation of each prompt (``temperature=0``: greedy). Deterministic in ``seed``.
+
+        With ``stop_at_eos=False`` the end-of-text token is never produced, so every continuation has
+        exactly ``max_new_tokens`` tokens (fixed-length continuation protocols)."""
 
     def hidden_sites(self) -> list[str]:
         """Names of the sites ``hidden_states`` can read (e.g. ``layer3.pre_merge``)."""

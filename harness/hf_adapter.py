@@ -28,6 +28,7 @@ from transformers import (
     LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
+    SuppressTokensLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
@@ -272,6 +273,7 @@ class HFCausalLM(PlanevalLM):
         top_p: float | None = None,
         seed: int = 0,
         stop: Sequence[str] = (),
+        stop_at_eos: bool = True,
         progress: bool = False,
     ) -> list[Generation]:
         """Continue ``[prefix token] + prompt`` for each prompt; prompt ``i`` samples from a generator
@@ -285,7 +287,7 @@ class HFCausalLM(PlanevalLM):
         generators = [torch.Generator().manual_seed(row_seed(seed, i)) for i in range(len(prompts))]
         order = sorted(range(len(prompts)), key=lambda i: -len(contexts[i]))
         results: list[Generation | None] = [None] * len(prompts)
-        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, stop_at_eos=stop_at_eos)
         with (
             tqdm(total=len(prompts), disable=not progress, desc="generating", unit="prompt") as bar,
             torch.inference_mode(),
@@ -320,7 +322,7 @@ class HFCausalLM(PlanevalLM):
         starts = [0] * len(contexts)
         finish = ["length"] * len(contexts)
         active = list(range(len(contexts)))
-        eos = self._eos_ids()
+        eos = self._eos_ids() if sampling["stop_at_eos"] else []
         while active:
             ctxs = []
             for r in active:
@@ -369,6 +371,8 @@ class HFCausalLM(PlanevalLM):
             attn[row, width - len(ctx) :] = 1
         stopper = _RowStop(self._tokenizer, width, before, stop)
         processors = LogitsProcessorList()
+        if not sampling["stop_at_eos"]:  # before sampling, so EOS can never be drawn
+            processors.append(SuppressTokensLogitsProcessor(self._eos_ids(), device=self._device))
         if sampling["temperature"] > 0:
             processors.append(
                 _SeededSampler(generators, sampling["temperature"], sampling["top_k"], sampling["top_p"])
@@ -379,7 +383,7 @@ class HFCausalLM(PlanevalLM):
             num_beams=1,
             repetition_penalty=1.0,
             pad_token_id=self.pad_token_id,
-            eos_token_id=eos,
+            eos_token_id=eos or None,
         )
         out = self.model.generate(
             input_ids=torch.from_numpy(ids).to(self._device),

@@ -95,6 +95,8 @@ class RougeParams(TaskParams):
     use_stemmer: bool = False
     split: Literal["val", "test"] = "test"
     implementation: Literal["rouge-score"] = "rouge-score"
+    #: continuations are exactly ``max(lengths)`` tokens (EOS suppressed), like the true continuations
+    fixed_length: bool = True
 
     @field_validator("lengths")
     @classmethod
@@ -162,6 +164,7 @@ class Rouge(Task):
             temperature=params.temperature,
             top_k=params.top_k,
             seed=ctx.seed,
+            stop_at_eos=not params.fixed_length,
             progress=ctx.progress,
         )
         rows: list[dict] = []

@@ -203,3 +203,23 @@ def test_from_pretrained_local_dir_offline(tmp_path: Path, lm: HFCausalLM, token
         lm_copy = micro_model(len(tokenizer), n_positions=64, seed=5)
     lm_copy.save_pretrained(tmp_path / "m", safe_serialization=True)
     assert HFCausalLM.from_pretrained(str(tmp_path / "m")).identity != loaded.identity
+
+
+def test_stop_at_eos_false_gives_fixed_length_continuations(tokenizer) -> None:
+    """A model that nearly always says EOS: by default generation ends there; with
+    ``stop_at_eos=False`` EOS is never drawn and every continuation has exactly the asked length."""
+    model = micro_model(len(tokenizer), n_positions=64)
+    head = torch.nn.Linear(model.config.n_embd, len(tokenizer), bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 30.0
+    model.lm_head = head
+    lm = HFCausalLM(model, tokenizer, "test:eos", batch_size=2, fused_gelu=False)
+    prompts = ["the river", "a town", "the company"]
+    ended = lm.generate(prompts, max_new_tokens=12, seed=1)
+    assert all(g.meta["finish"] == "eos" and len(g.token_ids) < 12 for g in ended)
+    fixed = lm.generate(prompts, max_new_tokens=12, seed=1, stop_at_eos=False)
+    for g in fixed:
+        assert len(g.token_ids) == 12
+        assert tokenizer.eos_token_id not in g.token_ids

@@ -247,3 +247,13 @@ def test_window_longer_than_the_context_is_refused(tmp_path: Path, corpus: Corpu
     ctx = context(tmp_path, "long", LMConfig(preset="micro", seq_len=128, max_steps=1), corpus, tokenizer)
     with pytest.raises(PlanevalError, match="exceeds the model's context of 64"):
         PlainLMTrainer().train(ctx)
+
+
+def test_unigram_fixed_length_never_draws_eos(tokenizer) -> None:
+    """EOS dominates the counts: by default texts end at once; ``stop_at_eos=False`` never draws it."""
+    counts = np.ones(len(tokenizer))
+    counts[tokenizer.eos_token_id] = 1e6
+    lm = UnigramLM(counts, alpha=1.0, tokenizer=tokenizer, identity="test:eos")
+    assert lm.generate(["x"], max_new_tokens=20, seed=0)[0].meta["finish"] == "eos"
+    fixed = lm.generate(["x", "y"], max_new_tokens=20, seed=0, stop_at_eos=False)
+    assert all(len(g.token_ids) == 20 and tokenizer.eos_token_id not in g.token_ids for g in fixed)

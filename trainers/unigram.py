@@ -90,11 +90,17 @@ class UnigramLM(PlanevalLM):
         top_p: float | None = None,
         seed: int = 0,
         stop: Sequence[str] = (),
+        stop_at_eos: bool = True,
         progress: bool = False,
     ) -> list[Generation]:
-        """Independent draws; prompt ``i`` uses a generator seeded by ``(seed, i)``; EOS ends a text."""
-        probs = self.distribution(temperature, top_k, top_p) if temperature > 0 else None
+        """Independent draws; prompt ``i`` uses a generator seeded by ``(seed, i)``; EOS ends a text
+        (or, with ``stop_at_eos=False``, is never drawn)."""
         eos = self._tokenizer.eos_token_id
+        probs = self.distribution(temperature, top_k, top_p) if temperature > 0 else None
+        if probs is not None and not stop_at_eos:
+            probs = probs.copy()
+            probs[eos] = 0.0
+            probs /= probs.sum()
         out = []
         for i in range(len(prompts)):
             if probs is None:
