@@ -160,3 +160,30 @@ def test_runner_module_exposes_no_partial_rows_on_failure(tmp_path, monkeypatch)
     assert set(failed.task) == {"rouge"} and failed.error.str.contains("planted failure").all()
     assert "rouge" not in set(store.results()["task"])
     assert runner_mod.N_BOOT > 0
+
+
+def test_hf_variant_from_a_local_path(tmp_path):
+    """``hf:<path>`` evaluates a pretrained model without training; its identity hashes the weights."""
+    from _models import micro_model, tiny_tokenizer
+
+    from harness.specs import SuiteSpec, TaskSpec
+
+    tok = tiny_tokenizer()
+    model_dir = tmp_path / "model"
+    micro_model(len(tok), n_positions=64).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    suite = SuiteSpec(
+        name="hf-local",
+        corpus={"source": "synthetic", "params": {"n_articles": 60}},
+        variants=[f"hf:{model_dir}"],
+        tasks=[TaskSpec(name="perplexity", params={"mode": "rolling", "max_docs": 3})],
+    )
+    plan = plan_suite(suite)
+    assert plan.models[0].hf_name.startswith(str(model_dir))
+    summary = Runner(tmp_path / "home", progress=False, log=lambda s: None).run(plan)
+    assert not summary.failed and summary.ran == ["eval perplexity × hf:" + str(model_dir) + " seed=0"]
+    res = Store(f"sqlite:///{tmp_path / 'home' / 'leaderboard.db'}").results()
+    assert res.set_index("metric").loc["perplexity", "value"] > 1
+
+    micro_model(len(tok), n_positions=64, seed=1).save_pretrained(model_dir)  # new weights, new key
+    assert plan_suite(suite).models[0].key != plan.models[0].key

@@ -122,7 +122,9 @@ def window_batch(stream: np.ndarray, seq_len: int, batch_size: int, seed: Sequen
 
 def lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over every position of the windows."""
-    logits = model(input_ids=batch[:, :-1], use_cache=False).logits
+    inputs = batch[:, :-1]
+    # an explicit all-ones mask: the stream has EOS (= pad) tokens between documents, not padding
+    logits = model(input_ids=inputs, attention_mask=torch.ones_like(inputs), use_cache=False).logits
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
 
 
