@@ -184,25 +184,33 @@ class PlanevalLM(LM):
         return out
 
     def generate_until(self, requests: list[Any]) -> list[str]:
-        out = []
-        for req in requests:
-            context, gen_kwargs = req.args
-            kwargs = dict(gen_kwargs or {})
-            until = kwargs.pop("until", None) or []
-            if isinstance(until, str):
-                until = [until]
-            max_new = int(kwargs.pop("max_gen_toks", kwargs.pop("max_new_tokens", 256)))
-            do_sample = bool(kwargs.pop("do_sample", False))
-            temperature = float(kwargs.pop("temperature", 1.0 if do_sample else 0.0))
-            gen = self.generate(
-                [context],
+        """lm-eval's generation call: requests with the same settings go to ``generate`` as one batch."""
+        groups: dict[tuple, list[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault(_generation_settings(req.args[1]), []).append(i)
+        out: list[str] = [""] * len(requests)
+        for (until, max_new, temperature), rows in groups.items():
+            gens = self.generate(
+                [requests[i].args[0] for i in rows],
                 max_new_tokens=max_new,
-                temperature=temperature if do_sample else 0.0,
-                stop=until,
-            )[0]
-            text = gen.text
-            for stop in until:
-                text = text.split(stop)[0]
-            self.cache_hook.add_partial("generate_until", req.args, text)
-            out.append(text)
+                temperature=temperature,
+                stop=list(until),
+            )
+            for i, gen in zip(rows, gens, strict=True):
+                text = gen.text
+                for stop in until:
+                    text = text.split(stop)[0]
+                self.cache_hook.add_partial("generate_until", requests[i].args, text)
+                out[i] = text
         return out
+
+
+def _generation_settings(gen_kwargs: dict | None) -> tuple[tuple[str, ...], int, float]:
+    """(stop strings, max new tokens, temperature) from lm-eval's gen_kwargs; greedy unless do_sample."""
+    kwargs = dict(gen_kwargs or {})
+    until = kwargs.get("until") or []
+    if isinstance(until, str):
+        until = [until]
+    max_new = int(kwargs.get("max_gen_toks", kwargs.get("max_new_tokens", 256)))
+    temperature = float(kwargs.get("temperature", 1.0)) if kwargs.get("do_sample") else 0.0
+    return tuple(until), max_new, temperature

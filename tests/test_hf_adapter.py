@@ -223,3 +223,19 @@ def test_stop_at_eos_false_gives_fixed_length_continuations(tokenizer) -> None:
     for g in fixed:
         assert len(g.token_ids) == 12
         assert tokenizer.eos_token_id not in g.token_ids
+
+
+def test_generate_until_batches_by_settings_and_cuts_at_stop(lm: HFCausalLM) -> None:
+    """lm-eval's generate_until: greedy by default, cut at the stop strings, same as one at a time."""
+    args = [
+        ("the river", {"until": ["."], "max_gen_toks": 12}),
+        ("a town in", {"until": ["."], "max_gen_toks": 12}),
+        ("the company", {"until": ["\n"], "max_gen_toks": 6, "do_sample": True, "temperature": 0.7}),
+    ]
+    requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
+    batched = lm.generate_until(requests)
+    single = [lm.generate_until([r])[0] for r in requests]
+    assert batched == single
+    greedy = lm.generate([args[0][0]], max_new_tokens=12, temperature=0)[0].text
+    assert batched[0] == greedy.split(".")[0]
+    assert all("." not in t for t in batched[:2])
