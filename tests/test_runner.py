@@ -170,3 +170,17 @@ def test_hf_variant_from_a_local_path(tmp_path):
 
     micro_model(len(tok), n_positions=64, seed=1).save_pretrained(model_dir)  # new weights, new key
     assert plan_suite(suite).models[0].key != plan.models[0].key
+
+
+def test_metrics_recompute_from_the_stored_samples(reference_home):
+    """Every leaderboard value is the task's aggregate of its per-sample parquet: no model needed."""
+    from tasks.base import TASKS
+
+    store = Store(f"sqlite:///{reference_home / 'leaderboard.db'}")
+    for run_id in store.runs()["run_id"]:
+        run = store.get_run(run_id)
+        task = TASKS.get(run["task_name"])()
+        samples = pd.read_parquet(run["samples_path"])
+        values = task.aggregate(samples, task.Params(**run["params"]))
+        for m in run["metrics"]:
+            assert values[m["name"]] == pytest.approx(m["value"], rel=1e-12)
