@@ -23,14 +23,19 @@ from pydantic import BaseModel
 from harness.adapters import PlanevalLM
 from harness.cache import Cache
 from harness.catalog import VARIANTS
-from harness.corpus import Corpus, build_corpus, load_corpus
+from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
 from harness.corpus.base import make_source
 from harness.errors import MissingPathError, PlanevalError, SpecError
 from harness.hashing import stable_hash, tree_digest
+from harness.hf_adapter import HFCausalLM
 from harness.provenance import git_commit, package_versions
 from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.tokenizer import build_tokenizer, load_tokenizer
+from leaderboard.stats import bootstrap_ci
+from leaderboard.store import MetricRecord, RunRecord, Store
 from tasks.base import TASKS, Task, TaskContext
 from trainers.base import TRAINERS, TrainContext, Trainer
+from trainers.checkpointing import latest_checkpoint
 
 CORPUS_VERSION = "1"
 TOKENIZER_VERSION = "1"
@@ -230,16 +235,12 @@ class Runner:
                 self.log(f"[corpus] building {spec.source}")
                 with self.cache.build("corpus", plan.corpus_key, {"spec": spec.model_dump()}) as b:
                     corpus = build_corpus(spec, plan.source)
-                    from harness.corpus import save_corpus
-
                     save_corpus(corpus, b.dir / "corpus.parquet")
                     b.manifest["sizes"] = corpus.sizes()
             self._corpus = load_corpus(spec, self.cache.path("corpus", plan.corpus_key) / "corpus.parquet")
         return self._corpus
 
     def tokenizer(self, plan: Plan) -> Any:
-        from harness.tokenizer import build_tokenizer, load_tokenizer
-
         if self._tokenizer is None:
             key = plan.tokenizer_key
             if not self.cache.exists("tokenizer", key):
@@ -283,8 +284,6 @@ class Runner:
         if m.key not in self._models:
             self._models.clear()  # one model in memory at a time
             if m.hf_name:
-                from harness.hf_adapter import HFCausalLM
-
                 self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name.split("#")[0])
             else:
                 assert m.trainer is not None
@@ -294,8 +293,6 @@ class Runner:
     def evaluate(self, plan: Plan, e: EvalRef) -> None:
         if self.cache.exists("eval", e.key):
             return
-        from leaderboard.stats import bootstrap_ci
-
         corpus = self.corpus(plan)
         model = self.model(e.model)
         self.log(f"[eval] {e.label}")
@@ -352,8 +349,6 @@ class Runner:
         return out
 
     def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:
-        from leaderboard.store import MetricRecord, RunRecord
-
         eval_dir = self.cache.path("eval", e.key)
         run = RunRecord(
             run_id=e.run_id,
@@ -380,8 +375,6 @@ class Runner:
         store.record(run, metrics)
 
     def run(self, plan: Plan) -> RunSummary:
-        from leaderboard.store import Store
-
         start = time.perf_counter()
         summary = RunSummary()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -399,7 +392,8 @@ class Runner:
                 failed_models[m.key] = f"training failed: {type(exc).__name__}: {exc}"
                 self.log(f"[train] {m.label} FAILED\n{traceback.format_exc()}")
                 summary.failed.append(f"train {m.label}")
-        for e in plan.evals:
+        order = {m.key: i for i, m in enumerate(plan.models)}
+        for e in sorted(plan.evals, key=lambda e: order[e.model.key]):  # each model loaded once
             error = failed_models.get(e.model.key)
             if error is None:
                 try:
@@ -421,8 +415,6 @@ class Runner:
 
 
 def _latest_step(checkpoint_dir: Path) -> int | None:
-    from trainers.checkpointing import latest_checkpoint
-
     if not checkpoint_dir.is_dir():
         return None
     ckpt = latest_checkpoint(checkpoint_dir)
