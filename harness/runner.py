@@ -141,6 +141,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         where = VARIANTS.source(name)
         trainer_cls = TRAINERS.get(variant.trainer)
         config = validate(trainer_cls.Config, variant.params, where, prefix="params")
+        trainer = trainer_cls()
         for seed in suite.seeds or [variant.seed]:
             key = stable_hash(
                 "train",
@@ -151,8 +152,9 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 seed,
                 corpus_key,
                 tokenizer_key,
+                trainer.fingerprint(config),
             )
-            models.append(ModelRef(variant, seed, key, config=config, trainer=trainer_cls()))
+            models.append(ModelRef(variant, seed, key, config=config, trainer=trainer))
 
     evals: list[EvalRef] = []
     for i, task_spec in enumerate(suite.tasks):

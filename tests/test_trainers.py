@@ -257,3 +257,13 @@ def test_unigram_fixed_length_never_draws_eos(tokenizer) -> None:
     assert lm.generate(["x"], max_new_tokens=20, seed=0)[0].meta["finish"] == "eos"
     fixed = lm.generate(["x", "y"], max_new_tokens=20, seed=0, stop_at_eos=False)
     assert all(len(g.token_ids) == 20 and tokenizer.eos_token_id not in g.token_ids for g in fixed)
+
+
+def test_fingerprint_follows_local_starting_weights(tmp_path: Path, tokenizer) -> None:
+    """Fine-tuning from a local folder: new weights there give a new fingerprint (so a new model key)."""
+    cfg = LMConfig(preset=f"hf:{tmp_path / 'base'}", max_steps=3)
+    micro_model(len(tokenizer), n_positions=64, seed=1).save_pretrained(tmp_path / "base")
+    first = PlainLMTrainer().fingerprint(cfg)
+    micro_model(len(tokenizer), n_positions=64, seed=2).save_pretrained(tmp_path / "base")
+    assert first and PlainLMTrainer().fingerprint(cfg) != first
+    assert PlainLMTrainer().fingerprint(LMConfig(**MICRO)) == ""

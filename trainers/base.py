@@ -48,6 +48,11 @@ class Trainer(ABC):
     @abstractmethod
     def train(self, ctx: TrainContext) -> None: ...
 
+    def fingerprint(self, config: Any) -> str:
+        """What the artifact depends on beyond the config (e.g. a digest of local starting weights),
+        so that the model key changes when such an input changes; empty when there is none."""
+        return ""
+
     @abstractmethod
     def load(self, artifact_dir: Path, identity: str) -> PlanevalLM: ...
 

@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LM
 
 from harness.corpus import Document
 from harness.errors import PlanevalError
+from harness.hashing import tree_digest
 from harness.hf_adapter import HFCausalLM, resolve_max_length
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
 from trainers.checkpointing import (
@@ -205,6 +206,13 @@ class PlainLMTrainer(Trainer):
     def __init__(self, stop_after: int | None = None) -> None:
         #: stop with ``TrainingInterrupted`` once this many steps are done (simulates a kill in tests)
         self.stop_after = stop_after
+
+    def fingerprint(self, config: LMConfig) -> str:
+        """Starting from local pretrained weights (``preset: hf:<path>``): their digest."""
+        if not config.preset.startswith(HF_PRESET):
+            return ""
+        path = Path(config.preset[len(HF_PRESET) :]).expanduser()
+        return tree_digest(path, ("*.json", "*.safetensors", "*.bin")) if path.is_dir() else ""
 
     def train(self, ctx: TrainContext) -> None:
         cfg: LMConfig = ctx.config
