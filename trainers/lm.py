@@ -339,7 +339,8 @@ class PlainLMTrainer(Trainer):
             "wall_seconds": time.perf_counter() - wall,
         }
         (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
-        ctx.log(f"[lm] done: train loss {summary['final_train_loss']:.4f}, val loss {val}")
+        shown = f"{val:.4f}" if val is not None else "n/a (validation split shorter than a window)"
+        ctx.log(f"[lm] done: train loss {summary['final_train_loss']:.4f}, val loss {shown}")
 
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         path = Path(artifact_dir) / "model"
