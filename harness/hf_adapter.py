@@ -41,6 +41,14 @@ from harness.hashing import tree_digest
 _TOKENIZER_INFINITY = 10**9  # tokenizers without a limit report ~1e30
 _DEFAULT_MAX_LENGTH = 2048
 _WEIGHT_FILES = ("*.safetensors", "*.json", "*.bin")
+
+
+def local_identity(path: Path) -> str:
+    """``hf:<abs path>#<content hash>``: retraining into the same folder changes the identity."""
+    path = Path(path).expanduser().resolve()
+    return f"hf:{path}#{tree_digest(path, _WEIGHT_FILES)}"
+
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -163,7 +171,7 @@ class HFCausalLM(PlanevalLM):
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=torch_dtype)
         if local.is_dir():
-            identity = f"hf:{source}#{tree_digest(local.resolve(), _WEIGHT_FILES)}"
+            identity = local_identity(local)
         else:
             rev = revision or getattr(model.config, "_commit_hash", None) or "main"
             identity = f"hf:{name_or_path}@{rev}"

@@ -26,8 +26,8 @@ from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
 from harness.corpus.base import make_source
 from harness.errors import MissingPathError, PlanevalError, SpecError
-from harness.hashing import stable_hash, tree_digest
-from harness.hf_adapter import HFCausalLM
+from harness.hashing import stable_hash
+from harness.hf_adapter import HFCausalLM, local_identity
 from harness.provenance import git_commit, package_versions
 from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.tokenizer import build_tokenizer, load_tokenizer
@@ -52,7 +52,8 @@ class ModelRef:
     key: str
     config: BaseModel | None = None  # the trainer's validated Config (None for hf:)
     trainer: Trainer | None = None
-    hf_name: str | None = None
+    hf_name: str | None = None  # what to load for an hf: model (hub name or absolute path)
+    hf_identity: str | None = None  # its identity (hub name, or path + digest of the weights)
 
     @property
     def label(self) -> str:
@@ -95,19 +96,20 @@ class RunSummary:
 # -- planning ---------------------------------------------------------------------------------------
 
 
-def _hf_variant(name: str) -> tuple[VariantSpec, str]:
+def _hf_variant(name: str) -> tuple[VariantSpec, str, str]:
+    """The spec, the load target and the identity of an ``hf:<name or path>`` variant."""
     target = name[len(HF_PREFIX) :]
     if not target:
         raise SpecError("suite", "variants", f"{name!r}: give a model name or path after 'hf:'")
     path = Path(target).expanduser()
     if path.exists():
-        identity = f"hf:{path.resolve()}#{tree_digest(path.resolve(), ('*.json', '*.safetensors', '*.bin'))}"
+        target, identity = str(path.resolve()), local_identity(path)
     elif target.startswith((".", "/", "~")):
         raise MissingPathError(f"{name}: no such model folder {path}")
     else:
         identity = f"hf:{target}"
     spec = VariantSpec(name=name, family="pretrained", trainer="hf", description=identity)
-    return spec, identity
+    return spec, target, identity
 
 
 def _resolve_variant(name: str, suite: SuiteSpec) -> VariantSpec:
@@ -133,9 +135,10 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
     models: list[ModelRef] = []
     for name in suite.variants:
         if name.startswith(HF_PREFIX):
-            variant, identity = _hf_variant(name)
+            variant, target, identity = _hf_variant(name)
             for seed in suite.seeds or [0]:
-                models.append(ModelRef(variant, seed, stable_hash("hf", identity), hf_name=identity[3:]))
+                key = stable_hash("hf", identity)
+                models.append(ModelRef(variant, seed, key, hf_name=target, hf_identity=identity))
             continue
         variant = _resolve_variant(name, suite)
         where = VARIANTS.source(name)
@@ -165,7 +168,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 suite.corpus,
                 suite.tokenizer,
                 m.variant.trainer,
-                m.config or m.hf_name,
+                m.config or m.hf_identity,
                 m.seed,
                 task_spec.name,
                 params,
@@ -286,7 +289,7 @@ class Runner:
         if m.key not in self._models:
             self._models.clear()  # one model in memory at a time
             if m.hf_name:
-                self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name.split("#")[0])
+                self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name)
             else:
                 assert m.trainer is not None
                 self._models[m.key] = m.trainer.load(self.cache.path("train", m.key), identity=m.key)
