@@ -37,7 +37,8 @@ from tasks.base import TASKS, Task, TaskContext
 from trainers.base import TRAINERS, TrainContext, Trainer
 from trainers.checkpointing import latest_checkpoint
 
-CORPUS_VERSION = "1"
+CORPUS_VERSION = "2"  # 2: document meta persisted
+ACTIONS_VERSION = "1"
 TOKENIZER_VERSION = "1"
 HF_PREFIX = "hf:"
 N_BOOT = 1000
@@ -54,10 +55,20 @@ class ModelRef:
     trainer: Trainer | None = None
     hf_name: str | None = None  # what to load for an hf: model (hub name or absolute path)
     hf_identity: str | None = None  # its identity (hub name, or path + digest of the weights)
+    #: upstream train stages this model builds on (``Trainer.requires``), by requirement name
+    requires: dict[str, ModelRef] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.variant.name} seed={self.seed}"
+
+    def upstream(self) -> list[ModelRef]:
+        """Every required stage, dependencies first, each once."""
+        out: dict[str, ModelRef] = {}
+        for r in self.requires.values():
+            for u in [*r.upstream(), r]:
+                out.setdefault(u.key, u)
+        return list(out.values())
 
 
 @dataclass
@@ -83,6 +94,8 @@ class Plan:
     tokenizer_key: str
     models: list[ModelRef]
     evals: list[EvalRef]
+    actions_key: str = ""
+    uses_actions: bool = False  # whether any trainer or task of the plan needs the actions stage
 
 
 @dataclass
@@ -120,49 +133,97 @@ def _resolve_variant(name: str, suite: SuiteSpec) -> VariantSpec:
     return spec
 
 
+class _ModelPlanner:
+    """Builds ``ModelRef``s with their keys, resolving ``Trainer.requires`` recursively."""
+
+    def __init__(self, suite: SuiteSpec, source: str, corpus_key: str, tokenizer_key: str, actions_key: str):
+        self.suite, self.source = suite, source
+        self.corpus_key, self.tokenizer_key, self.actions_key = corpus_key, tokenizer_key, actions_key
+        self.uses_actions = False
+        self.seen: set[str] = set()  # every variant name planned, requirements included
+
+    def variant(self, name: str, seed: int | None, stack: tuple[str, ...] = ()) -> list[ModelRef]:
+        if name.startswith(HF_PREFIX):
+            variant, target, identity = _hf_variant(name)
+            key = stable_hash("hf", identity)
+            return [
+                ModelRef(variant, s, key, hf_name=target, hf_identity=identity) for s in self._seeds(seed)
+            ]
+        self.seen.add(name)
+        spec = _resolve_variant(name, self.suite)
+        where = VARIANTS.source(name)
+        return [self.model(spec, where, s, stack) for s in self._seeds(seed, spec.seed)]
+
+    def _seeds(self, seed: int | None, default: int = 0) -> list[int]:
+        if seed is not None:
+            return [seed]
+        return list(self.suite.seeds or [default])
+
+    def model(self, spec: VariantSpec, where: str, seed: int, stack: tuple[str, ...]) -> ModelRef:
+        if spec.name in stack:
+            raise SpecError(where, "params", f"requirement cycle: {' -> '.join([*stack, spec.name])}")
+        trainer_cls = TRAINERS.get(spec.trainer)
+        config = validate(trainer_cls.Config, spec.params, where, prefix="params")
+        trainer = trainer_cls()
+        requires: dict[str, ModelRef] = {}
+        for req_name, req in trainer.requires(config).items():
+            if req.variant is not None:
+                requires[req_name] = self.variant(req.variant, seed, (*stack, spec.name))[0]
+            else:
+                sub = VariantSpec(
+                    name=f"{spec.name}/{req_name}",
+                    family=req.family,
+                    trainer=str(req.trainer),
+                    params=req.params,
+                )
+                requires[req_name] = self.model(sub, where, seed, (*stack, spec.name))
+        actions_key = ""
+        if trainer_cls.uses_actions:
+            self.uses_actions = True
+            actions_key = self.actions_key
+        key = stable_hash(
+            "train",
+            spec.trainer,
+            trainer_cls.version,
+            spec.family,
+            config,
+            seed,
+            self.corpus_key,
+            self.tokenizer_key,
+            trainer.fingerprint(config),
+            *([actions_key] if actions_key else []),
+            *([{n: r.key for n, r in sorted(requires.items())}] if requires else []),
+        )
+        return ModelRef(spec, seed, key, config=config, trainer=trainer, requires=requires)
+
+
 def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
     """Validate a suite completely and compute every stage key. Writes nothing."""
-    unknown = sorted(set(suite.overrides) - set(suite.variants))
-    if unknown:
-        raise SpecError(source, f"overrides.{unknown[0]}", "names a variant that is not in 'variants'")
     corpus_source = make_source(suite.corpus, source)
     corpus_source.check()
     corpus_key = stable_hash(
         "corpus", CORPUS_VERSION, corpus_source.version, suite.corpus, corpus_source.fingerprint()
     )
     tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
-
+    actions_key = stable_hash("actions", ACTIONS_VERSION, suite.actions, corpus_key)
+    planner = _ModelPlanner(suite, source, corpus_key, tokenizer_key, actions_key)
     models: list[ModelRef] = []
     for name in suite.variants:
-        if name.startswith(HF_PREFIX):
-            variant, target, identity = _hf_variant(name)
-            for seed in suite.seeds or [0]:
-                key = stable_hash("hf", identity)
-                models.append(ModelRef(variant, seed, key, hf_name=target, hf_identity=identity))
-            continue
-        variant = _resolve_variant(name, suite)
-        where = VARIANTS.source(name)
-        trainer_cls = TRAINERS.get(variant.trainer)
-        config = validate(trainer_cls.Config, variant.params, where, prefix="params")
-        trainer = trainer_cls()
-        for seed in suite.seeds or [variant.seed]:
-            key = stable_hash(
-                "train",
-                variant.trainer,
-                trainer_cls.version,
-                variant.family,
-                config,
-                seed,
-                corpus_key,
-                tokenizer_key,
-                trainer.fingerprint(config),
-            )
-            models.append(ModelRef(variant, seed, key, config=config, trainer=trainer))
+        models.extend(planner.variant(name, None))
+    unknown = sorted(set(suite.overrides) - planner.seen)
+    if unknown:
+        raise SpecError(
+            source,
+            f"overrides.{unknown[0]}",
+            "names a variant that is neither in 'variants' nor required by one",
+        )
 
+    uses_actions = planner.uses_actions
     evals: list[EvalRef] = []
     for i, task_spec in enumerate(suite.tasks):
         task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
+        uses_actions = uses_actions or task_cls.uses_actions
         for m in models:
             config_hash = stable_hash(
                 suite.corpus,
@@ -173,10 +234,19 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 task_spec.name,
                 params,
             )
-            key = stable_hash("eval", task_spec.name, task_cls.version, params, m.seed, m.key, corpus_key)
+            key = stable_hash(
+                "eval",
+                task_spec.name,
+                task_cls.version,
+                params,
+                m.seed,
+                m.key,
+                corpus_key,
+                *([actions_key] if task_cls.uses_actions else []),
+            )
             run_id = stable_hash("run", suite.name, task_spec.label, key)
             evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
-    return Plan(suite, source, corpus_key, tokenizer_key, models, evals)
+    return Plan(suite, source, corpus_key, tokenizer_key, models, evals, actions_key, uses_actions)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -199,6 +269,7 @@ class Runner:
         self.log = log
         self._corpus: Corpus | None = None
         self._tokenizer: Any = None
+        self._actions: Any = None
         self._models: dict[str, PlanevalLM] = {}
 
     # -- what is cached ---------------------------------------------------------------------------
@@ -213,7 +284,20 @@ class Runner:
                 self._state("tokenizer", plan.tokenizer_key),
             ),
         ]
-        for m in plan.models:
+        if plan.uses_actions:
+            rows.append(
+                (
+                    "actions",
+                    plan.suite.actions.encoder,
+                    plan.actions_key,
+                    self._state("actions", plan.actions_key),
+                )
+            )
+        seen: set[str] = set()
+        for m in [u for top in plan.models for u in [*top.upstream(), top]]:
+            if m.key in seen:
+                continue
+            seen.add(m.key)
             if m.hf_name:
                 rows.append(("model", m.label, m.key, "pretrained (no training)"))
                 continue
@@ -256,11 +340,29 @@ class Runner:
             self._tokenizer = load_tokenizer(self.cache.path("tokenizer", key) / "tokenizer")
         return self._tokenizer
 
+    def actions(self, plan: Plan) -> Any:
+        """The suite's ``ActionTagger`` (built and cached on first use)."""
+        if self._actions is None:
+            from harness.actions import ActionTagger, fit_actions
+
+            key = plan.actions_key
+            if not self.cache.exists("actions", key):
+                corpus = self.corpus(plan)
+                with self.cache.build("actions", key, {"spec": plan.suite.actions.model_dump()}) as b:
+                    tagger = fit_actions(corpus, plan.suite.actions, log=self.log, progress=self.progress)
+                    tagger.save(b.dir)
+                    b.manifest["info"] = tagger.info
+            self._actions = ActionTagger.load(self.cache.path("actions", key), plan.suite.actions.batch_size)
+        return self._actions
+
     def train(self, plan: Plan, m: ModelRef) -> None:
         if m.hf_name or self.cache.exists("train", m.key):
             return
         assert m.trainer is not None
+        for req in m.requires.values():
+            self.train(plan, req)
         corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
+        actions = self.actions(plan) if type(m.trainer).uses_actions else None
         self.log(f"[train] {m.label} ({m.variant.trainer})")
         manifest = {
             "variant": m.variant.model_dump(),
@@ -268,6 +370,7 @@ class Runner:
             "seed": m.seed,
             "corpus_key": plan.corpus_key,
             "tokenizer_key": plan.tokenizer_key,
+            "requires": {n: r.key for n, r in m.requires.items()},
         }
         partial = self.cache.partial("train", m.key)
         partial.mkdir(parents=True, exist_ok=True)
@@ -281,7 +384,9 @@ class Runner:
                 out_dir=b.dir,
                 checkpoint_dir=partial,
                 progress=self.progress,
+                inputs={n: self.cache.path("train", r.key) for n, r in m.requires.items()},
                 log=self.log,
+                actions=actions,
             )
             m.trainer.train(ctx)
 
@@ -311,7 +416,12 @@ class Runner:
             work = b.dir / "work"
             work.mkdir()
             ctx = TaskContext(
-                corpus=corpus, params=e.params, seed=e.model.seed, work_dir=work, progress=self.progress
+                corpus=corpus,
+                params=e.params,
+                seed=e.model.seed,
+                work_dir=work,
+                progress=self.progress,
+                actions=self.actions(plan) if type(e.impl).uses_actions else None,
             )
             samples = e.impl.evaluate(model, ctx)
             values = e.impl.aggregate(samples, e.params)

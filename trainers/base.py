@@ -21,6 +21,23 @@ from harness.registry import Registry
 from harness.specs import VariantSpec
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """An upstream model artifact a trainer builds on (a base LM, a pretrained planner, an SFT
+    checkpoint): a registered ``variant`` (with the suite's overrides applied) or a ``trainer`` with
+    ``params``. It is a train stage of its own, keyed like any other, so every variant that requires the
+    same thing shares one artifact; its key is part of the requiring model's key."""
+
+    variant: str | None = None
+    trainer: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    family: str = "component"
+
+    def __post_init__(self) -> None:
+        if (self.variant is None) == (self.trainer is None):
+            raise ValueError("a Requirement names exactly one of variant= or trainer=")
+
+
 class TrainerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,18 +52,26 @@ class TrainContext:
     out_dir: Path  # write the final artifact here
     checkpoint_dir: Path  # resumable state; kept across kills, deleted after success
     progress: bool = True
-    #: artifacts of upstream stages a trainer depends on (e.g. a pretrained planner), by name
+    #: artifacts of the stages named by ``Trainer.requires``, by requirement name
     inputs: dict[str, Path] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    #: the suite's ``ActionTagger`` (harness.actions) when the trainer sets ``uses_actions``
+    actions: Any = None
 
 
 class Trainer(ABC):
     Config: ClassVar[type[BaseModel]] = TrainerConfig
     #: bump when the trainer's code changes what it produces: it is part of every model key
     version: ClassVar[str] = "1"
+    #: whether training needs the suite's writing actions (then their key is part of the model key)
+    uses_actions: ClassVar[bool] = False
 
     @abstractmethod
     def train(self, ctx: TrainContext) -> None: ...
+
+    def requires(self, config: Any) -> dict[str, Requirement]:
+        """Upstream artifacts this config builds on, by name (passed back as ``ctx.inputs[name]``)."""
+        return {}
 
     def fingerprint(self, config: Any) -> str:
         """What the artifact depends on beyond the config (e.g. a digest of local starting weights),

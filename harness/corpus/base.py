@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,9 +126,10 @@ def save_corpus(corpus: Corpus, path: Path) -> None:
                     "text": d.text,
                     "sentences": list(d.sentences) if d.sentences is not None else None,
                     "actions": list(d.actions) if d.actions is not None else None,
+                    "meta": json.dumps(d.meta, sort_keys=True) if d.meta else None,
                 }
             )
-    df = pd.DataFrame(rows, columns=["split", "id", "text", "sentences", "actions"])
+    df = pd.DataFrame(rows, columns=["split", "id", "text", "sentences", "actions", "meta"])
     df.attrs = {}
     df.to_parquet(path, index=False)
     (path.parent / "n_actions.txt").write_text(str(corpus.n_actions or ""))
@@ -144,6 +146,7 @@ def _docs(rows: Iterable[dict]) -> list[Document]:
                 text=r["text"],
                 sentences=tuple(sents) if sents is not None else None,
                 actions=tuple(int(a) for a in acts) if acts is not None else None,
+                meta=json.loads(r["meta"]) if r.get("meta") else {},
             )
         )
     return out
