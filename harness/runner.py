@@ -422,6 +422,8 @@ class Runner:
                 work_dir=work,
                 progress=self.progress,
                 actions=self.actions(plan) if type(e.impl).uses_actions else None,
+                model_key=e.model.key,
+                cache=self.cache,
             )
             samples = e.impl.evaluate(model, ctx)
             values = e.impl.aggregate(samples, e.params)

@@ -40,6 +40,10 @@ class TaskContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the suite's ``ActionTagger`` (harness.actions) when the task sets ``uses_actions``
     actions: Any = None
+    #: the evaluated model's key, and a cache shared by tasks (e.g. generations reused across metrics:
+    #: ``cache.build("generations", stable_hash(model_key, protocol, seed))``)
+    model_key: str = ""
+    cache: Any = None  # a harness.cache.Cache
 
 
 class Task(ABC):
