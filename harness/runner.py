@@ -126,10 +126,12 @@ def _hf_variant(name: str) -> tuple[VariantSpec, str, str]:
 
 
 def _resolve_variant(name: str, suite: SuiteSpec) -> VariantSpec:
+    """The variant's params, then the suite's ``trainer_params`` for its trainer, then its overrides."""
     spec = VARIANTS.get(name)
-    override = suite.overrides.get(name)
-    if override:
-        spec = spec.model_copy(update={"params": {**spec.params, **override}})
+    preset = suite.trainer_params.get(spec.trainer, {})
+    override = suite.overrides.get(name, {})
+    if preset or override:
+        spec = spec.model_copy(update={"params": {**spec.params, **preset, **override}})
     return spec
 
 
@@ -171,7 +173,7 @@ class _ModelPlanner:
                 requires[req_name] = self.variant(req.variant, seed, (*stack, spec.name))[0]
             else:
                 sub = VariantSpec(
-                    name=f"{spec.name}/{req_name}",
+                    name=f"{req_name}[{req.trainer}]",
                     family=req.family,
                     trainer=str(req.trainer),
                     params=req.params,
@@ -210,6 +212,8 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
     models: list[ModelRef] = []
     for name in suite.variants:
         models.extend(planner.variant(name, None))
+    for trainer in suite.trainer_params:
+        TRAINERS.get(trainer)  # a typo fails with the list of trainers
     unknown = sorted(set(suite.overrides) - planner.seen)
     if unknown:
         raise SpecError(

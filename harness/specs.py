@@ -102,6 +102,11 @@ class SuiteSpec(Strict):
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="variant name → trainer params merged over the variant's"
     )
+    trainer_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="trainer name → params merged into every variant of that trainer (a preset for a "
+        "whole family, e.g. its base model); per-variant overrides still win",
+    )
 
     @field_validator("tasks")
     @classmethod

@@ -1,0 +1,181 @@
+"""Next-Action-Prediction (NAP) pretraining of the planner (DESIGN §5): cross-entropy between the
+planner's prediction from the preceding sentences and the k-means id of the next sentence.
+
+Validation accuracy is reported next to two baselines computed on the same split, so a number means
+something: the majority class and a bigram model (most frequent next action after the previous one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from harness.adapters import PlanevalLM
+from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
+from trainers.checkpointing import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from trainers.lm import make_accelerator
+from trainers.planner.modules import Planner
+
+
+class PlannerArch(TrainerConfig):
+    """The planner's shape (paper: 1 layer, 2 heads, d = the encoder's width, no dropout)."""
+
+    d_model: int | None = Field(None, ge=8, description="None: the sentence encoder's width")
+    n_layers: int = Field(1, ge=1)
+    n_heads: int = Field(2, ge=1)
+    max_sentences: int = Field(64, ge=1, description="preceding sentences the planner reads")
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class NAPConfig(TrainerConfig):
+    arch: PlannerArch = Field(default_factory=PlannerArch)
+    max_steps: int = Field(1000, ge=1)
+    batch_size: int = Field(32, ge=1, description="documents per step")
+    lr: float = Field(1e-3, gt=0)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(200, ge=1)
+
+
+def documents(ctx: TrainContext, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(sentence embeddings, action ids) of every document of a split with at least one sentence."""
+    out = []
+    for d in ctx.corpus.split(split):
+        t = ctx.actions.document(d.id, d.text)
+        if len(t.actions):
+            out.append((torch.from_numpy(np.asarray(t.embeddings)), torch.from_numpy(np.asarray(t.actions))))
+    return out
+
+
+def nap_loss(planner: Planner, docs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    logits = planner.plan_documents([e for e, _ in docs])
+    pred = torch.cat([lg[:-1] for lg in logits])  # the last row plans past the end: no target
+    gold = torch.cat([a for _, a in docs])
+    return torch.nn.functional.cross_entropy(pred, gold)
+
+
+@torch.no_grad()
+def nap_accuracy(
+    planner: Planner, docs: Sequence[tuple[torch.Tensor, torch.Tensor]], batch: int = 64
+) -> float:
+    hits = total = 0
+    planner.eval()
+    for b in range(0, len(docs), batch):
+        chunk = docs[b : b + batch]
+        for lg, (_, a) in zip(planner.plan_documents([e for e, _ in chunk]), chunk, strict=True):
+            hits += int((lg[:-1].argmax(-1) == a).sum())
+            total += len(a)
+    return hits / total if total else float("nan")
+
+
+def baselines(train: Sequence[Sequence[int]], val: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Majority-class and bigram (previous action → most frequent next; <bos> for the first) accuracy."""
+    unigram = Counter(a for seq in train for a in seq)
+    majority = unigram.most_common(1)[0][0]
+    follow: dict[int, Counter] = {}
+    for seq in train:
+        for prev, nxt in zip([-1, *seq[:-1]], seq, strict=True):
+            follow.setdefault(prev, Counter())[nxt] += 1
+    n = sum(len(s) for s in val)
+    maj = sum(a == majority for s in val for a in s)
+    big = sum(
+        a == (follow[p].most_common(1)[0][0] if p in follow else majority)
+        for s in val
+        for p, a in zip([-1, *s[:-1]], s, strict=True)
+    )
+    return {
+        "majority_accuracy": maj / n if n else float("nan"),
+        "bigram_accuracy": big / n if n else float("nan"),
+    }
+
+
+@TRAINERS.register("nap")
+class NAPTrainer(Trainer):
+    """Pretrains the planner alone; its artifact is shared by every planner variant that needs it."""
+
+    Config = NAPConfig
+    version = "1"
+    uses_actions = True
+
+    def train(self, ctx: TrainContext) -> None:
+        cfg: NAPConfig = ctx.config
+        wall = time.perf_counter()
+        set_seed(ctx.seed)
+        accelerator = make_accelerator("no")
+        centroids = torch.from_numpy(ctx.actions.centroids)
+        planner = Planner(centroids, **cfg.arch.model_dump())
+        train, val = documents(ctx, "train"), documents(ctx, "val")
+        if not train:
+            raise ValueError("NAP pretraining: the training split has no sentences")
+        optimizer = torch.optim.AdamW(planner.parameters(), lr=cfg.lr)
+        start = 0
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        if checkpoint is not None:
+            start = load_checkpoint(checkpoint, model=planner, optimizer=optimizer, rng=False)["step"]
+            ctx.log(f"[nap] resuming from {checkpoint.name}")
+        planner, optimizer = accelerator.prepare(planner, optimizer)
+        if checkpoint is not None:
+            restore_rng(checkpoint)
+        planner.train()
+        losses: list[float] = []
+        with tqdm(
+            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="nap", unit="step"
+        ) as bar:
+            for step in range(start, cfg.max_steps):
+                rng = np.random.default_rng([ctx.seed, 1, step])
+                batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
+                loss = nap_loss(planner, batch)
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses = [*losses, float(loss.detach())][-50:]
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+                done = step + 1
+                if cfg.eval_every and done % cfg.eval_every == 0 and val:
+                    ctx.log(f"[nap] step {done}: val accuracy {nap_accuracy(planner, val):.3f}")
+                    planner.train()
+                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                    save_checkpoint(ctx.checkpoint_dir, done, model=planner, optimizer=optimizer)
+        planner = accelerator.unwrap_model(planner)
+        summary = {
+            "steps": cfg.max_steps,
+            "resumed_from_step": start or None,
+            "final_train_loss": float(np.mean(losses[-10:])) if losses else None,
+            "val_accuracy": nap_accuracy(planner, val) if val else None,
+            "train_accuracy": nap_accuracy(planner, train[:500]),
+            **baselines([a.tolist() for _, a in train], [a.tolist() for _, a in val]),
+            "n_actions": int(centroids.shape[0]),
+            "wall_seconds": time.perf_counter() - wall,
+        }
+        save_file(
+            {k: v.contiguous() for k, v in planner.state_dict().items()},
+            str(ctx.out_dir / "planner.safetensors"),
+        )
+        (ctx.out_dir / "nap.json").write_text(
+            json.dumps({"arch": cfg.arch.model_dump(), **summary}, indent=2)
+        )
+        ctx.log(
+            f"[nap] val accuracy {summary['val_accuracy']:.3f} "
+            f"(majority {summary['majority_accuracy']:.3f}, bigram {summary['bigram_accuracy']:.3f})"
+        )
+
+    def load(self, artifact_dir: Path, identity: str) -> PlanevalLM:
+        raise TypeError("a NAP planner is a component of planner variants, not a language model to evaluate")
+
+
+def load_planner(artifact_dir: Path, centroids: torch.Tensor) -> tuple[Planner, dict]:
+    """The pretrained planner of a ``nap`` artifact and its summary."""
+    info = json.loads((Path(artifact_dir) / "nap.json").read_text())
+    planner = Planner(centroids, **info["arch"])
+    planner.load_state_dict(load_file(str(Path(artifact_dir) / "planner.safetensors")))
+    return planner, info

@@ -1,0 +1,321 @@
+"""The planner family's trainer (DESIGN §5): one config space, every Table 1 row is a point in it.
+
+The base LM is a required stage (a registered variant such as ``tiny-lm``, or ``hf:<name or path>``)
+and the NAP-pretrained planner another (``nap``), so every variant that needs the same base or the
+same planner shares one artifact. Fine-tuning trains the projections and per-layer codebooks (and the
+LM when ``freeze_lm`` is false, and the planner from its unfreeze step on):
+
+* ``train_actions``: ``oracle`` (k-means ids of the true sentences), ``predicted`` (the planner's
+  prediction from the preceding sentences), ``mix`` (per sentence, predicted with probability
+  ``predicted_fraction``) or ``scheduled`` (that probability rises linearly 0 → 1 over training);
+* ``selection``: how predicted logits become codebook weights — hard, soft, st, uniform;
+* ``unfreeze``: when the planner starts receiving gradients — never, immediate, halfway or a step;
+* ``nap_weight`` λ adds ``λ · L_NAP`` to the LM loss; ``nap_pretrain: false`` starts the planner from
+  scratch (the no-NAP rows);
+* ``conditioning: none`` is the LM-only row: the base LM trained on for the same steps, no planner.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from pydantic import Field, model_validator
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+
+from harness.hf_adapter import HFCausalLM
+from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
+from trainers.checkpointing import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from trainers.lm import HF_PRESET, make_accelerator, prefix_id
+from trainers.planner.data import Batch, examples, sample_batch, token_weights
+from trainers.planner.model import PlannedLM
+from trainers.planner.modules import Planner
+from trainers.planner.nap import NAPConfig, PlannerArch, load_planner
+
+TRAIN_ACTIONS = ("oracle", "predicted", "mix", "scheduled")
+
+
+class PlannerConfig(TrainerConfig):
+    base: str = Field("tiny-lm", description="the base LM: a registered variant or hf:<name or path>")
+    conditioning: Literal["planner", "none"] = "planner"
+    train_actions: Literal["oracle", "predicted", "mix", "scheduled"] = "predicted"
+    predicted_fraction: float = Field(1.0, ge=0, le=1, description="q for train_actions=mix")
+    eval_actions: Literal["predicted", "oracle"] = "predicted"
+    selection: Literal["hard", "soft", "st", "uniform"] = "hard"
+    temperature: float = Field(1.0, gt=0)
+    unfreeze: Literal["never", "immediate", "halfway"] | int = "never"
+    nap_pretrain: bool = True
+    nap_weight: float = Field(0.0, ge=0, description="λ in L = L_LM + λ·L_NAP")
+    freeze_lm: bool = True
+    layers: Literal["last-2", "all"] | list[int] = "last-2"
+    planner: PlannerArch = Field(default_factory=PlannerArch)
+    nap: NAPConfig = Field(default_factory=NAPConfig, description="NAP pretraining (the shared stage)")
+    max_steps: int = Field(300, ge=1)
+    batch_size: int = Field(32, ge=1)
+    seq_len: int = Field(128, ge=2)
+    lr: float = Field(1e-4, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+    checkpoint_every: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PlannerConfig:
+        if self.conditioning == "none" and self.freeze_lm:
+            raise ValueError("conditioning 'none' (the LM-only row) trains the LM: set freeze_lm: false")
+        if self.unfreeze != "never" and self.selection in ("hard", "uniform"):
+            raise ValueError(
+                f"selection {self.selection!r} passes no gradient to the planner: unfreeze must be 'never'"
+            )
+        if self.nap_weight and self.unfreeze == "never":
+            raise ValueError("nap_weight trains the planner: give an unfreeze schedule")
+        return self
+
+    def unfreeze_step(self) -> int | None:
+        """The first step at which the planner receives gradients (None: never)."""
+        if self.unfreeze == "never":
+            return None
+        if self.unfreeze == "immediate":
+            return 0
+        if self.unfreeze == "halfway":
+            return self.max_steps // 2
+        return int(self.unfreeze)
+
+    def q(self, step: int) -> float:
+        """Probability that a sentence's action comes from the planner at ``step``."""
+        if self.train_actions == "oracle":
+            return 0.0
+        if self.train_actions == "predicted":
+            return 1.0
+        if self.train_actions == "mix":
+            return self.predicted_fraction
+        return step / max(1, self.max_steps - 1)
+
+
+@TRAINERS.register("planner")
+class PlannerTrainer(Trainer):
+    Config = PlannerConfig
+    version = "1"
+    uses_actions = True
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)
+
+    def requires(self, config: PlannerConfig) -> dict[str, Requirement]:
+        req: dict[str, Requirement] = {}
+        if not config.base.startswith(HF_PRESET):
+            req["base"] = Requirement(variant=config.base)
+        if config.conditioning == "planner" and config.nap_pretrain:
+            req["planner"] = Requirement(
+                trainer="nap", params={**config.nap.model_dump(), "arch": config.planner.model_dump()}
+            )
+        return req
+
+    # -- building ------------------------------------------------------------------------------------
+    def _base(self, cfg: PlannerConfig, ctx: TrainContext) -> tuple[torch.nn.Module, Any]:
+        path = cfg.base[len(HF_PRESET) :] if cfg.base.startswith(HF_PRESET) else ctx.inputs["base"] / "model"
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return lm, AutoTokenizer.from_pretrained(path)
+
+    def _model(self, cfg: PlannerConfig, ctx: TrainContext, lm: torch.nn.Module) -> PlannedLM:
+        centroids = torch.from_numpy(ctx.actions.centroids)
+        model = PlannedLM.build(
+            lm,
+            centroids,
+            cfg.layers,
+            ctx.actions.encoder,
+            selection=cfg.selection,
+            temperature=cfg.temperature,
+            eval_actions=cfg.eval_actions,
+            by_line=ctx.actions.by_line,
+            planner=cfg.planner.model_dump(),
+        )
+        if "planner" in ctx.inputs:
+            pretrained, info = load_planner(ctx.inputs["planner"], centroids)
+            model.planner.load_state_dict(pretrained.state_dict())
+            ctx.log(f"[planner] NAP-pretrained planner: val accuracy {info.get('val_accuracy')}")
+        for p in model.lm.parameters():
+            p.requires_grad_(not cfg.freeze_lm)
+        for p in model.planner.parameters():
+            p.requires_grad_(False)
+        return model
+
+    # -- one step ------------------------------------------------------------------------------------
+    def weights(
+        self, model: PlannedLM, cfg: PlannerConfig, batch: Batch, step: int, seed: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token codebook weights for a batch, and the NAP loss when λ > 0."""
+        q = cfg.q(step)
+        logits = model.planner.plan_documents([ex.embeddings for ex in batch.docs]) if q > 0 else None
+        rng = np.random.default_rng([seed, 2, step])
+        per_doc = []
+        for i, ex in enumerate(batch.docs):
+            oracle = model.oracle_weights(ex.actions)
+            if logits is None:
+                per_doc.append(oracle)
+                continue
+            predicted = model.sentence_weights(logits[i])
+            if q >= 1.0:
+                per_doc.append(predicted)
+                continue
+            use = torch.from_numpy(rng.random(len(oracle)) < q)[:, None]
+            per_doc.append(torch.where(use, predicted, oracle))
+        nap = None
+        if cfg.nap_weight and logits is not None:
+            pred = torch.cat([lg[:-1] for lg in logits])
+            nap = torch.nn.functional.cross_entropy(pred, torch.cat([ex.actions for ex in batch.docs]))
+        return token_weights(per_doc, batch.plan_index), nap
+
+    def loss(
+        self, model: PlannedLM, cfg: PlannerConfig, batch: Batch, step: int, seed: int
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        weights = None
+        nap = None
+        if cfg.conditioning == "planner":
+            weights, nap = self.weights(model, cfg, batch, step, seed)
+        logits = model(batch.input_ids, weights, use_cache=False).logits
+        lm = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), batch.targets.flatten(), ignore_index=-100
+        )
+        total = lm + cfg.nap_weight * nap if nap is not None else lm
+        parts = {"lm": float(lm.detach())}
+        if nap is not None:
+            parts["nap"] = float(nap.detach())
+        return total, parts
+
+    def set_planner_trainable(self, model: PlannedLM, cfg: PlannerConfig, step: int) -> bool:
+        at = cfg.unfreeze_step()
+        on = cfg.conditioning == "planner" and at is not None and step >= at
+        for p in model.planner.parameters():
+            p.requires_grad_(on)
+        return on
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def train(self, ctx: TrainContext) -> None:
+        cfg: PlannerConfig = ctx.config
+        wall = time.perf_counter()
+        set_seed(ctx.seed)
+        accelerator = make_accelerator("no")
+        lm, tokenizer = self._base(cfg, ctx)
+        model = self._model(cfg, ctx, lm)
+        pid = prefix_id(tokenizer)
+        train = examples(ctx.corpus.train, ctx.actions, tokenizer, pid)
+        val = examples(ctx.corpus.val, ctx.actions, tokenizer, pid)
+        if not train:
+            raise ValueError("planner training: no training document has a sentence")
+        seq_len = min(cfg.seq_len, lm.config.get_text_config().max_position_embeddings)
+        # one optimizer over everything that may ever train; frozen parameters get no gradient
+        trainable = [*model.conditioner.parameters(), *model.planner.parameters()]
+        if not cfg.freeze_lm:
+            trainable += list(model.lm.parameters())
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+        scheduler = get_scheduler(
+            "constant_with_warmup",
+            optimizer,
+            num_warmup_steps=cfg.warmup_steps,
+            num_training_steps=cfg.max_steps,
+        )
+        start, recent = 0, []
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        if checkpoint is not None:
+            state = load_checkpoint(
+                checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False
+            )
+            start, recent = state["step"], list(state["extra"].get("losses", []))
+            ctx.log(f"[planner] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+        if checkpoint is not None:
+            restore_rng(checkpoint)
+        model.train()
+        unfrozen_at = None
+        loop = time.perf_counter()
+        with tqdm(
+            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="planner", unit="step"
+        ) as bar:
+            for step in range(start, cfg.max_steps):
+                if self.set_planner_trainable(model, cfg, step) and unfrozen_at is None:
+                    unfrozen_at = step
+                batch = sample_batch(train, cfg.batch_size, seq_len, (ctx.seed, 0, step))
+                loss, parts = self.loss(model, cfg, batch, step, ctx.seed)
+                accelerator.backward(loss)
+                if cfg.grad_clip > 0:
+                    accelerator.clip_grad_norm_([p for p in trainable if p.grad is not None], cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                done = step + 1
+                recent = [*recent, parts["lm"]][-50:]
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['lm']:.3f}", refresh=False)
+                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                    save_checkpoint(
+                        ctx.checkpoint_dir,
+                        done,
+                        model=model,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        extra={"losses": recent},
+                    )
+                if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
+                    from trainers.checkpointing import TrainingInterrupted
+
+                    raise TrainingInterrupted(f"stopped after step {done} as asked")
+        seconds = time.perf_counter() - loop
+        model = accelerator.unwrap_model(model)
+        model.eval()
+        val_loss = self._val_loss(model, cfg, val, seq_len, ctx.seed) if val else None
+        if cfg.conditioning == "none":
+            model.conditioner.remove()
+            model.lm.save_pretrained(ctx.out_dir / "model", safe_serialization=True)
+            tokenizer.save_pretrained(ctx.out_dir / "model")
+        else:
+            model.save(ctx.out_dir, tokenizer)
+        summary = {
+            "config": cfg.model_dump(mode="json"),
+            "steps": cfg.max_steps,
+            "resumed_from_step": start or None,
+            "unfrozen_at_step": cfg.unfreeze_step(),
+            "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
+            "val_loss": val_loss,
+            "trainable_parameters": sum(p.numel() for p in trainable if p.requires_grad or not cfg.freeze_lm),
+            "tokens_per_s": (cfg.max_steps - start) * cfg.batch_size * seq_len / seconds if seconds else None,
+            "train_seconds": seconds,
+            "wall_seconds": time.perf_counter() - wall,
+        }
+        (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
+        shown = f"{val_loss:.4f}" if val_loss is not None else "n/a"
+        ctx.log(f"[planner] done: train loss {summary['final_train_loss']:.4f}, val loss {shown}")
+
+    @torch.no_grad()
+    def _val_loss(self, model: PlannedLM, cfg: PlannerConfig, val: list, seq_len: int, seed: int) -> float:
+        """LM loss on validation windows with the actions the model is evaluated with."""
+        eval_cfg = cfg.model_copy(
+            update={"train_actions": "oracle" if cfg.eval_actions == "oracle" else "predicted"}
+        )
+        losses = [
+            float(
+                self.loss(model, eval_cfg, sample_batch(val, cfg.batch_size, seq_len, (seed, 9, i)), 0, seed)[
+                    1
+                ]["lm"]
+            )
+            for i in range(4)
+        ]
+        return float(np.mean(losses))
+
+    def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
+        from trainers.planner.adapter import PlannerLM
+
+        artifact_dir = Path(artifact_dir)
+        if not (artifact_dir / "planner.json").exists():  # the LM-only row: a plain causal LM
+            path = artifact_dir / "model"
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+            return HFCausalLM(model, AutoTokenizer.from_pretrained(path), identity)
+        return PlannerLM.from_artifact(artifact_dir, identity)
+
+
+__all__ = ["TRAIN_ACTIONS", "Planner", "PlannerConfig", "PlannerTrainer"]
