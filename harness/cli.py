@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import logging
 import os
@@ -65,46 +64,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def select_metrics(results, patterns: str | None):
-    """Keep the metrics matching comma-separated glob patterns (on ``metric`` or ``task/metric``).
+def _print_table(args: argparse.Namespace, suite: str | None, fmt: str, output: str | None = None) -> None:
+    """The leaderboard of the selection in ``args`` (suite, variants, tasks, seeds, metrics, reference)."""
+    from leaderboard.commands import emit, selection
+    from leaderboard.outputs import build_board, write
 
-    By default per-length breakdowns (``rouge1@64``) are left out of the table; ``all`` keeps them.
-    """
-    names = results["metric"]
-    full = results["task"] + "/" + names
-    if patterns is None:
-        return results[~names.str.contains("@", regex=False)]
-    if patterns == "all":
-        return results
-    keep = [p.strip() for p in patterns.split(",") if p.strip()]
-    mask = names.apply(lambda n: any(fnmatch.fnmatchcase(n, p) for p in keep))
-    mask |= full.apply(lambda n: any(fnmatch.fnmatchcase(n, p) for p in keep))
-    if not mask.any():
-        valid = ", ".join(sorted(set(names)))
-        raise PlanevalError(f"no metric matches {patterns!r} (valid: {valid})")
-    return results[mask]
-
-
-def _print_table(
-    args: argparse.Namespace,
-    suite: str | None,
-    fmt: str,
-    output: str | None = None,
-    metrics: str | None = None,
-) -> None:
-    from leaderboard.render import render
-    from leaderboard.tables import comparison_table
-
-    store = _open_store(args)
-    results = store.results(suite=suite)
-    if results.empty:
-        raise PlanevalError(f"no results{f' for suite {suite!r}' if suite else ''} in {_db(args)}")
-    text = render(comparison_table(select_metrics(results, metrics)), fmt)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        print(f"wrote {output}")
-    else:
-        print(text)
+    emit(write(fmt, build_board(_open_store(args), selection(args, suite=suite), fmt)), output)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -135,7 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    _print_table(args, args.suite, args.format, args.output, args.metrics)
+    _print_table(args, args.suite, args.format, args.output)
     return 0
 
 
@@ -164,11 +129,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm_eval(args: argparse.Namespace) -> int:
+    """``planeval lm-eval ARGS`` = ``lm_eval ARGS`` with the ``planeval`` model registered."""
+    from harness.lm_eval_bridge import main as lm_eval_main
+
+    return lm_eval_main(args.lm_eval_args)
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from leaderboard.render import RENDERERS
+    from leaderboard.commands import add_commands, add_selection_args, add_sweep_args
+    from leaderboard.outputs import formats
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -215,16 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
         "leaderboard",
         parents=[common],
         help="print the comparison table",
-        description="Variants × metrics from the leaderboard store.",
+        description="Variants × metrics from the leaderboard store: a table (md, csv, latex, "
+        "latex-shaded, json), the self-contained web page (html) or a snapshot for 'planeval regress' "
+        "(baseline, baseline-yaml; these keep every metric unless --metrics says otherwise).",
     )
-    p.add_argument("--suite", help="only this suite")
-    p.add_argument("--format", default="md", choices=sorted(RENDERERS), help="output format (default md)")
+    add_selection_args(p)
+    p.add_argument("--format", default="md", choices=formats(), help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.add_argument(
-        "--metrics",
-        help="comma-separated glob patterns on metric or task/metric names, or 'all' "
-        "(default: all but per-length breakdowns such as rouge1@64)",
+        "--reference", metavar="VARIANT", help="mark cells that differ significantly from this row"
     )
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the marks (0.05)")
+    p.add_argument("--n-boot", type=int, default=1000, help="permutations per significance test (1000)")
+    add_sweep_args(p)
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser(
@@ -236,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--samples", type=int, default=10, help="how many sample rows to print")
     p.set_defaults(func=cmd_show)
+
+    # everything after 'lm-eval' goes to lm-eval untouched ('+' prefix: '--model' is not ours to parse)
+    p = sub.add_parser(
+        "lm-eval",
+        add_help=False,
+        prefix_chars="+",
+        help="lm-eval's command line with planeval models registered (--model planeval)",
+        description="lm-eval's CLI; --model_args variant=V,suite=S,home=DIR,seed=N | path=DIR | hf=NAME",
+    )
+    p.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_lm_eval)
+
+    add_commands(sub, common, _open_store, _home)  # compare, regress, plot
     return parser
 
 

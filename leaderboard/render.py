@@ -24,6 +24,7 @@ from leaderboard.tables import ROW_KEYS
 
 ARROW = {True: "↑", False: "↓", None: ""}
 MISSING = "\u2013"  # en dash: a variant that was not evaluated on this column
+DAGGER = "\u2020"  # marks a cell that differs significantly from the reference row
 SIGNIFICANT = 4  # digits of the largest value in a column; the rest of the column uses its decimals
 
 
@@ -50,14 +51,25 @@ class Cell:
     std: str | None = None
     best: bool = False
     stats: dict[str, float | None] | None = None  # the unrounded numbers, for machine formats
+    rank: int | None = None  # 1 = best in its column (ties share a rank); None without a direction
+    ranked: int = 0  # how many cells of the column have a rank
+    significant: bool = False  # p < alpha against the reference row
 
     def suffix(self) -> str:
-        """What follows the value: ``[lo, hi]`` for a bootstrap CI, ``± std`` across seeds."""
+        """What follows the value: ``[lo, hi]`` for a bootstrap CI, ``± std`` across seeds, † when the
+        difference from the reference row is significant."""
+        mark = f" {DAGGER}" if self.significant else ""
         if self.std is not None:
-            return f" ± {self.std}"
+            return f" ± {self.std}{mark}"
         if self.ci is not None:
-            return f" [{self.ci[0]}, {self.ci[1]}]"
-        return ""
+            return f" [{self.ci[0]}, {self.ci[1]}]{mark}"
+        return mark
+
+    def shade(self) -> float | None:
+        """0 for the best cell of the column up to 1 for the worst; None when unranked."""
+        if self.rank is None or self.ranked < 2:
+            return None
+        return (self.rank - 1) / (self.ranked - 1)
 
     def plain(self) -> str:
         return "" if self.value is None else self.value + self.suffix()
@@ -74,6 +86,17 @@ class Row:
 class Layout:
     headers: list[Header]
     rows: list[Row]
+    reference: str | None = None  # the row significance marks compare against
+    alpha: float = 0.05
+
+    def note(self) -> str | None:
+        """The legend of the significance mark, when the table carries one."""
+        if self.reference is None:
+            return None
+        return (
+            f"{DAGGER} differs from {self.reference} at p < {self.alpha:g} "
+            "(paired test on the same samples: McNemar for accuracies, permutation otherwise)"
+        )
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -94,7 +117,7 @@ def _optional(x: object) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
-def _column_cells(block: dict[str, pd.Series], higher: bool | None) -> list[Cell]:
+def _column_cells(block: dict[str, pd.Series], higher: bool | None, alpha: float) -> list[Cell]:
     """The cells of one (task, metric) column; ``block`` maps each stat to its values."""
     means = block["mean"].astype(float)
     places = decimals(means)
@@ -103,6 +126,7 @@ def _column_cells(block: dict[str, pd.Series], higher: bool | None) -> list[Cell
     best = None
     if higher is not None and len(present) > 1:  # one number is not "the best" of anything
         best = present.max() if higher else present.min()
+    ranks = rounded.rank(method="min", ascending=not higher) if higher is not None else None
     cells = []
     for i in range(len(means)):
         stats = {s: _optional(values.iloc[i]) for s, values in block.items()}
@@ -112,6 +136,7 @@ def _column_cells(block: dict[str, pd.Series], higher: bool | None) -> list[Cell
             cells.append(Cell(value=None, stats=stats))
             continue
         ci_places = max(places - 1, 0)
+        p = stats.get("p")
         cells.append(
             Cell(
                 value=_fmt(mean, places),
@@ -119,6 +144,9 @@ def _column_cells(block: dict[str, pd.Series], higher: bool | None) -> list[Cell
                 ci=(_fmt(lo, ci_places), _fmt(hi, ci_places)) if lo is not None and hi is not None else None,
                 best=best is not None and bool(rounded.iloc[i] == best),
                 stats=stats,
+                rank=int(ranks.iloc[i]) if ranks is not None else None,
+                ranked=len(present),
+                significant=p is not None and p < alpha,
             )
         )
     return cells
@@ -129,16 +157,17 @@ def layout(table: pd.DataFrame) -> Layout:
     if not isinstance(table.columns, pd.MultiIndex) or table.columns.nlevels != 3:
         raise PlanevalError("render expects a table from leaderboard.tables.comparison_table")
     directions = table.attrs.get("higher_is_better", {})
+    alpha = float(table.attrs.get("alpha", 0.05))
     blocks: dict[tuple[str, str], dict[str, pd.Series]] = {}
     for (task, metric, stat), values in table.items():
         blocks.setdefault((task, metric), {})[stat] = values
     headers = [Header(t, m, directions.get((t, m))) for t, m in blocks]
-    columns = [_column_cells(blocks[(h.task, h.metric)], h.higher_is_better) for h in headers]
+    columns = [_column_cells(blocks[(h.task, h.metric)], h.higher_is_better, alpha) for h in headers]
     rows = [
         Row(str(family), str(variant), [col[i] for col in columns])
         for i, (family, variant) in enumerate(table.index)
     ]
-    return Layout(headers, rows)
+    return Layout(headers, rows, reference=table.attrs.get("reference"), alpha=alpha)
 
 
 # -- the format registry --------------------------------------------------------------------------
@@ -194,6 +223,9 @@ def render_md(lay: Layout) -> str:
     for row in lay.rows:
         texts = [md_escape(row.family), md_escape(row.variant), *(_md_cell(c) for c in row.cells)]
         lines.append("| " + " | ".join(texts) + " |")
+    note = lay.note()
+    if note:
+        lines += ["", md_escape(note)]
     return "\n".join(lines) + "\n"
 
 
@@ -233,16 +265,30 @@ def latex_escape(text: str) -> str:
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], text)
 
 
-def _latex_cell(cell: Cell) -> str:
-    """Numbers need no escaping; only our own markup (bold, ±) is LaTeX here."""
+LATEX_SHADE = (0.70, 1.0)  # gray level of the best and of the worst cell (\cellcolor[gray]{...})
+
+
+def _latex_cell(cell: Cell, shaded: bool = False) -> str:
+    """Numbers need no escaping; only our own markup (bold, ±, †, shading) is LaTeX here."""
     if cell.value is None:
         return "--"
     value = rf"\textbf{{{cell.value}}}" if cell.best else cell.value
-    return value + (rf" $\pm$ {cell.std}" if cell.std is not None else cell.suffix())
+    mark = r"$^\dagger$" if cell.significant else ""
+    if cell.std is not None:
+        text = rf"{value} $\pm$ {cell.std}{mark}"
+    elif cell.ci is not None:
+        text = f"{value} [{cell.ci[0]}, {cell.ci[1]}]{mark}"
+    else:
+        text = value + mark
+    shade = cell.shade()
+    if shaded and shade is not None:
+        best, worst = LATEX_SHADE
+        text = rf"\cellcolor[gray]{{{best + (worst - best) * shade:.2f}}}" + text
+    return text
 
 
 @renderer("latex")
-def render_latex(lay: Layout) -> str:
+def render_latex(lay: Layout, shaded: bool = False) -> str:
     """A booktabs tabular; a \\midrule separates families."""
     header = [latex_escape(k) for k in ROW_KEYS]
     header += [f"{latex_escape(h.label)} {_LATEX_ARROW[h.higher_is_better]}".rstrip() for h in lay.headers]
@@ -255,10 +301,20 @@ def render_latex(lay: Layout) -> str:
     for i, row in enumerate(lay.rows):
         if i and row.family != lay.rows[i - 1].family:
             lines.append(r"\midrule")
-        texts = [latex_escape(row.family), latex_escape(row.variant), *(_latex_cell(c) for c in row.cells)]
+        texts = [latex_escape(row.family), latex_escape(row.variant)]
+        texts += [_latex_cell(c, shaded) for c in row.cells]
         lines.append(" & ".join(texts) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    note = lay.note()
+    if note:
+        lines.append(latex_escape(note).replace(DAGGER, r"$^\dagger$") + r"\par")
     return "\n".join(lines) + "\n"
+
+
+@renderer("latex-shaded")
+def render_latex_shaded(lay: Layout) -> str:
+    """The LaTeX table with cells shaded by rank within their column (needs \\usepackage[table]{xcolor})."""
+    return "% needs \\usepackage{booktabs} and \\usepackage[table]{xcolor}\n" + render_latex(lay, shaded=True)
 
 
 # -- HTML -----------------------------------------------------------------------------------------
@@ -270,6 +326,17 @@ def _html_cell(cell: Cell) -> str:
         return html.escape(MISSING)
     value = html.escape(cell.value)
     return (f"<b>{value}</b>" if cell.best else value) + html.escape(cell.suffix())
+
+
+def shade_color(shade: float) -> str:
+    """Background of a ranked cell: a green that fades from the best (0) to the worst (1)."""
+    return f"hsl(140, 55%, {78 + 19 * shade:.0f}%)"
+
+
+def _html_td_style(cell: Cell) -> str:
+    shade = cell.shade()
+    background = f";background:{shade_color(shade)}" if shade is not None else ""
+    return f' style="text-align:right{background}"'
 
 
 @renderer("html")
@@ -284,9 +351,12 @@ def render_html(lay: Layout) -> str:
     lines.append("<tbody>")
     for row in lay.rows:
         tds = [f"<td>{html.escape(row.family)}</td>", f"<td>{html.escape(row.variant)}</td>"]
-        tds += [f"<td{num}>{_html_cell(c)}</td>" for c in row.cells]
+        tds += [f"<td{_html_td_style(c)}>{_html_cell(c)}</td>" for c in row.cells]
         lines.append("<tr>" + "".join(tds) + "</tr>")
     lines += ["</tbody>", "</table>"]
+    note = lay.note()
+    if note:
+        lines.append(f'<p class="planeval-note">{html.escape(note)}</p>')
     return "\n".join(lines) + "\n"
 
 
@@ -311,7 +381,13 @@ def render_json(lay: Layout) -> str:
                 "family": row.family,
                 "variant": row.variant,
                 "cells": [
-                    {"task": h.task, "metric": h.metric, **_finite(c.stats or {}), "best": c.best}
+                    {
+                        "task": h.task,
+                        "metric": h.metric,
+                        **_finite(c.stats or {}),
+                        "best": c.best,
+                        **({"significant": c.significant} if lay.reference is not None else {}),
+                    }
                     for h, c in zip(lay.headers, row.cells, strict=True)
                 ],
             }

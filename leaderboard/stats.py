@@ -12,30 +12,97 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 Aggregate = Callable[[pd.DataFrame], dict[str, float]]
+
+
+class GroupIndex:
+    """Rows of a table grouped by a key, so that a draw of group numbers becomes row positions fast.
+
+    Resampling whole groups (all rows of one prompt, or of one sample id) is what keeps correlated rows
+    from narrowing an interval; the same draw applied to two tables' indices is what pairs a test.
+    """
+
+    def __init__(self, codes: np.ndarray, n_groups: int):
+        codes = np.asarray(codes, dtype=np.int64)
+        self.order = np.argsort(codes, kind="stable")  # rows sorted by group: each group is contiguous
+        self.sizes = np.bincount(codes, minlength=n_groups)
+        self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1]))
+        self.n_groups = n_groups
+
+    @classmethod
+    def of(cls, keys: pd.Series | np.ndarray) -> GroupIndex:
+        """Groups by value (NaN is a group of its own); row order within a group is kept."""
+        codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+        return cls(codes, len(uniques))
+
+    def rows(self, chosen: np.ndarray) -> np.ndarray:
+        """Row positions of the chosen groups (with repeats), group after group."""
+        lengths = self.sizes[chosen]
+        ends = np.cumsum(lengths)
+        if ends.size == 0 or ends[-1] == 0:
+            return np.zeros(0, dtype=np.int64)
+        # position k inside the output belongs to chosen group j: row = starts[j] + (k - out_start[j])
+        offsets = np.repeat(self.starts[chosen] - (ends - lengths), lengths)
+        return self.order[offsets + np.arange(ends[-1])]
 
 
 def _resample_rows(samples: pd.DataFrame, n_boot: int, rng: np.random.Generator, groups: str | None):
     """Yield row-index arrays, one per resample, drawn all at once so the loop only aggregates."""
     n = len(samples)
     if groups is None:
-        draws = rng.integers(0, n, size=(n_boot, n))
-        yield from draws
+        yield from rng.integers(0, n, size=(n_boot, n))
         return
-    # whole groups (e.g. all continuations of one prompt) are resampled together, since rows within
-    # a group are correlated and row-level resampling would make the interval too narrow
-    codes, _ = pd.factorize(samples[groups], use_na_sentinel=False)
-    order = np.argsort(codes, kind="stable")  # rows sorted by group: each group is a contiguous run
-    sizes = np.bincount(codes)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    draws = rng.integers(0, len(sizes), size=(n_boot, len(sizes)))
-    for chosen in draws:
-        lengths = sizes[chosen]
-        ends = np.cumsum(lengths)
-        # position k inside the output belongs to chosen group j: row = starts[j] + (k - out_start[j])
-        offsets = np.repeat(starts[chosen] - (ends - lengths), lengths)
-        yield order[offsets + np.arange(ends[-1])]
+    index = GroupIndex.of(samples[groups])
+    for chosen in rng.integers(0, index.n_groups, size=(n_boot, index.n_groups)):
+        yield index.rows(chosen)
+
+
+def percentile_interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The (alpha/2, 1-alpha/2) quantiles of the finite values; (nan, nan) when there are none."""
+    finite = values[~np.isnan(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def _same(x: dict[str, float], y: dict[str, float]) -> bool:
+    return x.keys() == y.keys() and all(
+        (isinstance(x[k], float) and isinstance(y[k], float) and math.isnan(x[k]) and math.isnan(y[k]))
+        or x[k] == y[k]
+        for k in x
+    )
+
+
+def _cheap(dtype: object) -> bool:
+    """Numbers, booleans and categoricals copy as flat arrays; strings and objects do not."""
+    return isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype) or is_numeric_dtype(dtype)
+
+
+def used_columns(frame: pd.DataFrame, aggregate: Aggregate, keep: Iterable[str] = ()) -> list[str]:
+    """The columns worth copying on every resample: numeric ones, and the text/object columns whose
+    removal changes what ``aggregate`` returns on the full table (or makes it fail).
+
+    Per-sample tables often carry text (generated and reference continuations, string ids) that no
+    aggregate reads and that costs most of each copy. Probing once per such column is cheap next to a
+    thousand copies; numeric columns are cheap to copy and are never probed.
+    """
+    keep = set(keep)
+    full = aggregate(frame)
+    needed = []
+    for col in frame.columns:
+        if col in keep or _cheap(frame[col].dtype):
+            needed.append(col)
+            continue
+        try:
+            unchanged = _same(aggregate(frame.drop(columns=[col])), full)
+        except Exception:
+            unchanged = False
+        if not unchanged:
+            needed.append(col)
+    return needed
 
 
 def bootstrap_ci(
@@ -60,21 +127,14 @@ def bootstrap_ci(
         raise ValueError(f"group column {groups!r} not in samples (columns: {list(samples.columns)})")
     rng = np.random.default_rng(seed)
     frame = samples.reset_index(drop=True)  # positional take, whatever index the caller had
+    frame = frame[used_columns(frame, aggregate, keep=[groups] if groups else [])]
     values: dict[str, np.ndarray] = {}
     for b, rows in enumerate(_resample_rows(frame, n_boot, rng, groups)):
         for name, v in aggregate(frame.take(rows)).items():
             if name not in values:
                 values[name] = np.full(n_boot, np.nan)
             values[name][b] = v
-    out: dict[str, tuple[float, float]] = {}
-    for name, vals in values.items():
-        finite = vals[~np.isnan(vals)]
-        if finite.size == 0:
-            out[name] = (math.nan, math.nan)
-            continue
-        lo, hi = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
-        out[name] = (float(lo), float(hi))
-    return out
+    return {name: percentile_interval(vals, alpha) for name, vals in values.items()}
 
 
 def seed_summary(values: Iterable[float]) -> tuple[float, float, int]:
@@ -85,3 +145,13 @@ def seed_summary(values: Iterable[float]) -> tuple[float, float, int]:
         raise ValueError("seed_summary needs at least one non-NaN value")
     std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
     return float(arr.mean()), std, int(arr.size)
+
+
+def seed_interval(mean: float, std: float, n: int, alpha: float = 0.05) -> tuple[float | None, float | None]:
+    """Student-t (1-alpha) interval of a mean over ``n`` seeds; undefined (None) for a single seed."""
+    if n < 2 or not math.isfinite(std):
+        return None, None
+    from scipy.stats import t as student_t
+
+    half = float(student_t.ppf(1 - alpha / 2, n - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half

@@ -16,6 +16,7 @@ from leaderboard.stats import seed_summary
 ROW_KEYS = ["family", "variant"]
 NEEDED = [*ROW_KEYS, "task", "seed", "metric", "value", "ci_low", "ci_high", "higher_is_better"]
 STATS = ("mean", "std", "n", "ci_low", "ci_high")
+SIGNIFICANCE = ["variant", "task", "metric", "p_value"]  # columns of a significance_vs frame
 
 
 def _check(results: pd.DataFrame, metrics: list[str] | None) -> pd.DataFrame:
@@ -66,7 +67,7 @@ def _float(x: object) -> float:
     return float(x) if pd.notna(x) else math.nan
 
 
-def _cells(results: pd.DataFrame) -> pd.DataFrame:
+def cells(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (family, variant, task, metric): the seed summary, and the run's CI when 1 seed."""
     rows = []
     for key, group in results.groupby([*ROW_KEYS, "task", "metric"], sort=False):
@@ -77,23 +78,42 @@ def _cells(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*ROW_KEYS, "task", "metric", *STATS])
 
 
+def _with_p(summary: pd.DataFrame, significance: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's p-value against the reference row (NaN where untested, e.g. the reference itself)."""
+    missing = [c for c in SIGNIFICANCE if c not in significance.columns]
+    if missing:
+        raise PlanevalError(f"significance lacks columns {missing} (expected compare.significance_vs)")
+    p = significance[SIGNIFICANCE].astype({"p_value": float})
+    return summary.merge(p, on=["variant", "task", "metric"], how="left").rename(columns={"p_value": "p"})
+
+
 def comparison_table(
-    results: pd.DataFrame, metrics: list[str] | None = None, ci: bool = True
+    results: pd.DataFrame,
+    metrics: list[str] | None = None,
+    ci: bool = True,
+    significance: pd.DataFrame | None = None,
+    reference: str | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Rows (family, variant) by columns (task, metric, stat), rows sorted by family then variant.
 
     ``stat`` is ``mean`` always; ``std`` and ``n`` when some cell has more than one seed; ``ci_low`` and
-    ``ci_high`` when ``ci`` and some single-seed cell has a bootstrap interval. Missing cells are NaN.
+    ``ci_high`` when ``ci`` and some single-seed cell has a bootstrap interval; ``p`` (the paired test
+    against the ``reference`` row, from ``compare.significance_vs``) when ``significance`` is given, and
+    renderers then mark cells with p < ``alpha``. Missing cells are NaN.
     """
     results = _check(results, metrics)
     directions = _directions(results)
-    cells = _cells(results)
+    summary = cells(results)
     stats = ["mean"]
-    if (cells["n"] > 1).any():
+    if (summary["n"] > 1).any():
         stats += ["std", "n"]
-    if ci and cells[["ci_low", "ci_high"]].notna().any().any():
+    if ci and summary[["ci_low", "ci_high"]].notna().any().any():
         stats += ["ci_low", "ci_high"]
-    wide = cells.set_index([*ROW_KEYS, "task", "metric"])[stats].unstack(["task", "metric"])
+    if significance is not None:
+        summary = _with_p(summary, significance)
+        stats.append("p")
+    wide = summary.set_index([*ROW_KEYS, "task", "metric"])[stats].unstack(["task", "metric"])
     wide.columns = wide.columns.reorder_levels([1, 2, 0])
     wide.columns.names = ["task", "metric", "stat"]
     order = [(t, m, s) for t, m in _column_order(results, metrics) for s in stats]
@@ -101,4 +121,6 @@ def comparison_table(
     table = table.sort_index(level=ROW_KEYS)
     pairs = dict.fromkeys((t, m) for t, m, _ in order)
     table.attrs["higher_is_better"] = {tm: directions[tm] for tm in pairs}
+    if significance is not None:
+        table.attrs.update(reference=reference, alpha=alpha)
     return table

@@ -26,7 +26,7 @@ def test_coverage_is_near_nominal():
     reps, hits = 200, 0
     for r in range(reps):
         df = pd.DataFrame({"x": rng.normal(loc=3.0, scale=2.0, size=60)})
-        lo, hi = bootstrap_ci(df, mean_of("x"), n_boot=300, seed=r)["mean"]
+        lo, hi = bootstrap_ci(df, mean_of("x"), n_boot=200, seed=r)["mean"]
         hits += lo <= 3.0 <= hi
     assert 0.90 <= hits / reps <= 0.99
 
@@ -71,8 +71,9 @@ def test_grouped_resampling_takes_whole_groups():
         return {"mean": resample["x"].mean()}
 
     bootstrap_ci(df.sample(frac=1.0, random_state=0), check, n_boot=50, groups="prompt")
-    assert len(seen) == 50
-    for resample in seen:
+    resamples = seen[-50:]  # the calls before probe which columns the aggregate reads
+    assert len(resamples) == 50
+    for resample in resamples:
         counts = resample.groupby("prompt")["x"].agg(["size", "nunique"])
         for prompt, row in counts.iterrows():
             assert row["nunique"] == sizes[prompt]  # every row of a drawn group comes along
@@ -131,3 +132,35 @@ def test_seed_summary():
     assert seed_summary(np.array([5, 7])) == (6.0, pytest.approx(math.sqrt(2)), 2)
     with pytest.raises(ValueError):
         seed_summary([])
+
+
+def test_columns_the_aggregate_does_not_read_are_not_copied():
+    """Text columns ride along in sample tables; pruning them changes no interval, only the speed."""
+    from leaderboard.stats import used_columns
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"nll": rng.gamma(2.0, size=200), "n_tokens": rng.integers(1, 100, size=200)})
+    df["text"] = ["a fairly long generated continuation " * 20] * 200
+    df["prompt"] = np.arange(200) // 2
+    df["doc"] = [f"doc-{i // 2}" for i in range(200)]
+    assert used_columns(df, perplexity) == ["nll", "n_tokens", "prompt"]  # numbers are kept, text probed
+    assert used_columns(df, perplexity, keep=["doc"]) == ["nll", "n_tokens", "prompt", "doc"]
+    assert used_columns(df, lambda d: {"n": float(d["doc"].nunique())}) == [
+        "nll",
+        "n_tokens",
+        "prompt",
+        "doc",
+    ]
+    seen: list[list[str]] = []
+
+    def spy(d: pd.DataFrame) -> dict[str, float]:
+        seen.append(list(d.columns))
+        return perplexity(d)
+
+    pruned = bootstrap_ci(df, spy, n_boot=100, seed=1, groups="prompt")
+    assert seen[-1] == ["nll", "n_tokens", "prompt"]  # no text copied
+    idx = np.random.default_rng(1).integers(0, 100, size=(100, 100))  # the same group draws, by hand
+    rows = (idx[:, :, None] * 2 + np.arange(2)).reshape(100, -1)
+    nll, tok = df["nll"].to_numpy(), df["n_tokens"].to_numpy()
+    ppl = np.exp(nll[rows].sum(1) / tok[rows].sum(1))
+    assert pruned["perplexity"] == pytest.approx(tuple(np.quantile(ppl, [0.025, 0.975])), rel=1e-12)

@@ -90,8 +90,10 @@ def test_html_table():
     assert out.startswith('<table class="planeval-table">') and out.rstrip().endswith("</table>")
     assert '<th style="text-align:right" title="lower is better">wiki/ppl ↓</th>' in out
     assert "<td>planner</td><td>soft</td>" in out
-    assert '<td style="text-align:right"><b>12.34</b> [11.9, 12.8]</td>' in out
-    assert '<td style="text-align:right"><b>0.4500</b></td>' in out
+    best = "background:hsl(140, 55%, 78%)"  # shaded by rank: the best cell darkest, the worst lightest
+    assert f'<td style="text-align:right;{best}"><b>12.34</b> [11.9, 12.8]</td>' in out
+    assert f'<td style="text-align:right;{best}"><b>0.4500</b></td>' in out
+    assert '<td style="text-align:right;background:hsl(140, 55%, 97%)">0.4100</td>' in out
     assert "<script" not in out and "http" not in out  # self-contained
 
 
@@ -203,7 +205,7 @@ def test_refuses_double_counting_and_mixed_directions():
 
 
 def test_unknown_format_lists_the_valid_ones():
-    with pytest.raises(PlanevalError, match=r"'markdown'.*valid: csv, html, json, latex, md"):
+    with pytest.raises(PlanevalError, match=r"'markdown'.*valid: csv, html, json, latex, latex-shaded, md"):
         render(comparison_table(two_by_two()), "markdown")
 
 
@@ -245,3 +247,38 @@ def test_store_to_table(tmp_path):
         "| lm | base | 25.00 [24.0, 26.0] |",
         "| planner | soft | **20.50** ± 0.71 |",
     ]
+
+
+def test_ranks_and_shading_follow_direction():
+    rows = [result("f", v, "t", "loss", x, higher=False) for v, x in [("a", 3.0), ("b", 1.0), ("c", 2.0)]]
+    lay = layout(comparison_table(pd.DataFrame(rows)))
+    assert [(r.variant, r.cells[0].rank, r.cells[0].shade()) for r in lay.rows] == [
+        ("a", 3, 1.0), ("b", 1, 0.0), ("c", 2, 0.5),
+    ]  # fmt: skip
+    tex = render(comparison_table(pd.DataFrame(rows)), "latex-shaded")
+    assert tex.startswith("% needs") and r"\cellcolor[gray]{0.70}\textbf{1.000}" in tex
+    assert r"\cellcolor[gray]{1.00}3.000" in tex
+    assert "cellcolor" not in render(comparison_table(pd.DataFrame(rows)), "latex")
+
+
+def test_significance_marks_against_a_reference_row():
+    sig = pd.DataFrame(
+        {"variant": ["soft"], "task": ["wiki"], "metric": ["ppl"], "diff": [-0.8], "p_value": [0.001]}
+    )
+    table = comparison_table(two_by_two(), significance=sig, reference="base")
+    assert table.loc[("planner", "soft"), ("wiki", "ppl", "p")] == 0.001
+    assert math.isnan(table.loc[("lm", "base"), ("wiki", "ppl", "p")])
+    md = render(table, "md")
+    assert "| planner | soft | **12.34** [11.9, 12.8] \u2020 | 0.4100 |" in md
+    assert "| lm | base | 13.10 [12.6, 13.7] | **0.4500** |" in md
+    assert md.rstrip().endswith(
+        "(paired test on the same samples: McNemar for accuracies, permutation otherwise)"
+    )
+    assert "differs from base at p \\< 0.05" in md  # markdown-escaped
+    assert r"12.8]$^\dagger$" in render(table, "latex")
+    doc = json.loads(render(table, "json"))
+    assert doc["rows"][1]["cells"][0]["significant"] is True and doc["rows"][1]["cells"][0]["p"] == 0.001
+    not_sig = sig.assign(p_value=[0.2])
+    assert "\u2020 |" not in render(
+        comparison_table(two_by_two(), significance=not_sig, reference="base"), "md"
+    )

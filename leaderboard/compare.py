@@ -1,0 +1,208 @@
+"""Compare two variants of a leaderboard run by run, on the samples both were scored on.
+
+The store keeps one row per run and metric; the per-sample tables live in the evaluation cache
+(``samples.parquet``). For each task both variants ran, the two sample tables are paired on the task's
+sample id and every metric is re-aggregated by the task's own ``aggregate`` (``leaderboard.paired``).
+With several seeds, the seeds both variants ran are pooled: a sample is then (seed, sample id), and the
+test asks whether these trained models differ on the evaluation data, given the training seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import PlanevalError
+from leaderboard.paired import compare_samples
+from leaderboard.stats import Aggregate
+
+UNIT = "_planeval_unit"  # the pooled sample key: "<seed>/<sample id>"
+COLUMNS = [
+    "task", "metric", "higher_is_better", "a", "b", "diff", "ci_low", "ci_high", "p_value", "test", "n",
+    "seeds", "better",
+]  # fmt: skip
+SampleLoader = Callable[[dict[str, Any]], "pd.DataFrame | None"]
+
+
+def task_aggregate(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, str]:
+    """The registered task's ``aggregate`` bound to a run's params, and the task's sample-id column."""
+    from tasks.base import TASKS
+
+    cls = TASKS.get(task_name)
+    impl = cls()
+    validated = cls.Params.model_validate(params)
+    return (lambda df: impl.aggregate(df, validated)), impl.sample_id
+
+
+def cache_samples(run: dict[str, Any]) -> pd.DataFrame | None:
+    """The runner's per-sample table of a run (None when the cache entry is gone)."""
+    from harness.runner import samples_of
+
+    return samples_of(run)
+
+
+def _one_suite(results: pd.DataFrame) -> None:
+    """Pairing needs one run per (variant, task, seed): two suites would give two."""
+    if results.duplicated(["variant", "task", "seed", "metric"]).any():
+        suites = ", ".join(sorted(set(results["suite"])))
+        raise PlanevalError(f"these results span several suites ({suites}): choose one with --suite")
+
+
+def _require_variant(results: pd.DataFrame, name: str) -> None:
+    if name not in set(results["variant"]):
+        from harness.registry import did_you_mean
+
+        valid = sorted(set(results["variant"]))
+        raise PlanevalError(
+            f"no results for variant {name!r}{did_you_mean(name, valid)} in this selection "
+            f"(valid: {', '.join(valid)})"
+        )
+
+
+def _pooled(runs: list[dict[str, Any]], unit: str, load: SampleLoader) -> pd.DataFrame:
+    """The runs' sample tables stacked, each sample keyed by (seed, sample id)."""
+    frames = []
+    for run in runs:
+        samples = load(run)
+        if samples is None:
+            raise PlanevalError(
+                f"the per-sample table of run {run['run_id'][:12]} ({run['variant']}/{run['task']}/seed "
+                f"{run['seed']}) is no longer in the cache: re-run the suite to compare it"
+            )
+        if unit not in samples.columns:
+            raise PlanevalError(f"run {run['run_id'][:12]}: its samples have no {unit!r} column to pair on")
+        frames.append(samples.assign(**{UNIT: str(run["seed"]) + "/" + samples[unit].astype(str)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _one_task(
+    task: str,
+    runs_a: list[dict[str, Any]],
+    runs_b: list[dict[str, Any]],
+    keep: Callable[[str], bool],
+    load: SampleLoader,
+    n_boot: int,
+    alpha: float,
+    seed: int,
+    ci: bool,
+) -> list[dict[str, Any]]:
+    first = runs_a[0]
+    for run in [*runs_a, *runs_b]:
+        if run["task_name"] != first["task_name"] or run["params"] != first["params"]:
+            raise PlanevalError(
+                f"task {task!r} was run with different settings ({first['task_name']} {first['params']} vs "
+                f"{run['task_name']} {run['params']}): its samples are not comparable"
+            )
+    aggregate, unit = task_aggregate(first["task_name"], first["params"])
+    diffs = compare_samples(
+        _pooled(runs_a, unit, load),
+        _pooled(runs_b, unit, load),
+        aggregate,
+        unit=UNIT,
+        n_boot=n_boot,
+        alpha=alpha,
+        seed=seed,
+        metrics=keep,
+        ci=ci,
+    )
+    seeds = ",".join(str(r["seed"]) for r in runs_a)
+    return [{"task": task, **asdict(d), "seeds": seeds} for d in diffs]
+
+
+def compare_variants(
+    results: pd.DataFrame,
+    runs: pd.DataFrame,
+    a: str,
+    b: str,
+    keep: Callable[[str], bool] | None = None,
+    load: SampleLoader = cache_samples,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per (task, metric): a, b, a - b, its CI, p-value, test, paired sample count and the better side.
+
+    ``results`` is the long form (``Store.results``) already narrowed to one suite and the wanted tasks
+    and seeds; ``runs`` holds those runs' rows (``Store.runs``); ``keep`` filters metric names.
+    """
+    if a == b:
+        raise PlanevalError(f"compare needs two different variants, got {a!r} twice")
+    for name in (a, b):
+        _require_variant(results, name)
+    _one_suite(results)
+    out = _compare(results, runs, a, b, keep, load, n_boot, alpha, seed, ci=True)
+    if out.empty:
+        raise PlanevalError(f"{a!r} and {b!r} share no (task, seed) with results in this selection")
+    return out
+
+
+def _compare(
+    results: pd.DataFrame,
+    runs: pd.DataFrame,
+    a: str,
+    b: str,
+    keep: Callable[[str], bool] | None,
+    load: SampleLoader,
+    n_boot: int,
+    alpha: float,
+    seed: int,
+    ci: bool,
+) -> pd.DataFrame:
+    """``compare_variants`` without the checks; empty when the two share no (task, seed)."""
+    wanted = set(results["metric"]) if keep is None else {m for m in set(results["metric"]) if keep(m)}
+    by_id = runs.set_index("run_id", drop=False)
+    directions = results.drop_duplicates(["task", "metric"]).set_index(["task", "metric"])["higher_is_better"]
+    rows: list[dict[str, Any]] = []
+    for task in dict.fromkeys(results["task"]):
+        ids = results[results["task"] == task].drop_duplicates("run_id")
+        seeds = sorted(set(ids.loc[ids["variant"] == a, "seed"]) & set(ids.loc[ids["variant"] == b, "seed"]))
+        if not seeds:
+            continue
+        runs_a, runs_b = (
+            [by_id.loc[r].to_dict() for r in ids[(ids["variant"] == v) & ids["seed"].isin(seeds)]
+             .sort_values("seed")["run_id"]]
+            for v in (a, b)
+        )  # fmt: skip
+        rows += _one_task(task, runs_a, runs_b, wanted.__contains__, load, n_boot, alpha, seed, ci)
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    out = pd.DataFrame(rows)
+    out["higher_is_better"] = [
+        bool(directions.get((t, m), True)) for t, m in zip(out["task"], out["metric"], strict=True)
+    ]
+    out["better"] = [_better(r, a, b, alpha) for r in out.itertuples()]
+    return out[COLUMNS]
+
+
+def _better(row: Any, a: str, b: str, alpha: float) -> str:
+    """The variant that is better on this metric when the difference is significant, else ''."""
+    if math.isnan(row.p_value) or row.p_value >= alpha or row.diff == 0:
+        return ""
+    return a if (row.diff > 0) == bool(row.higher_is_better) else b
+
+
+def significance_vs(
+    results: pd.DataFrame,
+    runs: pd.DataFrame,
+    reference: str,
+    load: SampleLoader = cache_samples,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """p-value of every other variant's difference from ``reference`` per (task, metric), for tables."""
+    _require_variant(results, reference)
+    _one_suite(results)
+    frames = []
+    for variant in dict.fromkeys(results["variant"]):
+        if variant == reference:
+            continue
+        # a variant that shares no (task, seed) with the reference gets no marks: not an error
+        diff = _compare(results, runs, variant, reference, None, load, n_boot, 0.05, seed, ci=False)
+        frames.append(diff.assign(variant=variant)[["variant", "task", "metric", "diff", "p_value"]])
+    if not frames:
+        return pd.DataFrame(columns=["variant", "task", "metric", "diff", "p_value"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,305 @@
+"""Leaderboard plots (matplotlib, PNG + SVG): metric bars with intervals, the oracle/predicted trade-off
+sweep, and probing curves.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so nothing here touches a global
+backend or leaks figures: it renders headless (Agg) wherever it runs. Each plot kind is a function in
+``PLOTS`` taking a ``PlotInput`` and returning named figures (none when the data has nothing to show).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from harness.errors import PlanevalError
+from harness.registry import did_you_mean
+from leaderboard.stats import seed_interval
+from leaderboard.tables import cells
+
+FORMATS = ("png", "svg")
+ARROW = {True: "↑", False: "↓"}
+PROBE_COLUMNS = ("site", "layer", "k")  # plus accuracy, or n_correct and n_tokens (the probes task's)
+PROBE_TASK = "probes"
+#: variant names that carry the fraction of planner-predicted actions, for suites without a param for it
+MIX_NAME = re.compile(r"^oracle-mix-(\d+)$")
+DEFAULT_SWEEP_REFS = ("scheduled-sampling",)  # variants with no single fraction: horizontal lines
+
+
+@dataclass
+class PlotInput:
+    """What a plot may draw from: the long-form results, the runs behind them, and how to reach samples."""
+
+    results: pd.DataFrame
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    load: Callable[[dict[str, Any]], pd.DataFrame | None] | None = None
+    sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> fraction q (see sweep_positions)
+    sweep_refs: tuple[str, ...] = DEFAULT_SWEEP_REFS
+
+
+Plot = Callable[[PlotInput], list[tuple[str, Figure]]]
+PLOTS: dict[str, Plot] = {}
+
+
+def plot(name: str) -> Callable[[Plot], Plot]:
+    def deco(fn: Plot) -> Plot:
+        PLOTS[name] = fn
+        return fn
+
+    return deco
+
+
+def make_plots(kind: str, data: PlotInput) -> list[tuple[str, Figure]]:
+    """Figures of one registered kind, or of every kind with ``all``."""
+    if kind == "all":
+        return [fig for fn in PLOTS.values() for fig in fn(data)]
+    try:
+        return PLOTS[kind](data)
+    except KeyError:
+        valid = [*sorted(PLOTS), "all"]
+        raise PlanevalError(
+            f"unknown plot {kind!r}{did_you_mean(kind, valid)} (valid: {', '.join(valid)})"
+        ) from None
+
+
+def save(fig: Figure, stem: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the figure as ``stem.png`` and ``stem.svg`` (no timestamps, so reruns are identical)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        meta = {"Date": None} if fmt == "svg" else {}
+        fig.savefig(path, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
+        out.append(path)
+    return out
+
+
+def svg_data_uri(fig: Figure) -> str:
+    """The figure as an SVG data URI: inline in a page, and inert (an <img> runs no script)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "plot"
+
+
+def _family_colors(families: list[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    return {f: palette(i % 10) for i, f in enumerate(dict.fromkeys(families))}
+
+
+def _interval(row: Any) -> tuple[float, float]:
+    """(below, above) the mean: the run's bootstrap CI with one seed, the t-interval over seeds with more."""
+    lo, hi = (row.ci_low, row.ci_high) if row.n == 1 else seed_interval(row.mean, row.std, int(row.n))
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 0.0
+    return max(row.mean - lo, 0.0), max(hi - row.mean, 0.0)
+
+
+def _directions(results: pd.DataFrame) -> dict[tuple[str, str], bool]:
+    first = results.drop_duplicates(["task", "metric"])
+    return {
+        (t, m): bool(h)
+        for t, m, h in zip(first["task"], first["metric"], first["higher_is_better"], strict=True)
+    }
+
+
+# -- bars ------------------------------------------------------------------------------------------
+@plot("bars")
+def bars(data: PlotInput) -> list[tuple[str, Figure]]:
+    """One figure per task, one panel per metric: a bar per variant with its interval, coloured by family."""
+    if data.results.empty:
+        return []
+    summary = cells(data.results)
+    directions = _directions(data.results)
+    colors = _family_colors(list(summary["family"]))
+    figures = []
+    for task, block in summary.groupby("task", sort=False):
+        metrics = list(dict.fromkeys(block["metric"]))
+        variants = list(dict.fromkeys(block.sort_values(["family", "variant"])["variant"]))
+        fig = Figure(figsize=(4.2 * len(metrics), 0.45 * len(variants) + 1.4), layout="constrained")
+        axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+        for ax, metric in zip(axes, metrics, strict=True):
+            rows = block[block["metric"] == metric].set_index("variant").reindex(variants)
+            y = np.arange(len(variants))
+            err = np.array([_interval(r) if pd.notna(r.mean) else (0, 0) for r in rows.itertuples()]).T
+            ax.barh(y, rows["mean"].fillna(0), xerr=err, capsize=3,
+                    color=[colors.get(f, "gray") for f in rows["family"]])  # fmt: skip
+            ax.set_yticks(y, labels=variants)
+            ax.invert_yaxis()
+            ax.set_title(f"{metric} {ARROW[directions[(task, metric)]]}", fontsize=10)
+            finite = rows["mean"][np.isfinite(rows["mean"])]
+            if not finite.empty and (finite > 0).all() and finite.max() / finite.min() > 1e3:
+                ax.set_xscale("log")
+        fig.suptitle(str(task))
+        present = list(dict.fromkeys(block["family"]))
+        if len(present) > 1:
+            handles = [Patch(color=colors[f], label=str(f)) for f in present]
+            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
+        figures.append((f"bars_{_slug(str(task))}", fig))
+    return figures
+
+
+# -- trade-off sweep -------------------------------------------------------------------------------
+def sweep_positions(
+    variants: list[str],
+    x_map: Mapping[str, float] | None = None,
+    x_param: str | None = None,
+    params_of: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> dict[str, float]:
+    """The fraction q of planner-predicted actions of each variant that has one.
+
+    In order: an explicit map; the variant's own trainer parameter ``x_param`` (as ``params_of`` reads
+    it, e.g. from the variant registry with suite overrides); the ``oracle-mix-<percent>`` naming.
+    """
+    out: dict[str, float] = {}
+    for v in variants:
+        if x_map and v in x_map:
+            out[v] = float(x_map[v])
+            continue
+        params = params_of(v) if (x_param and params_of) else None
+        if params is not None and x_param in params and params[x_param] is not None:
+            out[v] = float(params[x_param])
+            continue
+        m = MIX_NAME.match(v)
+        if m:
+            out[v] = int(m.group(1)) / 100
+    return out
+
+
+def normalise(values: np.ndarray, higher_is_better: bool) -> tuple[np.ndarray, float, float]:
+    """Min-max scale so that 1 is the best value shown and 0 the worst; returns the scale too."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.full_like(values, np.nan), 0.0, 1.0
+    best, worst = (finite.max(), finite.min()) if higher_is_better else (finite.min(), finite.max())
+    span = best - worst
+    if span == 0:
+        return np.ones_like(values), worst, 1.0
+    return (values - worst) / span, worst, span
+
+
+@plot("sweep")
+def sweep(data: PlotInput) -> list[tuple[str, Figure]]:
+    """Each headline metric against the fraction q of planner-predicted actions, normalised so that up is
+    better, with reference variants (scheduled sampling) as horizontal lines; one panel per task."""
+    if not data.sweep_x or data.results.empty:
+        return []
+    summary = cells(data.results)
+    directions = _directions(data.results)
+    summary = summary[~summary["metric"].str.contains("@", regex=False)]
+    tasks = [
+        t
+        for t in dict.fromkeys(summary["task"])
+        if set(summary.loc[summary["task"] == t, "variant"]) & set(data.sweep_x)
+    ]
+    if not tasks:
+        return []
+    fig = Figure(figsize=(4.6 * len(tasks), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    for ax, task in zip(axes, tasks, strict=True):
+        block = summary[summary["task"] == task]
+        for i, (metric, rows) in enumerate(block.groupby("metric", sort=False)):
+            color = f"C{i % 10}"
+            pts = rows[rows["variant"].isin(list(data.sweep_x))].copy()
+            pts["q"] = pts["variant"].map(data.sweep_x)
+            pts = pts.sort_values("q")
+            refs = rows[rows["variant"].isin(data.sweep_refs) & ~rows["variant"].isin(list(data.sweep_x))]
+            hib = directions[(task, metric)]
+            scaled, _, span = normalise(np.concatenate([pts["mean"], refs["mean"]]).astype(float), hib)
+            err = np.array([_interval(r) for r in pts.itertuples()]).reshape(-1, 2).T / abs(span)
+            if not hib:
+                err = err[::-1]  # below/above swap when the axis is flipped
+            ax.errorbar(pts["q"], scaled[: len(pts)], yerr=err, marker="o", capsize=3, color=color,
+                        label=f"{metric} {ARROW[hib]}")  # fmt: skip
+            for j, ref in enumerate(refs["variant"]):
+                ax.axhline(scaled[len(pts) + j], color=color, linestyle="--", linewidth=1)
+                ax.annotate(
+                    ref, (1.0, scaled[len(pts) + j]), fontsize=7, color=color, ha="right", va="bottom"
+                )
+        ax.set_xlabel("fraction q of planner-predicted actions")
+        ax.set_ylabel("normalised (1 = best shown)")
+        ax.set_title(str(task))
+        ax.set_xlim(-0.05, 1.05)
+        ax.legend(fontsize=7)
+    fig.suptitle("oracle / predicted trade-off")
+    return [("sweep", fig)]
+
+
+# -- probing curves --------------------------------------------------------------------------------
+def probe_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per (site kind, layer, k) from a probe sample table.
+
+    Takes either an ``accuracy`` column (averaged over repeated rows) or the probes task's counts
+    ``n_correct`` / ``n_tokens`` (micro-averaged: Σ correct / Σ tokens, as the task aggregates). A site
+    ``layer3.pre_merge`` is kind ``pre_merge`` at layer 3, so each kind becomes one curve over layers.
+    """
+    missing = [c for c in PROBE_COLUMNS if c not in frame.columns]
+    counts = {"n_correct", "n_tokens"} <= set(frame.columns)
+    if missing or ("accuracy" not in frame.columns and not counts):
+        need = f"{', '.join(PROBE_COLUMNS)}, and accuracy or n_correct + n_tokens"
+        raise PlanevalError(f"probe samples lack columns (have {list(frame.columns)}; need {need})")
+    df = frame.assign(kind=frame["site"].astype(str).str.rsplit(".", n=1).str[-1])
+    keys = ["kind", "layer", "k"]
+    if "accuracy" in df.columns:
+        points = df.groupby(keys, sort=True, dropna=False)["accuracy"].mean()
+    else:
+        sums = df.groupby(keys, sort=True, dropna=False)[["n_correct", "n_tokens"]].sum()
+        points = sums["n_correct"] / sums["n_tokens"].where(sums["n_tokens"] > 0)
+    return points.rename("accuracy").reset_index()
+
+
+def probe_figure(frame: pd.DataFrame, title: str = "") -> Figure:
+    """Probe accuracy against layer, a line per distance k, a panel per site kind (pre_merge, post_merge,
+    resid, ...); against k, a line per site, when the sites have no layer numbers."""
+    points = probe_points(frame)
+    by_layer = points["layer"].notna().all()
+    x, hue = ("layer", "k") if by_layer else ("k", "kind")
+    panels = list(dict.fromkeys(points["kind"])) if by_layer else ["all sites"]
+    fig = Figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, name in zip(axes, panels, strict=True):
+        block = points[points["kind"] == name] if by_layer else points
+        for value, line in block.groupby(hue, sort=True):
+            ax.plot(line[x], line["accuracy"], marker="o", label=f"{hue}={value}")
+        ax.set_title(str(name), fontsize=10)
+        ax.set_xlabel("layer" if by_layer else "tokens ahead (k)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("top-1 accuracy")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@plot("probes")
+def probes(data: PlotInput) -> list[tuple[str, Figure]]:
+    """One probing figure per (variant, seed) run of the probes task whose samples are still cached."""
+    if data.runs.empty or data.load is None or "task_name" not in data.runs.columns:
+        return []
+    ids = set(data.results["run_id"])
+    figures = []
+    for run in data.runs[data.runs["task_name"].eq(PROBE_TASK) & data.runs["run_id"].isin(ids)].to_dict(
+        "records"
+    ):
+        samples = data.load(run)
+        if samples is None:
+            continue  # the cache entry is gone; the table still has the run's numbers
+        name = f"{run['variant']} seed {run['seed']} ({run['task']})"
+        figures.append((f"probes_{_slug(run['variant'])}_{run['seed']}", probe_figure(samples, name)))
+    return figures
