@@ -217,7 +217,7 @@ def cluster(embeddings: np.ndarray, spec: ActionsSpec) -> tuple[np.ndarray, floa
     if spec.algorithm == "faiss":
         import faiss
 
-        km = faiss.Kmeans(x.shape[1], k, niter=spec.max_iter, seed=spec.seed, spherical=False)
+        km = faiss.Kmeans(x.shape[1], k, niter=spec.max_iter, seed=spec.seed, nredo=spec.n_init)
         km.train(x)
         _, assign = km.index.search(x, 1)
         inertia = float(((x - km.centroids[assign[:, 0]]) ** 2).sum())
