@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: smoke test test-slow bench lint clean
+.PHONY: smoke test test-slow bench bench-compare browser lint clean
 
 # torch is installed pinned first (the CPU wheel); the constraints file keeps every other
 # dependency from pulling a different torch build.
@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 smoke: $(STAMP)
 	$(BIN)/planeval run smoke
 
-test: $(STAMP)
+# The web-page test drives Debian's chromium headless; without it (no root, no apt) that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (SUDO=$$(command -v sudo || true); $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   ($$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	  echo "chromium could not be installed: the HTML page test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/pytest -q
 
 test-slow: $(STAMP)
@@ -25,6 +32,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-autosave -q
+
+# compare with the last saved run (make bench first)
+bench-compare: $(STAMP)
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-compare -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
