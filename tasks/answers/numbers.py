@@ -1,0 +1,221 @@
+"""Numeric answers (GSM8K): lm-eval's reference filters, kept bit-compatible, and a better extractor.
+
+Reference (``strict``, ``flexible``): lm-eval's gsm8k ``RegexFilter`` patterns and its ``exact_match``
+with the task's ``regexes_to_ignore`` (``,`` ``$`` ``(?s).*#### `` trailing ``.``, case folded). Their
+known misses (DESIGN §8): strict takes the *first* ``####`` (a self-corrected answer scores the
+retracted one); flexible takes the last number-like run, so trailing text wins (``\\boxed{42}$.`` gives
+``$.``); both miss ``18.00``, ``.5``, ``14 000`` and ``- 10``.
+
+Ours (``best``): the answer stated last — after ``#### ``, in ``\\boxed{}``, or after "answer is" /
+"Final Answer:" — read as a number (thousands separators ``,`` / spaces / ``{,}`` / ``,\\!``, a sign
+apart from its digits, ``$``, ``%``, units and trailing punctuation tolerated; ``\\frac{a}{b}`` and
+``a/b`` as fractions), compared by value (``18.00 == 18``); with no marker, the last number in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import NamedTuple
+
+from tasks.answers.latex import boxed_spans
+
+# -- lm-eval's reference ---------------------------------------------------------------------------
+
+#: lm-eval 0.4 ``tasks/gsm8k/gsm8k.yaml`` filter ``strict-match`` (take_first)
+LM_EVAL_STRICT = r"#### (\-?[0-9\.\,]+)"
+#: lm-eval's ``flexible-extract`` (``group_select: -1``, take_first)
+LM_EVAL_FLEXIBLE = r"(-?[$0-9.,]{2,})|(-?[0-9]+)"
+#: the ``exact_match`` ``regexes_to_ignore`` of the gsm8k task, applied in this order to both sides
+LM_EVAL_IGNORE = (",", r"\$", r"(?s).*#### ", r"\.$")
+#: ``RegexFilter``'s fallback when nothing matches
+INVALID = "[invalid]"
+
+
+def regex_filter(text: str, pattern: str, group_select: int = 0, fallback: str = INVALID) -> str:
+    """lm-eval's ``RegexFilter.apply`` on one response: ``findall``, pick ``group_select``, and of a
+    tuple of groups the first non-empty one; stripped; ``fallback`` when nothing matches."""
+    found = re.findall(pattern, text)
+    if not found:
+        return fallback
+    match = found[group_select]
+    if isinstance(match, tuple):
+        groups = [m for m in match if m]
+        match = groups[0] if groups else fallback
+    return match.strip()
+
+
+def lm_eval_normalise(s: str) -> str:
+    """One side of lm-eval's gsm8k ``exact_match``: the ignore regexes in order, then lower case."""
+    for pattern in LM_EVAL_IGNORE:
+        s = re.sub(pattern, "", s)
+    return s.lower()
+
+
+def lm_eval_exact_match(pred: str, gold: str) -> bool:
+    return lm_eval_normalise(pred) == lm_eval_normalise(gold)
+
+
+def extract_strict(text: str) -> str:
+    """lm-eval's ``strict-match``: the number after the FIRST ``#### `` (reference behaviour)."""
+    return regex_filter(text, LM_EVAL_STRICT, 0)
+
+
+def extract_flexible(text: str) -> str:
+    """lm-eval's ``flexible-extract``: the last number-like run of ``[$0-9.,]`` (reference behaviour)."""
+    return regex_filter(text, LM_EVAL_FLEXIBLE, -1)
+
+
+# -- numbers ---------------------------------------------------------------------------------------
+
+_CLEAN = (
+    (",\\!", ","),
+    ("{,}", ","),
+    ("\\!", ""),
+    ("\\,", " "),
+    ("\\ ", " "),
+    ("\\$", "$"),
+    ("\\%", "%"),
+    ("\u2009", " "),
+    ("\u202f", " "),
+    ("\u00a0", " "),
+    ("\u2212", "-"),  # unicode minus
+    ("\u2013", "-"),  # en dash used as a minus
+)
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}|\\[dt]?frac(\d)(\d)")
+_EQUALS_TAIL = re.compile(r"=(?![^=]*=)")
+
+
+def _number_pattern(space_groups: bool, loose_sign: bool) -> re.Pattern[str]:
+    sign = r"(?P<sign>-\s?)?" if loose_sign else r"(?P<sign>-)?"
+    groups = r"\d{1,3}(?:,\d{3})+" + (r"|\d{1,3}(?: \d{3})+" if space_groups else "")
+    body = rf"(?P<body>(?:{groups}|\d+)(?:\.\d+)?|\.\d+)"
+    return re.compile(rf"(?<![\w.]){sign}(?:\$\s?)?{body}(?:\s?/\s?(?P<den>\d+)(?![\d.]))?(?![\d])")
+
+
+_SPAN_NUMBER = _number_pattern(space_groups=True, loose_sign=True)
+_TEXT_NUMBER = _number_pattern(space_groups=False, loose_sign=False)
+
+
+class Found(NamedTuple):
+    value: Fraction
+    start: int  # where the number starts in the cleaned text
+
+
+def clean(text: str) -> str:
+    """LaTeX spacing and separators folded to plain characters; ``\\frac{a}{b}`` → ``a/b``."""
+    for before, after in _CLEAN:
+        text = text.replace(before, after)
+    return _FRAC.sub(lambda m: f"{m[1] or m[3]}/{m[2] or m[4]}", text)
+
+
+def _value(m: re.Match[str]) -> Fraction | None:
+    body = m["body"].replace(",", "").replace(" ", "")
+    value = Fraction(body)
+    if m["den"] is not None:
+        den = int(m["den"])
+        if den == 0:
+            return None
+        value /= den
+    return -value if m["sign"] else value
+
+
+def numbers_in(text: str, *, span: bool) -> list[Found]:
+    """Every number in ``text`` (already ``clean``ed). ``span=True`` (text after an answer marker) also
+    reads space-grouped thousands and a sign apart from its digits; free text does not, since
+    ``20 - 10`` or ``3 000 of 5 000`` would be misread."""
+    pattern = _SPAN_NUMBER if span else _TEXT_NUMBER
+    out = []
+    for m in pattern.finditer(text):
+        v = _value(m)
+        if v is not None:
+            out.append(Found(v, m.start()))
+    return out
+
+
+def parse_number(s: str) -> Fraction | None:
+    """The value of an answer span (a gold answer, the text after ``####``, a box's content): its
+    first number, or the first number after the last ``=`` when it is an equation."""
+    s = clean(s)
+    tail = _EQUALS_TAIL.split(s)
+    if len(tail) == 2 and numbers_in(tail[1], span=True):
+        s = tail[1]
+    found = numbers_in(s, span=True)
+    return found[0].value if found else None
+
+
+def format_number(v: Fraction | None) -> str:
+    """A canonical string: ``18``, ``-0.5``, ``1/3`` (non-terminating), ``""`` for none."""
+    if v is None:
+        return ""
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:
+        digits = 0
+        while (v * 10**digits).denominator != 1:
+            digits += 1
+        return f"{float(v):.{digits}f}" if digits <= 15 else f"{v.numerator}/{v.denominator}"
+    return f"{v.numerator}/{v.denominator}"
+
+
+# -- our extractors ----------------------------------------------------------------------------------
+
+_HASH = re.compile(r"####")
+_ANSWER_IS = re.compile(r"(?i)\banswer\s*(?:is\b|:|=)")
+
+
+def _line_after(text: str, at: int) -> str:
+    end = text.find("\n", at)
+    return text[at:] if end < 0 else text[at:end]
+
+
+def answer_candidates(text: str) -> list[tuple[int, str, str]]:
+    """``(position, kind, span)`` of every stated answer: ``hash`` (``####``), ``boxed``, ``answer``
+    ("answer is"/"Answer:"), in text order."""
+    out = [(m.start(), "hash", _line_after(text, m.end())) for m in _HASH.finditer(text)]
+    out += [(pos, "boxed", content) for pos, content in boxed_spans(text)]
+    out += [(m.start(), "answer", _line_after(text, m.end())) for m in _ANSWER_IS.finditer(text)]
+    return sorted(out, key=lambda c: c[0])
+
+
+def extract_boxed_number(text: str) -> Fraction | None:
+    """The value in the last ``\\boxed{}``."""
+    spans = boxed_spans(text)
+    return parse_number(spans[-1][1]) if spans else None
+
+
+def extract_last_number(text: str) -> Fraction | None:
+    found = numbers_in(clean(text), span=False)
+    return found[-1].value if found else None
+
+
+def extract_best(text: str) -> tuple[Fraction | None, str]:
+    """The last stated answer that reads as a number, with its kind (``hash``, ``boxed``,
+    ``answer``), else the last number in the text (kind ``last``); ``(None, "")`` when there is none."""
+    for _, kind, span in reversed(answer_candidates(text)):
+        value = parse_number(span)
+        if value is not None:
+            return value, kind
+    value = extract_last_number(text)
+    return (value, "last") if value is not None else (None, "")
+
+
+def gsm8k_gold(answer: str) -> str:
+    """The gold of a GSM8K ``answer`` field: the text after its last ``#### `` (the whole string when
+    there is none, e.g. a bare gold from a corpus document's ``meta``)."""
+    if "####" in answer:
+        answer = answer.rsplit("####", 1)[1]
+    return answer.strip()
+
+
+def exact_number(s: str) -> Fraction | None:
+    """The value of ``s`` when it is nothing but a number (``-0.75``, ``1,000``, ``\\frac{3}{4}``,
+    ``3/4``, ``$5``), else ``None``: MATH answers that compare by value without sympy."""
+    s = clean(s).strip()
+    m = _SPAN_NUMBER.fullmatch(s)
+    return _value(m) if m else None

@@ -1,0 +1,86 @@
+"""GSM8K accuracy (DESIGN §8), with the answer extractors reported side by side.
+
+Per sample the raw output, the gold, and for each extractor the extracted answer and 0/1 correctness:
+
+* ``strict`` — lm-eval's ``strict-match``: the number after the FIRST ``#### ``, scored with lm-eval's
+  gsm8k ``exact_match`` (``,`` ``$`` trailing ``.`` ignored, case folded). Reference-compatible: this is
+  the number to compare with published lm-eval GSM8K scores.
+* ``flexible`` — lm-eval's ``flexible-extract`` (the last number-like run), same scoring.
+* ``boxed`` — the value in the last ``\\boxed{}``, compared by value.
+* ``best`` (metric ``acc``) — ours: the answer stated last (``####``, ``\\boxed{}``, "answer is"),
+  read as a number (``18.00``, ``.5``, ``14 000``, ``- 10``, ``$``/units/trailing punctuation), compared
+  by value; the last number in the text when no answer is stated. See ``tasks.answers.numbers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import PlanevalError
+from tasks.answers.numbers import (
+    extract_best,
+    extract_boxed_number,
+    extract_flexible,
+    extract_strict,
+    format_number,
+    lm_eval_exact_match,
+    parse_number,
+)
+from tasks.base import TASKS, MetricInfo
+from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
+
+EXTRACTORS = ("strict", "flexible", "boxed", "best")
+#: each metric is the mean of a 0/1 per-sample column
+METRIC_COLUMNS = {"acc": "correct"} | {f"acc_{x}": f"correct_{x}" for x in ("strict", "flexible", "boxed")}
+
+
+def score_gsm8k(output: str, gold: str, sample_id: str = "?") -> dict[str, Any]:
+    """The extractors' answers and 0/1 correctness of one output against a gold answer string."""
+    gold_value = parse_number(gold)
+    if gold_value is None:
+        raise PlanevalError(f"gsm8k: sample {sample_id!r}: gold answer {gold!r} is not a number")
+    strict, flexible = extract_strict(output), extract_flexible(output)
+    boxed = extract_boxed_number(output)
+    best, kind = extract_best(output)
+    return {
+        "gold_value": format_number(gold_value),
+        "pred_strict": strict,
+        "correct_strict": int(lm_eval_exact_match(strict, gold)),
+        "pred_flexible": flexible,
+        "correct_flexible": int(lm_eval_exact_match(flexible, gold)),
+        "pred_boxed": format_number(boxed),
+        "correct_boxed": int(boxed is not None and boxed == gold_value),
+        "pred": format_number(best),
+        "pred_from": kind,
+        "correct": int(best is not None and best == gold_value),
+    }
+
+
+@TASKS.register("gsm8k")
+class GSM8K(MathGenerationTask):
+    """GSM8K-style word problems: exact numeric answer, lm-eval's extractors next to ours."""
+
+    Params = MathTaskParams
+    version = "1"
+    metrics = {
+        "acc": MetricInfo(True, "accuracy, last stated answer read as a number (ours)"),
+        "acc_strict": MetricInfo(True, "accuracy, lm-eval strict-match (first '#### ')"),
+        "acc_flexible": MetricInfo(True, "accuracy, lm-eval flexible-extract (last number-like run)"),
+        "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{} by value"),
+    }
+
+    def metric_info(self, name: str) -> MetricInfo:
+        if name.startswith("acc@level"):
+            return MetricInfo(True, f"accuracy (ours) at {name.split('@', 1)[1]}")
+        return super().metric_info(name)
+
+    def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
+        return [score_gsm8k(out, item.gold, item.sample_id) for item, out in zip(items, outputs, strict=True)]
+
+    def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
+        out = accuracies(samples, METRIC_COLUMNS)
+        out.update(by_level(samples, "correct", "acc"))
+        return out

@@ -1,0 +1,348 @@
+"""What the math tasks (``gsm8k``, ``math``) share: the items, the prompts and the generation.
+
+Items come from the ``dataset`` param:
+
+* ``corpus`` — the suite corpus' ``split`` (default test); each document's ``meta`` holds ``question``,
+  ``answer`` (the gold), optional ``solution``, ``plan``, ``level`` (the synthetic math generator);
+* a local ``.jsonl`` file — GSM8K rows (``question``, ``answer`` ending in ``#### <gold>``) or MATH rows
+  (``problem``, ``solution`` whose last ``\\boxed{}`` is the gold, or an explicit ``answer`` as in
+  MATH-500; optional ``level``, ``type``/``subject``);
+* ``hf:<name>[:<config>]`` — ``datasets.load_dataset(name, config, split=split)``, rows as above.
+
+Prompts follow ``tasks.math_prompts`` (shared with the trainers). Few-shot examples are drawn from
+``fewshot_dataset`` (default: the corpus' train split, or the same ``hf:`` dataset's ``fewshot_split``)
+with a generator seeded by (seed, sample id), so an item's shots do not depend on which other items
+are evaluated. ``max_items`` evaluates a seeded subset.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from harness.adapters import PlanevalLM
+from harness.corpus import Corpus, Document
+from harness.errors import MissingPathError, PlanevalError
+from tasks.answers.math_answers import math_gold
+from tasks.answers.numbers import gsm8k_gold
+from tasks.base import Task, TaskContext, TaskParams
+from tasks.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
+
+CORPUS = "corpus"
+HF_PREFIX = "hf:"
+_ID_KEYS = ("unique_id", "idx", "id")
+
+
+@dataclass(frozen=True)
+class MathItem:
+    sample_id: str
+    question: str
+    gold: str  # the gold answer as written in the data (``"2,125"``, ``"\\frac{1}{2}"``)
+    solution: str | None = None  # the reference solution, for few-shot examples
+    level: str | None = None
+    subject: str | None = None
+
+
+def _level(value: Any) -> str | None:
+    """``3``, ``"3"`` and ``"Level 3"`` (full MATH) all become ``"3"``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    m = re.fullmatch(r"(?i)level\s*(\S+)", text)
+    return m.group(1) if m else text or None
+
+
+def item_from_row(row: dict[str, Any], sample_id: str, where: str) -> MathItem:
+    """A GSM8K-format or MATH-format row as an item; ``where`` names the row in errors."""
+    if "question" in row and "answer" in row:
+        answer = str(row["answer"])
+        return MathItem(
+            sample_id,
+            str(row["question"]),
+            gsm8k_gold(answer),
+            solution=answer,
+            level=_level(row.get("level")),
+            subject=row.get("type") or row.get("subject"),
+        )
+    if "problem" in row and ("solution" in row or "answer" in row):
+        solution = row.get("solution")
+        gold = row.get("answer")
+        if gold is None:
+            try:
+                gold = math_gold(str(solution))
+            except ValueError as exc:
+                raise PlanevalError(f"{where}: field 'solution': {exc}") from None
+        return MathItem(
+            sample_id,
+            str(row["problem"]),
+            str(gold).strip(),
+            solution=None if solution is None else str(solution),
+            level=_level(row.get("level")),
+            subject=row.get("type") or row.get("subject"),
+        )
+    raise PlanevalError(
+        f"{where}: expected GSM8K fields 'question' + 'answer' or MATH fields 'problem' + 'solution', "
+        f"got {sorted(row)}"
+    )
+
+
+def _sample_ids(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The rows' own ids (``unique_id``, ``idx``, ``id``) when unique, else their positions."""
+    for key in _ID_KEYS:
+        ids = [r.get(key) for r in rows]
+        if all(i is not None for i in ids) and len(set(map(str, ids))) == len(ids):
+            return [str(i) for i in ids]
+    return [str(i) for i in range(len(rows))]
+
+
+def items_from_rows(rows: Sequence[dict[str, Any]], where: str) -> list[MathItem]:
+    ids = _sample_ids(rows)
+    return [item_from_row(r, ids[n], f"{where} row {n + 1}") for n, r in enumerate(rows)]
+
+
+def items_from_documents(docs: Iterable[Document], where: str) -> list[MathItem]:
+    out = []
+    for doc in docs:
+        meta = doc.meta or {}
+        missing = [k for k in ("question", "answer") if meta.get(k) in (None, "")]
+        if missing:
+            raise PlanevalError(
+                f"{where}: document {doc.id!r} has no meta.{missing[0]} (the math tasks need a corpus "
+                "whose documents carry question/answer metadata, e.g. source 'arithmetic')"
+            )
+        out.append(
+            MathItem(
+                doc.id,
+                str(meta["question"]),
+                str(meta["answer"]).strip(),
+                solution=meta.get("solution"),
+                level=_level(meta.get("level")),
+                subject=meta.get("subject"),
+            )
+        )
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PlanevalError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise PlanevalError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def load_hf_rows(source: str, split: str) -> list[dict[str, Any]]:
+    """``hf:<name>[:<config>]`` through ``datasets.load_dataset`` (a hub name, or a local folder of
+    data files, which needs no network)."""
+    spec = source[len(HF_PREFIX) :]
+    name, _, config = spec.partition(":")
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(name, config or None, split=split)
+    except Exception as exc:
+        raise PlanevalError(f"dataset {source!r} split {split!r}: {type(exc).__name__}: {exc}") from None
+    return [dict(r) for r in ds]
+
+
+def load_items(source: str, split: str, corpus: Corpus | None, where: str = "dataset") -> list[MathItem]:
+    """The items of ``source`` (``corpus``, a jsonl path or ``hf:...``); ``split`` applies to the
+    corpus and to ``hf:`` datasets."""
+    if source == CORPUS:
+        if corpus is None:
+            raise PlanevalError(f"{where}: 'corpus' needs the suite corpus")
+        return items_from_documents(corpus.split(split), f"corpus {split} split")
+    if source.startswith(HF_PREFIX):
+        return items_from_rows(load_hf_rows(source, split), f"{source} ({split})")
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise MissingPathError(f"{where}: no such file {path}")
+    return items_from_rows(read_jsonl(path), str(path))
+
+
+def subsample(items: Sequence[MathItem], max_items: int | None, seed: int) -> list[MathItem]:
+    """A seeded subset of ``max_items`` items, in their original order (all when ``None``)."""
+    if max_items is None or max_items >= len(items):
+        return list(items)
+    keep = sorted(random.Random(seed).sample(range(len(items)), max_items))
+    return [items[i] for i in keep]
+
+
+def pick_shots(item: MathItem, pool: Sequence[MathItem], k: int, seed: int) -> list[tuple[str, str]]:
+    """``k`` worked examples for ``item``: ``(question, solution ending in '#### gold')`` from ``pool``,
+    never the item itself, drawn by a generator seeded with (seed, sample id)."""
+    if k == 0:
+        return []
+    candidates = [p for p in pool if p.question != item.question]
+    if len(candidates) < k:
+        raise PlanevalError(f"few-shot: {k} shots asked but the pool has only {len(candidates)} items")
+    rng = random.Random(f"{seed}:{item.sample_id}")
+    picks = rng.sample(range(len(candidates)), k)
+    return [
+        (candidates[i].question, solution_with_answer(candidates[i].solution or "", candidates[i].gold))
+        for i in picks
+    ]
+
+
+def _fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a str.format template: {exc}") from None
+
+
+class MathTaskParams(TaskParams):
+    dataset: str = CORPUS
+    split: str = "test"
+    fewshot_dataset: str | None = None
+    fewshot_split: str = "train"
+    n_shots: int = Field(0, ge=0)
+    prompt_template: str = PROMPT
+    fewshot_template: str = FEWSHOT
+    max_items: int | None = Field(None, ge=1)
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0, description="0 = greedy")
+    stop: tuple[str, ...] = ("Problem:",)
+
+    @field_validator("dataset", "fewshot_dataset")
+    @classmethod
+    def _source(cls, v: str | None) -> str | None:
+        if v is None or v == CORPUS:
+            return v
+        if v.startswith(HF_PREFIX):
+            if not v[len(HF_PREFIX) :].split(":")[0]:
+                raise ValueError("give a dataset name or folder after 'hf:'")
+            return v
+        if not Path(v).expanduser().is_file():
+            raise ValueError(f"no such file {v!r} (valid: 'corpus', 'hf:<name>[:<config>]' or a .jsonl path)")
+        return v
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if _fields(v) != {"question"}:
+            raise ValueError("must use exactly the field {question}")
+        return v
+
+    @field_validator("fewshot_template")
+    @classmethod
+    def _fewshot(cls, v: str) -> str:
+        if _fields(v) != {"question", "solution"}:
+            raise ValueError("must use exactly the fields {question} and {solution}")
+        return v
+
+    @model_validator(mode="after")
+    def _shots_need_a_pool(self) -> MathTaskParams:
+        local = self.dataset not in (CORPUS,) and not self.dataset.startswith(HF_PREFIX)
+        if self.n_shots and self.fewshot_dataset is None and local:
+            raise ValueError("n_shots > 0 with a local dataset file needs fewshot_dataset (a train file)")
+        return self
+
+
+class MathGenerationTask(Task):
+    """Generate an answer for each item and score it; subclasses implement ``score``."""
+
+    Params = MathTaskParams
+
+    def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
+        """Per-item scoring columns (extracted answers and 0/1 correctness per extractor)."""
+        raise NotImplementedError
+
+    def items(self, ctx: TaskContext) -> list[MathItem]:
+        p: MathTaskParams = ctx.params
+        return subsample(load_items(p.dataset, p.split, ctx.corpus), p.max_items, ctx.seed)
+
+    def fewshot_pool(self, ctx: TaskContext) -> list[MathItem]:
+        p: MathTaskParams = ctx.params
+        if p.n_shots == 0:
+            return []
+        source = p.fewshot_dataset or p.dataset  # the validator ensured a local file names its pool
+        return load_items(source, p.fewshot_split, ctx.corpus, where="fewshot_dataset")
+
+    def prompts(self, items: Sequence[MathItem], ctx: TaskContext) -> list[str]:
+        p: MathTaskParams = ctx.params
+        pool = self.fewshot_pool(ctx)
+        return [
+            format_prompt(
+                item.question,
+                pick_shots(item, pool, p.n_shots, ctx.seed),
+                template=p.prompt_template,
+                fewshot_template=p.fewshot_template,
+            )
+            for item in items
+        ]
+
+    def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        p: MathTaskParams = ctx.params
+        items = self.items(ctx)
+        if not items:
+            raise PlanevalError(f"{p.dataset}: no items to evaluate in split {p.split!r}")
+        gens = model.generate(
+            self.prompts(items, ctx),
+            max_new_tokens=p.max_new_tokens,
+            temperature=p.temperature,
+            seed=ctx.seed,
+            stop=list(p.stop),
+            progress=ctx.progress,
+        )
+        outputs = [cut_at_stop(g.text, p.stop) for g in gens]
+        rows = [
+            {
+                "sample_id": item.sample_id,
+                "level": item.level,
+                "subject": item.subject,
+                "question": item.question,
+                "output": out,
+                "gold": item.gold,
+                "n_tokens": len(gen.token_ids),
+            }
+            for item, gen, out in zip(items, gens, outputs, strict=True)
+        ]
+        for row, scores in zip(rows, self.score(items, outputs, p), strict=True):
+            row.update(scores)
+        return pd.DataFrame(rows)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text up to the first stop string (adapters trim already; this makes it a task guarantee)."""
+    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+    return text[:cut] if cut >= 0 else text
+
+
+def accuracies(samples: pd.DataFrame, columns: dict[str, str]) -> dict[str, float]:
+    """``{metric: mean of its 0/1 column}`` in one numpy pass: ``aggregate`` runs once per bootstrap
+    resample (1000 times), so pandas' per-call overhead would dominate."""
+    if not len(samples):
+        return {name: float("nan") for name in columns}
+    return {name: float(samples[col].to_numpy(dtype=float).mean()) for name, col in columns.items()}
+
+
+def by_level(samples: pd.DataFrame, column: str, metric: str) -> dict[str, float]:
+    """``{metric}@level<k>`` for each level present."""
+    if "level" not in samples.columns or not len(samples):
+        return {}
+    codes, names = pd.factorize(samples["level"])  # -1 where the level is unknown
+    known = codes >= 0
+    if not known.any():
+        return {}
+    values = samples[column].to_numpy(dtype=float)[known]
+    means = np.bincount(codes[known], weights=values) / np.bincount(codes[known])
+    return {f"{metric}@level{name}": float(m) for name, m in sorted(zip(names, means, strict=True))}

@@ -1,0 +1,108 @@
+"""MATH accuracy (DESIGN §8), with the answer extractors reported side by side. Registers ``math``
+(the module is not named ``math.py``, which would shadow the standard library).
+
+Gold: the last ``\\boxed{}`` of the reference solution (brace-matched), or the row's ``answer``.
+Per sample the raw output, the gold, and for each extractor the extracted answer and 0/1 correctness:
+
+* ``hendrycks`` — the MATH reference protocol: last ``\\boxed{}`` + Hendrycks' ``is_equiv`` (string
+  equality after ``strip_string``). Reference-compatible: compare this with published MATH numbers.
+* ``boxed``, ``minerva`` ("Final Answer: The final answer is X. I hope it is correct."), ``hash``
+  (after the last ``#### ``, the format planeval's trainers teach) — each judged by the full check of
+  ``tasks.answers.equivalence``: reference string check, our normalisation, exact numeric value, then
+  math-verify in worker processes with a time limit (``symbolic_timeout_s``).
+* ``best`` (metric ``acc``) — the answer stated last by any extractor, same full check; ``acc_string``
+  is the same answers without the symbolic step, to show what sympy adds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+
+from tasks.answers.equivalence import MathEquivalence, string_verdict
+from tasks.answers.hendrycks import is_equiv
+from tasks.answers.math_answers import EXTRACTORS, best_of, extract_all
+from tasks.base import TASKS, MetricInfo
+from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
+
+#: each metric is the mean of a 0/1 per-sample column
+METRIC_COLUMNS = {"acc": "correct"} | {
+    f"acc_{x}": f"correct_{x}" for x in ("hendrycks", *EXTRACTORS, "string")
+}
+#: worker processes for the symbolic checks (not a Param: it changes speed, never results)
+WORKERS_ENV = "PLANEVAL_VERIFY_WORKERS"
+
+
+class MathParams(MathTaskParams):
+    symbolic: bool = True
+    symbolic_timeout_s: float = Field(5.0, gt=0, le=120)
+
+
+def verify_workers() -> int:
+    value = os.environ.get(WORKERS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else min(2, os.cpu_count() or 1)
+
+
+def score_math(
+    items: Sequence[MathItem], outputs: Sequence[str], judge: MathEquivalence
+) -> list[dict[str, Any]]:
+    """Extracted answers and 0/1 correctness per extractor for each output; symbolic checks of all
+    outputs go to the worker pool in one batch."""
+    rows: list[dict[str, Any]] = []
+    pairs: list[tuple[str | None, str]] = []
+    for item, out in zip(items, outputs, strict=True):
+        found = extract_all(out)
+        preds = {name: (hit[1] if hit else None) for name, hit in found.items()}
+        best, kind = best_of(found)
+        preds["best"] = best
+        row: dict[str, Any] = {f"pred_{name}": (p or "") for name, p in preds.items() if name != "best"}
+        row.update(pred=best or "", pred_from=kind)
+        row["correct_hendrycks"] = int(preds["boxed"] is not None and is_equiv(preds["boxed"], item.gold))
+        string, _ = string_verdict(best, item.gold) if best else (None, False)
+        row["correct_string"] = int(bool(string and string.correct))
+        rows.append(row)
+        pairs.extend((preds[name], item.gold) for name in (*EXTRACTORS, "best"))
+    verdicts = iter(judge.judge(pairs))
+    for row in rows:
+        for name in (*EXTRACTORS, "best"):
+            v = next(verdicts)
+            row["correct" if name == "best" else f"correct_{name}"] = int(v.correct)
+            if name == "best":
+                row["equiv"] = v.how
+    return rows
+
+
+@TASKS.register("math")
+class Math(MathGenerationTask):
+    """MATH-style problems: boxed / Minerva / #### answers, reference and symbolic equivalence."""
+
+    Params = MathParams
+    version = "1"
+    metrics = {
+        "acc": MetricInfo(True, "accuracy, last stated answer, string/numeric/symbolic equivalence (ours)"),
+        "acc_hendrycks": MetricInfo(True, "accuracy, last \\boxed{} + Hendrycks is_equiv (reference)"),
+        "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{}, full equivalence"),
+        "acc_minerva": MetricInfo(True, "accuracy, Minerva 'Final Answer' form, full equivalence"),
+        "acc_hash": MetricInfo(True, "accuracy, last '#### ' answer, full equivalence"),
+        "acc_string": MetricInfo(True, "accuracy, last stated answer, string/numeric checks only"),
+    }
+
+    def metric_info(self, name: str) -> MetricInfo:
+        if name.startswith("acc@level"):
+            return MetricInfo(True, f"accuracy (ours) at {name.split('@', 1)[1]}")
+        return super().metric_info(name)
+
+    def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
+        judge = MathEquivalence(
+            symbolic=params.symbolic, timeout_s=params.symbolic_timeout_s, workers=verify_workers()
+        )
+        return score_math(items, outputs, judge)
+
+    def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
+        out = accuracies(samples, METRIC_COLUMNS)
+        out.update(by_level(samples, "correct", "acc"))
+        return out
