@@ -247,6 +247,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 m.key,
                 corpus_key,
                 *([actions_key] if task_cls.uses_actions else []),
+                *([fp] if (fp := task_cls().fingerprint(params)) else []),
             )
             run_id = stable_hash("run", suite.name, task_spec.label, key)
             evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))

@@ -66,6 +66,11 @@ class Task(ABC):
     def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
         """Metric values from (a resample of) the per-sample table."""
 
+    def fingerprint(self, params: Any) -> str:
+        """What the result depends on beyond ``params`` (e.g. a digest of a local data file), so that
+        the evaluation key changes when such an input changes; empty when there is none."""
+        return ""
+
     def metric_info(self, name: str) -> MetricInfo:
         return self.metrics.get(name, MetricInfo(higher_is_better=True))
 

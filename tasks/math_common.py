@@ -266,6 +266,16 @@ class MathGenerationTask(Task):
         """Per-item scoring columns (extracted answers and 0/1 correctness per extractor)."""
         raise NotImplementedError
 
+    def fingerprint(self, params: MathTaskParams) -> str:
+        """Digests of local data files, so editing one re-runs the evaluation."""
+        from harness.hashing import file_digest
+
+        parts = []
+        for source in (params.dataset, params.fewshot_dataset):
+            if source and source != CORPUS and not source.startswith(HF_PREFIX) and Path(source).is_file():
+                parts.append(file_digest(Path(source)))
+        return ",".join(parts)
+
     def items(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params
         return subsample(load_items(p.dataset, p.split, ctx.corpus), p.max_items, ctx.seed)
