@@ -115,9 +115,7 @@ def _examples(n: int = 6) -> list[Example]:
         s = int(rng.integers(2, 5))
         ids = rng.integers(1, 400, size=40)
         plan = np.minimum(np.arange(40) // 10, s)
-        out.append(
-            Example(ids, plan, torch.randn(s, D_ENC), torch.from_numpy(rng.integers(0, K, size=s)))
-        )
+        out.append(Example(ids, plan, torch.randn(s, D_ENC), torch.from_numpy(rng.integers(0, K, size=s))))
     return out
 
 
@@ -262,15 +260,27 @@ def test_hidden_sites_pre_and_post_merge() -> None:
     [
         lambda: LlamaForCausalLM(
             LlamaConfig(
-                vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                vocab_size=400,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=64,
             )
         ),
         lambda: Olmo2ForCausalLM(
             Olmo2Config(
-                vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
-                pad_token_id=0, bos_token_id=0, eos_token_id=0,
+                vocab_size=400,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                num_key_value_heads=4,
+                max_position_embeddings=64,
+                pad_token_id=0,
+                bos_token_id=0,
+                eos_token_id=0,
             )
         ),
     ],

@@ -99,7 +99,13 @@ def test_killed_finetuning_resumes_to_the_uninterrupted_result(tmp_path: Path, b
     summary = __import__("json").loads((killed.out_dir / "training.json").read_text())
     assert summary["resumed_from_step"] == 4 and summary["unfrozen_at_step"] == 3
     model = PlannerTrainer().load(killed.out_dir, "test")
-    model.embedder = lambda sents, progress=False: np.stack(  # the artifact's encoder is a stand-in
-        [tagger.corpus[d.id].embeddings[0] for d in corpus.train[: len(sents)]]
-    ) if sents else np.zeros((0, D), np.float32)
+    model.embedder = (
+        lambda sents, progress=False: (
+            np.stack(  # the artifact's encoder is a stand-in
+                [tagger.corpus[d.id].embeddings[0] for d in corpus.train[: len(sents)]]
+            )
+            if sents
+            else np.zeros((0, D), np.float32)
+        )
+    )
     assert model.token_logprobs([corpus.test[0].text])[0].shape[0] > 0

@@ -31,7 +31,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
-from trainers.checkpointing import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from trainers.checkpointing import (
+    TrainingInterrupted,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from trainers.lm import HF_PRESET, make_accelerator, prefix_id
 from trainers.planner.data import Batch, examples, sample_batch, token_weights
 from trainers.planner.model import PlannedLM
@@ -262,8 +268,6 @@ class PlannerTrainer(Trainer):
                         extra={"losses": recent},
                     )
                 if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
-                    from trainers.checkpointing import TrainingInterrupted
-
                     raise TrainingInterrupted(f"stopped after step {done} as asked")
         seconds = time.perf_counter() - loop
         model = accelerator.unwrap_model(model)
@@ -282,7 +286,9 @@ class PlannerTrainer(Trainer):
             "unfrozen_at_step": cfg.unfreeze_step(),
             "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
             "val_loss": val_loss,
-            "trainable_parameters": sum(p.numel() for p in trainable if p.requires_grad or not cfg.freeze_lm),
+            "adapter_parameters": sum(p.numel() for p in model.conditioner.parameters()),
+            "planner_parameters": sum(p.numel() for p in model.planner.parameters()),
+            "lm_trained": not cfg.freeze_lm,
             "tokens_per_s": (cfg.max_steps - start) * cfg.batch_size * seq_len / seconds if seconds else None,
             "train_seconds": seconds,
             "wall_seconds": time.perf_counter() - wall,
