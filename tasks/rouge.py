@@ -11,6 +11,13 @@ rougeLsum: rouge-score computes summary-level LCS over sentences it finds by spl
 scoring, each text is rewritten one sentence per line: every existing line is split by the
 sentencizer (spaCy, ``harness.sentences``) and the stripped sentences are joined with "\\n". The
 other types tokenize on non-alphanumerics, so the rewrite leaves their scores unchanged.
+
+``implementation: pltrdy`` scores as pltrdy's ``rouge`` package (``tasks.rouge_pltrdy``; paper A's
+numbers): sentences split on ".", case-sensitive words, n-gram *sets*, a summary-level ROUGE-L over
+word sets. It has rouge1/rouge2/rougeL only (its rouge-l is already summary-level) and no stemming.
+
+The continuations come from the shared generation protocol (``tasks.generation``): cached per model,
+prompts and seed, and shared with ``action_edit`` when both ask for the same prompts and longest length.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.adapters import PlanevalLM
+from tasks import rouge_pltrdy
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
-from tasks.prompts import continuation_prompts
+from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
 
 Splitter = Callable[[str], Sequence[str]]
 #: (predictions, references, rouge types, use_stemmer, sentence splitter or None) → F1 per type per pair
@@ -62,8 +70,25 @@ def _rouge_score(
     return out
 
 
+def _pltrdy(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    rouge_types: Sequence[str],
+    use_stemmer: bool,
+    split: Splitter | None,
+) -> list[dict[str, float]]:
+    """pltrdy's ``rouge`` package semantics (``tasks.rouge_pltrdy``): F per type. It splits sentences on
+    "." itself (``split`` is ignored) and has no stemmer."""
+    if use_stemmer:
+        raise ValueError("the pltrdy ROUGE implementation has no stemmer (use_stemmer must be false)")
+    return [
+        {t: s["f"] for t, s in rouge_pltrdy.score(pred, ref, rouge_types).items()}
+        for pred, ref in zip(predictions, references, strict=True)
+    ]
+
+
 #: ROUGE implementations by name (the ``implementation`` Param); each returns F1 per type per pair
-IMPLEMENTATIONS: dict[str, RougeImpl] = {"rouge-score": _rouge_score}
+IMPLEMENTATIONS: dict[str, RougeImpl] = {"rouge-score": _rouge_score, "pltrdy": _pltrdy}
 
 
 def score_rouge(
@@ -94,7 +119,7 @@ class RougeParams(TaskParams):
     rouge_types: tuple[str, ...] = Field(ROUGE_TYPES, min_length=1)
     use_stemmer: bool = False
     split: Literal["val", "test"] = "test"
-    implementation: Literal["rouge-score"] = "rouge-score"
+    implementation: Literal["rouge-score", "pltrdy"] = "rouge-score"
     #: continuations are exactly ``max(lengths)`` tokens (EOS suppressed), like the true continuations
     fixed_length: bool = True
 
@@ -116,6 +141,19 @@ class RougeParams(TaskParams):
         if len(set(v)) != len(v):
             raise ValueError("rouge_types must be distinct")
         return v
+
+    @model_validator(mode="after")
+    def _implementation(self) -> RougeParams:
+        if self.implementation == "pltrdy":
+            bad = [t for t in self.rouge_types if t not in rouge_pltrdy.TYPES]
+            if bad:
+                raise ValueError(
+                    f"implementation pltrdy has no {bad} (its rouge-l is summary-level already): "
+                    f"set rouge_types to a subset of {list(rouge_pltrdy.TYPES)}"
+                )
+            if self.use_stemmer:
+                raise ValueError("implementation pltrdy has no stemmer: use_stemmer must be false")
+        return self
 
 
 def _spacy_split(text: str) -> Sequence[str]:
@@ -144,42 +182,31 @@ class Rouge(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: RougeParams = ctx.params
-        longest = max(params.lengths)
-        tok = model.tokenizer
-        selection = continuation_prompts(
-            ctx.corpus.split(params.split),
-            model.encode,
-            lambda ids: tok.decode(list(ids)),
+        protocol = ContinuationProtocol(
             n_prompts=params.n_prompts,
             min_prefix_tokens=params.min_prefix_tokens,
-            lengths=params.lengths,
-            seed=ctx.seed,
-        )
-        prompts = selection.prompts
-        if not prompts:
-            raise ValueError(f"rouge: no usable prompts in the {params.split} split ({selection.summary()})")
-        gens = model.generate(
-            [p.prefix_text for p in prompts],
-            max_new_tokens=longest,
-            temperature=params.temperature,
-            top_k=params.top_k,
-            seed=ctx.seed,
+            max_new_tokens=max(params.lengths),
+            split=params.split,
             stop_at_eos=not params.fixed_length,
-            progress=ctx.progress,
+            sampling=Sampling(temperature=params.temperature, top_k=params.top_k),
         )
+        gens = continuations(model, ctx, protocol)
+        tok = model.tokenizer
         rows: list[dict] = []
-        for prompt, gen in zip(prompts, gens, strict=True):
+        for g in gens.itertuples(index=False):
             for n in params.lengths:
                 rows.append(
                     {
-                        "sample_id": prompt.sample_id,
+                        "sample_id": g.sample_id,
                         "length": n,
-                        "generated": tok.decode(list(gen.token_ids[:n])),
-                        "reference": prompt.continuation_texts_by_length[n],
-                        "n_generated": min(n, len(gen.token_ids)),
+                        "generated": at_length(tok, g.token_ids, n),
+                        "reference": at_length(tok, g.continuation_ids, n),
+                        "n_generated": min(n, len(g.token_ids)),
                     }
                 )
-        split = _spacy_split if "rougeLsum" in params.rouge_types else None
+        split = (
+            _spacy_split if "rougeLsum" in params.rouge_types and params.implementation != "pltrdy" else None
+        )
         scores = score_rouge(
             [r["generated"] for r in rows],
             [r["reference"] for r in rows],
@@ -190,7 +217,9 @@ class Rouge(Task):
         )
         for row, sc in zip(rows, scores, strict=True):
             row.update(sc)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table["implementation"] = params.implementation  # ROUGE from different scorers does not compare
+        return table
 
     def aggregate(self, samples: pd.DataFrame, params: RougeParams) -> dict[str, float]:
         out = {t: _mean(samples[t]) for t in params.rouge_types}

@@ -9,12 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _models import micro_model, sample_texts, tiny_tokenizer
+from _tagger import single_thread  # noqa: F401
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from rouge_score.rouge_scorer import RougeScorer
 
 from harness.corpus import Corpus, Document
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
+from tasks import rouge_pltrdy
 from tasks.base import TASKS, TaskContext
 from tasks.prompts import continuation_prompts, cut_document, sentence_ends
 from tasks.rouge import (
@@ -27,6 +31,7 @@ from tasks.rouge import (
 )
 
 VECTORS = "rouge_vectors/google_research_rouge"
+PLTRDY_VECTORS = "rouge_vectors/pltrdy_rouge/data.json"
 
 
 @pytest.fixture
@@ -116,10 +121,131 @@ def test_params_validation() -> None:
         RougeParams(lenghts=[128])
     with pytest.raises(ValidationError):
         RougeParams(rouge_types=["rouge3L"])
+    with pytest.raises(ValidationError, match="implementation pltrdy has no"):
+        RougeParams(implementation="pltrdy")  # the default types include rougeLsum
+    p = RougeParams(implementation="pltrdy", rouge_types=["rouge1", "rouge2", "rougeL"])
+    assert p.implementation == "pltrdy"
+    with pytest.raises(ValidationError, match="no stemmer"):
+        RougeParams(implementation="pltrdy", rouge_types=["rouge1"], use_stemmer=True)
     with pytest.raises(ValidationError):
-        RougeParams(implementation="pltrdy")
+        RougeParams(implementation="perl")
     with pytest.raises(ValidationError):
         RougeParams(lengths=[0, 128])
+
+
+# -- pltrdy ---------------------------------------------------------------------------------------
+
+EPS = 1e-8
+
+
+def _f(p: float, r: float) -> float:
+    return 2 * p * r / (p + r + EPS)
+
+
+def test_pltrdy_hand_computed() -> None:
+    """Sentences split on ".", case-sensitive words, n-gram sets over the concatenated sentences."""
+    s = rouge_pltrdy.score(
+        "The cat sat. The cat ran", "the cat sat on the mat.", ["rouge1", "rouge2", "rougeL"]
+    )
+    # unigram sets {The, cat, sat, ran} vs {the, cat, sat, on, mat}: "The" != "the"
+    assert s["rouge1"] == {"f": _f(2 / 4, 2 / 5), "p": 2 / 4, "r": 2 / 5}
+    # bigrams cross the sentence boundary ("sat The"); the repeated "The cat" counts once
+    assert s["rouge2"] == {"f": _f(1 / 4, 1 / 5), "p": 1 / 4, "r": 1 / 5}
+    assert s["rouge1"]["f"] == pytest.approx(0.4444444395, abs=1e-10)  # the 1e-8 smoothing shows
+
+
+def test_pltrdy_rouge_l_union_of_word_sets() -> None:
+    """ref "a b c d. e f", hyp "a c. b d e": LCS words {a,c} ∪ {b,d} for ref sentence 1, {e} for
+    sentence 2 — 5 hits over 6 distinct reference and 5 distinct hypothesis words."""
+    s = rouge_pltrdy.score("a c. b d e", "a b c d. e f", ["rougeL"])["rougeL"]
+    assert s == {"f": _f(1.0, 5 / 6), "p": 1.0, "r": 5 / 6}
+    # the union is one running set: a word matched again in a later sentence adds nothing
+    twice = rouge_pltrdy.score("a b", "a b. a b", ["rougeL"])["rougeL"]
+    assert twice["p"] == 1.0 and twice["r"] == 1.0
+
+
+def test_pltrdy_quirks() -> None:
+    # a whitespace-only part between two dots survives (length > 0) as the empty word ""
+    assert rouge_pltrdy.sentences("a. . b") == ["a", "", "b"]
+    s = rouge_pltrdy.score("a. . b", "a b", ["rouge1"])["rouge1"]
+    assert (s["p"], s["r"]) == (2 / 3, 1.0)
+    # whitespace is collapsed inside a sentence; "" after a final dot is dropped, " " is not
+    assert rouge_pltrdy.sentences(" x  y.\n z.") == ["x y", "z"]
+    assert rouge_pltrdy.sentences(" x  y.\n z. ") == ["x y", "z", ""]
+    # LCS ties broken as the reference's backtracking does: step left unless up is strictly better
+    assert rouge_pltrdy.lcs_words(["a", "b"], ["b", "a"]) == ["b"]
+    # the reference raises on a text without sentences; here the pair scores 0
+    assert rouge_pltrdy.score("...", "a b", ["rouge1"])["rouge1"] == {"f": 0.0, "p": 0.0, "r": 0.0}
+    # very long sentences (no "."): the iterative backtrack does not hit the recursion limit
+    long = " ".join(f"w{i % 50}" for i in range(1200))
+    assert rouge_pltrdy.score(long, long, ["rougeL"])["rougeL"]["r"] == 1.0
+
+
+def _reference_recon_lcs(x: list[str], y: list[str]) -> list[str]:
+    """pltrdy's ``_lcs`` + recursive ``_recon`` transcribed, to check the iterative version against."""
+    table = {}
+    for i in range(len(x) + 1):
+        for j in range(len(y) + 1):
+            if i == 0 or j == 0:
+                table[i, j] = 0
+            elif x[i - 1] == y[j - 1]:
+                table[i, j] = table[i - 1, j - 1] + 1
+            else:
+                table[i, j] = max(table[i - 1, j], table[i, j - 1])
+
+    def recon(i: int, j: int) -> list[str]:
+        if i == 0 or j == 0:
+            return []
+        if x[i - 1] == y[j - 1]:
+            return [*recon(i - 1, j - 1), x[i - 1]]
+        if table[i - 1, j] > table[i, j - 1]:
+            return recon(i - 1, j)
+        return recon(i, j - 1)
+
+    return recon(len(x), len(y))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("abcd"), max_size=12), st.lists(st.sampled_from("abcd"), max_size=12))
+def test_pltrdy_lcs_matches_reference_backtracking(x: list[str], y: list[str]) -> None:
+    assert rouge_pltrdy.lcs_words(x, y) == _reference_recon_lcs(x, y)
+
+
+def test_pltrdy_shared_vectors(shared_data: Path) -> None:
+    """../shared/data's pltrdy vectors (tests/data.json of pltrdy/rouge at c1b90a78) were produced by an
+    early version of the package that did not split sentences on "." and had a sentence-level, β = P/R
+    ROUGE-L. Its n-gram-set ROUGE-1/2 is the one the current package (and this module) computes: on the
+    unsplit texts it reproduces all four records exactly, and through the full 1.0 pipeline the two
+    records without "." reproduce exactly. ROUGE-L changed semantics and is checked by hand above."""
+    path = shared_data / PLTRDY_VECTORS
+    if not path.exists():
+        pytest.skip(f"pltrdy ROUGE vectors absent: {path}")
+    records = json.loads(path.read_text())
+    assert len(records) == 4
+    without_dots = 0
+    for rec in records:
+        for n in (1, 2):
+            expected = rec["scores"][f"rouge-{n}"]
+            assert rouge_pltrdy.rouge_n([rec["hyp"]], [rec["ref"]], n) == expected
+        if "." not in rec["hyp"] + rec["ref"]:
+            without_dots += 1
+            ours = score_rouge(
+                [rec["hyp"]], [rec["ref"]], rouge_types=["rouge1", "rouge2"], implementation="pltrdy"
+            )
+            assert ours[0] == {
+                "rouge1": rec["scores"]["rouge-1"]["f"],
+                "rouge2": rec["scores"]["rouge-2"]["f"],
+            }
+    assert without_dots == 2
+
+
+def test_pltrdy_differs_from_rouge_score() -> None:
+    """Same pair, two implementations: rouge-score lower-cases and counts n-gram multiplicity."""
+    pred, ref = "The cat The cat.", "the cat sat."
+    rs = score_rouge([pred], [ref], rouge_types=["rouge1"])[0]["rouge1"]
+    pl = score_rouge([pred], [ref], rouge_types=["rouge1"], implementation="pltrdy")[0]["rouge1"]
+    assert rs == pytest.approx(2 * (2 / 4) * (2 / 3) / (2 / 4 + 2 / 3))  # clipped counts: the, cat
+    assert pl == pytest.approx(_f(1 / 2, 1 / 3))  # sets {The, cat} vs {the, cat, sat}: only "cat"
 
 
 # -- prompts ---------------------------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""Latent perplexity (DESIGN §8; Deng et al. 2022, paper A): how plausible the *sequence of writing
+actions* of a text is under a critic fitted on real training texts, ``exp(-Σ log P / N_transitions)``.
+
+Texts become action sequences through the suite's ``ActionTagger`` (corpus documents use the
+precomputed actions of the actions stage; generated texts are split and tagged). Two critics
+(``tasks.critics``), both fitted on the TRAIN split's sequences and cached: the bigram transition matrix
+with ``<bos>``/``<eos>`` and add-δ smoothing (δ: the best on the validation split), and a
+``CategoricalHMM``. Each scores the model's unconditional samples (the same cached generations as
+``mauve`` with the same sampling params) and the real held-out documents, whose value is the reference a
+model is compared with: ``*_gap = |ln ppl(generated) − ln ppl(real)|``.
+
+The sample table keeps per-text log-probabilities and transition counts, so ``aggregate`` micro-averages
+over any resample of the texts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from harness.adapters import PlanevalLM
+from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.critics import DEFAULT_DELTAS, fit_cached, perplexity
+from tasks.generation import Sampling, UnconditionalProtocol, unconditional
+
+CRITICS = ("bigram", "hmm")
+
+
+class LatentPplParams(TaskParams):
+    # generation: defaults equal mauve's, so both tasks read one cached set of samples
+    n_samples: int = Field(1000, ge=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    stop_at_eos: bool = False
+    temperature: float = Field(1.0, ge=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    # real texts scored for reference
+    split: Literal["val", "test"] = "test"
+    n_real: int | None = Field(None, ge=1, description="held-out documents scored (default: all)")
+    # critics (fitted on the train split; δ chosen on the val split)
+    deltas: tuple[float, ...] = Field(DEFAULT_DELTAS, min_length=1)
+    hmm_states: int = Field(32, ge=1)
+    hmm_iter: int = Field(100, ge=1)
+    hmm_tol: float = Field(1e-3, gt=0)
+    hmm_emission_floor: float = Field(1e-4, ge=0)
+    hmm_restarts: int = Field(3, ge=1, description="EM starts; the best training likelihood is kept")
+    critic_seed: int = 0  # fixed, so every model and seed of a suite meets the same critic
+
+    @field_validator("deltas")
+    @classmethod
+    def _deltas(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if min(v) <= 0:
+            raise ValueError("every δ must be positive")
+        return v
+
+
+def _metric_infos() -> dict[str, MetricInfo]:
+    out = {}
+    for c in CRITICS:
+        out[c] = MetricInfo(False, f"latent perplexity of generated texts under the {c} critic", ".2f")
+        out[f"{c}_real"] = MetricInfo(False, f"latent perplexity of real held-out texts ({c} critic)", ".2f")
+        out[f"{c}_gap"] = MetricInfo(False, f"|ln ppl(generated) − ln ppl(real)| under the {c} critic", ".3f")
+    return out
+
+
+@TASKS.register("latent_ppl")
+class LatentPerplexity(Task):
+    """Latent perplexity of generated and real texts under bigram and HMM critics of writing actions."""
+
+    Params = LatentPplParams
+    version = "1"
+    uses_actions = True
+    metrics = _metric_infos()
+
+    def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        params: LatentPplParams = ctx.params
+        tagger = ctx.actions
+        if tagger is None:
+            raise ValueError("latent_ppl needs the suite's writing actions (ctx.actions)")
+        k = tagger.n_actions
+
+        def actions_of(split: str) -> tuple[list[str], list[list[int]]]:
+            docs = ctx.corpus.split(split)
+            return [d.id for d in docs], [tagger.document(d.id, d.text).actions.tolist() for d in docs]
+
+        _, train = actions_of("train")
+        _, val = actions_of("val")
+        if not train:
+            raise ValueError("latent_ppl: the corpus has no train split to fit the critics on")
+        bigram = fit_cached(ctx.cache, "bigram", {"deltas": list(params.deltas)}, train, val, k)
+        hmm_params = {
+            "n_states": params.hmm_states,
+            "n_iter": params.hmm_iter,
+            "tol": params.hmm_tol,
+            "emission_floor": params.hmm_emission_floor,
+            "seed": params.critic_seed,
+            "restarts": params.hmm_restarts,
+        }
+        hmm = fit_cached(ctx.cache, "hmm", hmm_params, train, [], k)
+
+        real_ids, real = actions_of(params.split)
+        if params.n_real is not None:
+            real_ids, real = real_ids[: params.n_real], real[: params.n_real]
+        protocol = UnconditionalProtocol(
+            n_samples=params.n_samples,
+            max_new_tokens=params.max_new_tokens,
+            stop_at_eos=params.stop_at_eos,
+            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
+        )
+        gens = unconditional(model, ctx, protocol)
+        generated = tagger.tag(list(gens["text"]), progress=ctx.progress)
+
+        frames = []
+        for source, ids, seqs in (
+            ("real", real_ids, real),
+            ("generated", list(gens["sample_id"]), generated),
+        ):
+            b, h = bigram.score(seqs), hmm.score(seqs)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": ids,
+                        "source": source,
+                        "actions": [list(map(int, s)) for s in seqs],
+                        "n_actions": [len(s) for s in seqs],
+                        "bigram_logp": [x for x, _ in b],
+                        "bigram_n": [n for _, n in b],
+                        "hmm_logp": [x for x, _ in h],
+                        "hmm_n": [n for _, n in h],
+                    }
+                )
+            )
+        table = pd.concat(frames, ignore_index=True)
+        table["delta"] = bigram.delta  # the δ validation chose, kept with every row
+        return table
+
+    def aggregate(self, samples: pd.DataFrame, params: LatentPplParams) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in CRITICS:
+            ppl = {}
+            for source in ("generated", "real"):
+                rows = samples[samples["source"] == source]
+                ppl[source] = perplexity(float(rows[f"{c}_logp"].sum()), int(rows[f"{c}_n"].sum()))
+            out[c] = ppl["generated"]
+            out[f"{c}_real"] = ppl["real"]
+            gen, real = ppl["generated"], ppl["real"]
+            ok = all(np.isfinite(v) and v > 0 for v in (gen, real))
+            out[f"{c}_gap"] = abs(math.log(gen) - math.log(real)) if ok else math.nan
+        return out

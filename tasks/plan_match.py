@@ -1,0 +1,118 @@
+"""Plan-match (DESIGN §8): the fraction of generated sentences whose tagged action equals the action the
+planner planned for them — does the conditioned LM write what it was told to write?
+
+The generated texts are the shared unconditional samples (``tasks.generation``, same defaults as
+``mauve``/``latent_ppl``, so no extra generation); ``Generation.plans`` holds one planned action per
+generated sentence. Each text is split and tagged by the suite's ``ActionTagger`` and compared with the
+plan position by position. A final sentence cut off by the token budget (the text does not end with
+sentence punctuation) is left out: its tag describes a fragment. When the planner's sentence count
+differs from the tagger's, the first ``min`` sentences are compared and the row records both counts
+(``count_agreement`` reports how often they agree; a low value means the planner and the tagger split
+sentences differently, and plan_match is then only indicative).
+
+Models without a planner (``plans is None``): by default the task FAILS with an error naming the model —
+a missing number must not look like a measured one — after generating a single token to find out, so
+nothing is wasted. ``on_missing_plans: skip`` instead records one row saying why and no metric, for
+suites that run every task on plain and planner models alike.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from harness.adapters import PlanevalLM
+from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.generation import Sampling, UnconditionalProtocol, unconditional
+
+#: a text whose stripped end is one of these ends a sentence (else its last sentence is a fragment)
+SENTENCE_END = (".", "!", "?", '."', '!"', '?"', ".'", ".)")
+
+
+class MissingPlansError(ValueError):
+    """The model returned no plans: plan_match needs a planner model."""
+
+
+class PlanMatchParams(TaskParams):
+    # generation: defaults equal mauve's and latent_ppl's, so the samples are shared
+    n_samples: int = Field(1000, ge=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    stop_at_eos: bool = False
+    temperature: float = Field(1.0, ge=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    on_missing_plans: Literal["error", "skip"] = "error"
+
+
+def compare(plans: list[int], tagged: list[int], text: str) -> dict[str, int]:
+    """Matches between plan and tags over the complete sentences both cover (``n_sentences`` counts every
+    tagged sentence, fragment included, to compare with the planner's count)."""
+    complete = len(tagged)
+    if complete and not text.rstrip().endswith(SENTENCE_END):
+        complete -= 1  # the last sentence is a fragment cut by the token budget
+    n = min(len(plans), complete)
+    matches = int(np.sum(np.asarray(plans[:n]) == np.asarray(tagged[:n]))) if n else 0
+    return {"n_plans": len(plans), "n_sentences": len(tagged), "n_compared": n, "n_match": matches}
+
+
+@TASKS.register("plan_match")
+class PlanMatch(Task):
+    """Agreement between planned actions and the actions of the sentences actually generated."""
+
+    Params = PlanMatchParams
+    version = "1"
+    uses_actions = True
+    metrics = {
+        "plan_match": MetricInfo(
+            True, "fraction of generated sentences whose tagged action is the planned one"
+        ),
+        "count_agreement": MetricInfo(
+            True, "fraction of samples where planner and tagger count the same sentences"
+        ),
+    }
+
+    def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        params: PlanMatchParams = ctx.params
+        if ctx.actions is None:
+            raise ValueError("plan_match needs the suite's writing actions (ctx.actions)")
+        probe = model.generate([""], max_new_tokens=1, seed=ctx.seed, stop_at_eos=False)
+        if probe[0].plans is None:
+            name = ctx.model_key or getattr(model, "identity", type(model).__name__)
+            reason = (
+                f"plan_match needs a planner model: {type(model).__name__} {name!r} returns no plans "
+                "(Generation.plans is None)"
+            )
+            if params.on_missing_plans == "error":
+                raise MissingPlansError(reason)
+            return pd.DataFrame({"sample_id": ["skipped"], "skipped": [True], "reason": [reason]})
+        protocol = UnconditionalProtocol(
+            n_samples=params.n_samples,
+            max_new_tokens=params.max_new_tokens,
+            stop_at_eos=params.stop_at_eos,
+            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
+        )
+        gens = unconditional(model, ctx, protocol)
+        tagged = ctx.actions.tag(list(gens["text"]), progress=ctx.progress)
+        rows = []
+        for g, tags in zip(gens.itertuples(index=False), tagged, strict=True):
+            plans = list(g.plans) if g.plans is not None else None
+            if plans is None:
+                raise MissingPlansError(
+                    f"sample {g.sample_id} of {ctx.model_key or model.identity!r} has no plan"
+                )
+            rows.append(
+                {"sample_id": g.sample_id, "plans": plans, "tagged": tags, **compare(plans, tags, g.text)}
+            )
+        return pd.DataFrame(rows).assign(skipped=False)
+
+    def aggregate(self, samples: pd.DataFrame, params: PlanMatchParams) -> dict[str, float]:
+        if "n_compared" not in samples.columns:  # skipped: nothing was measured
+            return {}
+        compared = int(samples["n_compared"].sum())
+        return {
+            "plan_match": samples["n_match"].sum() / compared if compared else float("nan"),
+            "count_agreement": float((samples["n_plans"] == samples["n_sentences"]).mean()),
+        }
