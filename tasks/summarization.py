@@ -1,0 +1,150 @@
+"""Summarisation ROUGE: a generated summary of each held-out article against its reference (DESIGN §8).
+
+Documents come from a corpus that keeps the reference in ``Document.meta`` (the ``pairs`` source,
+``harness/corpus/pairs.py``). Each article is cut to its first ``max_source_tokens`` tokens (the model's
+tokenizer) and put into ``template`` (``{article}`` is replaced); the model continues the prompt with at
+most ``max_new_tokens`` tokens, stopping at end-of-text. ``summary_prompt`` is the one place that builds
+the prompt: trainers that learn to summarise (``trainers/reward_weighted``) call it too, so training and
+evaluation see the same input. Scores are rouge-score F1 against the full reference, with the same
+implementation and rougeLsum sentence handling as the ``rouge`` task (``tasks.rouge.score_rouge``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+from pydantic import Field, field_validator
+
+from harness.adapters import PlanevalLM
+from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.rouge import ROUGE_TYPES, score_rouge
+
+ARTICLE = "{article}"
+DEFAULT_TEMPLATE = "{article}\nTL;DR:"
+
+
+def summary_prompt(
+    article: str,
+    encode: Callable[[str], list[int]],
+    decode: Callable[[Sequence[int]], str],
+    max_source_tokens: int,
+    template: str = DEFAULT_TEMPLATE,
+) -> str:
+    """The prompt for one article: its first ``max_source_tokens`` tokens in the template."""
+    ids = encode(article)
+    if len(ids) > max_source_tokens:
+        article = decode(ids[:max_source_tokens])
+    return template.replace(ARTICLE, article.strip())
+
+
+class SummarizationParams(TaskParams):
+    n_samples: int = Field(50, ge=1)
+    split: str = Field("test", pattern="^(val|test)$")
+    reference_field: str = Field("reference", description="Document.meta key holding the reference")
+    max_source_tokens: int = Field(96, ge=1, description="article tokens kept in the prompt")
+    max_new_tokens: int = Field(48, ge=1)
+    template: str = DEFAULT_TEMPLATE
+    temperature: float = Field(0.0, ge=0, description="0: greedy")
+    top_k: int | None = Field(None, ge=1)
+    rouge_types: tuple[str, ...] = Field(ROUGE_TYPES, min_length=1)
+    use_stemmer: bool = False
+    implementation: str = Field("rouge-score", pattern="^rouge-score$")
+
+    @field_validator("template")
+    @classmethod
+    def _has_article(cls, v: str) -> str:
+        if ARTICLE not in v:
+            raise ValueError(f"template must contain {ARTICLE}")
+        return v
+
+    @field_validator("rouge_types")
+    @classmethod
+    def _types(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [t for t in v if t not in ROUGE_TYPES]
+        if bad:
+            raise ValueError(f"unknown ROUGE type(s) {bad} (valid: {', '.join(ROUGE_TYPES)})")
+        return v
+
+
+def _spacy_split(text: str) -> Sequence[str]:
+    from harness.sentences import split_sentences
+
+    return split_sentences(text)
+
+
+@TASKS.register("summarization")
+class Summarization(Task):
+    """ROUGE F1 of generated vs reference summaries of held-out articles."""
+
+    Params = SummarizationParams
+    version = "1"
+    metrics = {
+        t: MetricInfo(higher_is_better=True, description=f"{t} F1 of summaries, mean over articles")
+        for t in ROUGE_TYPES
+    } | {
+        "summary_tokens": MetricInfo(
+            higher_is_better=True, description="mean generated summary length (tokens)", fmt=".1f"
+        )
+    }
+
+    def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        params: SummarizationParams = ctx.params
+        docs = [d for d in ctx.corpus.split(params.split) if d.meta.get(params.reference_field)]
+        if not docs:
+            raise ValueError(
+                f"summarization: no document of the {params.split} split has meta[{params.reference_field!r}]"
+                " (use a corpus source that keeps references, e.g. 'pairs')"
+            )
+        order = list(range(len(docs)))
+        random.Random(ctx.seed).shuffle(order)
+        docs = [docs[i] for i in order[: params.n_samples]]
+        tok = model.tokenizer
+        prompts = [
+            summary_prompt(
+                d.text,
+                model.encode,
+                lambda ids: tok.decode(list(ids)),
+                params.max_source_tokens,
+                params.template,
+            )
+            for d in docs
+        ]
+        gens = model.generate(
+            prompts,
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_k=params.top_k,
+            seed=ctx.seed,
+            stop_at_eos=True,
+            progress=ctx.progress,
+        )
+        refs = [str(d.meta[params.reference_field]) for d in docs]
+        texts = [g.text.strip() for g in gens]
+        split = _spacy_split if "rougeLsum" in params.rouge_types else None
+        scores = score_rouge(
+            texts,
+            refs,
+            rouge_types=params.rouge_types,
+            use_stemmer=params.use_stemmer,
+            implementation=params.implementation,
+            split=split,
+        )
+        rows = [
+            {
+                "sample_id": d.id,
+                "generated": text,
+                "reference": ref,
+                "summary_tokens": len(g.token_ids),
+                "finish": g.meta.get("finish", ""),
+                **sc,
+            }
+            for d, g, text, ref, sc in zip(docs, gens, texts, refs, scores, strict=True)
+        ]
+        return pd.DataFrame(rows)
+
+    def aggregate(self, samples: pd.DataFrame, params: SummarizationParams) -> dict[str, float]:
+        out = {t: float(samples[t].mean()) if len(samples) else float("nan") for t in params.rouge_types}
+        out["summary_tokens"] = float(samples["summary_tokens"].mean()) if len(samples) else float("nan")
+        return out

@@ -1,0 +1,419 @@
+"""The ``reward_weighted`` trainer: alternate reward learning and policy learning (Algorithm 2).
+
+1. Load the starting policy (the ``base`` requirement's ``model/``; all variants share that artifact).
+2. Build (source, target) pairs from the training split (``data``), held-out ones from validation.
+3. Train the reward model (``reward_steps`` ListMLE updates on K candidates per input sampled from the
+   policy and ranked by the metric), then take policy steps (MLE, WMLE or REINFORCE); after every
+   re-training step of the schedule (first half only) train the reward model again from its current
+   weights with a fresh optimizer.
+4. Save the policy (``model/``, loadable as ``HFCausalLM``), the reward model (``reward_model/``) and
+   ``training.json`` with losses, the reward model's held-out ranking accuracy per round and the time
+   spent on reward training vs policy training.
+
+Resume after a kill is exact: policy batches are a function of the step (a permutation per epoch seeded
+by (seed, epoch)); reward batches, candidate samples and tie-breaking of round r are functions of
+(seed, r, update); a checkpoint holds both models, the policy's optimizer and scheduler, every RNG, the
+step and the logs, and is taken after a round that happens at the same step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+
+from harness.errors import PlanevalError, SpecError
+from harness.hf_adapter import HFCausalLM, resolve_max_length
+from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
+from trainers.checkpointing import (
+    TrainingInterrupted,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from trainers.lm import PlainLMTrainer, make_accelerator, make_optimizer
+from trainers.reward_weighted.config import RewardWeightedConfig
+from trainers.reward_weighted.data import (
+    Example,
+    continuation_examples,
+    summarization_examples,
+    supervised_batch,
+)
+from trainers.reward_weighted.losses import pairwise_accuracy
+from trainers.reward_weighted.metrics import SEQUENCE_METRICS
+from trainers.reward_weighted.policy import reinforce_step_loss, supervised_loss
+from trainers.reward_weighted.preferences import Sampling, collect_preferences, preference_loss
+from trainers.reward_weighted.reward_model import TokenRewardModel, build_body
+from trainers.reward_weighted.schedule import RetrainSchedule, period_in_steps, steps_per_epoch
+
+_SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
+_RECENT = 50
+
+
+def seed_of(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (for torch.manual_seed and torch.Generator)."""
+    state = np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+class _Run:
+    """The state of one training run (models, data, logs), so the steps are small methods."""
+
+    def __init__(self, trainer: RewardWeightedTrainer, ctx: TrainContext) -> None:
+        self.trainer, self.ctx = trainer, ctx
+        self.cfg: RewardWeightedConfig = ctx.config
+        self.accelerator = make_accelerator(self.cfg.mixed_precision)
+        set_seed(ctx.seed)
+        self.policy, self.tokenizer = load_base(ctx)
+        self.max_len = resolve_max_length(self.policy.config, self.tokenizer)
+        if self.cfg.target_tokens >= self.max_len:
+            raise PlanevalError(
+                f"target_tokens {self.cfg.target_tokens} must be < the context {self.max_len}"
+            )
+        self.pad = self.tokenizer.pad_token_id
+        self.train_examples = self.examples(ctx.corpus.train, self.cfg.max_examples, ctx.seed)
+        if not self.train_examples:
+            raise PlanevalError("reward_weighted: no usable training pairs in the training split")
+        self.val_examples = (
+            self.examples(ctx.corpus.val, self.cfg.eval_prompts, ctx.seed + 1)
+            if self.cfg.eval_prompts
+            else []
+        )
+        self.per_epoch = steps_per_epoch(len(self.train_examples), self.cfg.batch_size)
+        every = None
+        if self.cfg.uses_reward and self.cfg.retrain:
+            every = self.cfg.retrain_every_steps or period_in_steps(
+                self.cfg.retrain_every_epochs, self.per_epoch
+            )
+        self.schedule = RetrainSchedule(self.cfg.max_steps, every)
+        self.reward_model: TokenRewardModel | None = None
+        if self.cfg.uses_reward:
+            body = build_body(self.cfg.reward_body, self.policy, self.tokenizer)
+            self.reward_model = TokenRewardModel(body, self.cfg.reward_hidden, self.cfg.reward_bound)
+        self.sampling = Sampling(
+            max_new_tokens=self.cfg.target_tokens,
+            temperature=self.cfg.sample_temperature,
+            top_k=self.cfg.sample_top_k,
+            stop_at_eos=self.cfg.candidates_stop_at_eos,
+        )
+        self.log: dict[str, Any] = {"losses": [], "rounds": [], "policy_seconds": 0.0, "reward_seconds": 0.0}
+
+    # -- data ---------------------------------------------------------------------------------------
+    def examples(self, docs: list, limit: int | None, seed: int) -> list[Example]:
+        cfg = self.cfg
+        if cfg.setting == "summarization":
+            return summarization_examples(
+                docs,
+                self.tokenizer,
+                max_source_tokens=cfg.max_source_tokens,
+                template=cfg.template,
+                target_tokens=cfg.target_tokens,
+                max_len=self.max_len,
+                seed=seed,
+                limit=limit,
+            )
+        return continuation_examples(
+            docs,
+            self.tokenizer,
+            min_prefix_tokens=cfg.min_prefix_tokens,
+            target_tokens=cfg.target_tokens,
+            max_len=self.max_len,
+            seed=seed,
+            limit=limit,
+        )
+
+    def policy_batch(self, step: int) -> list[Example]:
+        """The examples of policy step ``step``: epochs of a permutation seeded by (seed, epoch)."""
+        epoch, at = divmod(step, self.per_epoch)
+        order = np.random.default_rng([self.ctx.seed, 0, epoch]).permutation(len(self.train_examples))
+        b = self.cfg.batch_size
+        return [self.train_examples[int(i)] for i in order[at * b : (at + 1) * b]]
+
+    # -- reward learning ------------------------------------------------------------------------------
+    def reward_round(self, index: int, step: int) -> None:
+        """Train the reward model for ``reward_steps`` updates on fresh preferences from the policy."""
+        cfg, model = self.cfg, self.reward_model
+        assert model is not None
+        start = time.perf_counter()
+        device = self.accelerator.device
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.reward_lr, weight_decay=0.0)
+        model.train()
+        losses, agree, compared = [], 0, 0
+        n = min(cfg.reward_batch_size, len(self.train_examples))
+        updates = (cfg.reward_first_steps or cfg.reward_steps) if index == 0 else cfg.reward_steps
+        for i in tqdm(
+            range(updates), disable=not self.ctx.progress, desc=f"reward round {index}", leave=False
+        ):
+            pick = np.random.default_rng([self.ctx.seed, 1, index, i]).choice(
+                len(self.train_examples), n, replace=False
+            )
+            prefs = collect_preferences(
+                self.policy,
+                [self.train_examples[int(j)] for j in pick],
+                cfg.k,
+                self.sampling,
+                metric=cfg.metric,
+                tokenizer=self.tokenizer,
+                seed=seed_of(self.ctx.seed, 2, index, i),
+                actions=self.ctx.actions,
+            )
+            batch = prefs.batch.to(device)
+            with self.accelerator.autocast():
+                rewards = model(batch.input_ids, batch.attention_mask)
+            loss, e = preference_loss(
+                rewards,
+                prefs,
+                level=cfg.reward_level,
+                aggregation=cfg.aggregation,
+                beta=cfg.beta,
+                generator=torch.Generator().manual_seed(seed_of(self.ctx.seed, 3, index, i)),
+            )
+            loss.backward()
+            if cfg.reward_grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.reward_grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            a, c = pairwise_accuracy(e.detach(), prefs.targets.to(e.device))
+            agree, compared = agree + a, compared + c
+        held_out = self.held_out_accuracy(index)
+        seconds = time.perf_counter() - start
+        self.log["reward_seconds"] += seconds
+        self.log["rounds"].append(
+            {
+                "round": index,
+                "after_policy_step": step,
+                "seconds": seconds,
+                "loss_first": losses[0],
+                "loss_last": float(np.mean(losses[-5:])),
+                "train_pair_accuracy": agree / compared if compared else None,
+                "val_pair_accuracy": held_out,
+            }
+        )
+        shown = f"{held_out:.3f}" if held_out is not None else "n/a"
+        self.ctx.log(
+            f"[reward_weighted] reward round {index} (after step {step}): ListMLE {losses[0]:.4f} -> "
+            f"{np.mean(losses[-5:]):.4f}, held-out pair accuracy {shown}, {seconds:.1f}s"
+        )
+
+    @torch.no_grad()
+    def held_out_accuracy(self, index: int) -> float | None:
+        """Share of candidate pairs of validation inputs (with different metric scores) that the reward
+        model orders like the metric: does the learned guidance generalise beyond its training pairs?"""
+        if not self.val_examples or self.reward_model is None:
+            return None
+        cfg, model = self.cfg, self.reward_model
+        prefs = collect_preferences(
+            self.policy,
+            self.val_examples,
+            cfg.k,
+            self.sampling,
+            metric=cfg.metric,
+            tokenizer=self.tokenizer,
+            seed=seed_of(self.ctx.seed, 4, index),
+            actions=self.ctx.actions,
+        )
+        batch = prefs.batch.to(self.accelerator.device)
+        model.eval()
+        rewards = model(batch.input_ids, batch.attention_mask)
+        model.train()
+        _, e = preference_loss(
+            rewards, prefs, level=cfg.reward_level, aggregation=cfg.aggregation, beta=cfg.beta
+        )
+        a, c = pairwise_accuracy(e, prefs.targets.to(e.device))
+        return a / c if c else None
+
+    # -- policy learning ------------------------------------------------------------------------------
+    def policy_loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        examples = self.policy_batch(step)
+        if cfg.objective == "reinforce":
+            assert self.reward_model is not None
+            return reinforce_step_loss(
+                self.policy,
+                self.reward_model,
+                [e.source_ids for e in examples],
+                samples=cfg.reinforce_samples,
+                sampling=self.sampling,
+                tokenizer=self.tokenizer,
+                seed=seed_of(self.ctx.seed, 5, step),
+                alpha=cfg.entropy_coef,
+                weight=cfg.reinforce_weight,
+                level=cfg.reward_level,
+                baseline=cfg.reinforce_baseline,
+            )
+        batch = supervised_batch(examples, self.pad).to(self.accelerator.device)
+        return supervised_loss(
+            self.policy,
+            batch,
+            objective=cfg.objective,
+            reward_model=self.reward_model,
+            level=cfg.reward_level,
+        )
+
+    def run(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        wall = time.perf_counter()
+        optimizer = make_optimizer(self.policy, cfg)
+        scheduler = get_scheduler(
+            _SCHEDULERS[cfg.scheduler],
+            optimizer,
+            num_warmup_steps=cfg.warmup_steps,
+            num_training_steps=cfg.max_steps,
+        )
+        modules = torch.nn.ModuleDict({"policy": self.policy})
+        if self.reward_model is not None:
+            modules["reward"] = self.reward_model
+        start = 0
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        if checkpoint is not None:
+            state = load_checkpoint(
+                checkpoint, model=modules, optimizer=optimizer, scheduler=scheduler, rng=False
+            )
+            start = state["step"]
+            self.log = state["extra"]["log"]
+            ctx.log(f"[reward_weighted] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
+        modules.to(self.accelerator.device)
+        self.policy, optimizer, scheduler = self.accelerator.prepare(self.policy, optimizer, scheduler)
+        if checkpoint is not None:
+            restore_rng(checkpoint)
+        ctx.log(
+            f"[reward_weighted] {cfg.objective}: {len(self.train_examples)} training pairs, "
+            f"{self.per_epoch} steps/epoch, reward rounds before steps "
+            f"{self.schedule.rounds() if self.reward_model is not None else []}"
+        )
+        if start == 0 and self.reward_model is not None:
+            self.reward_round(0, 0)
+        self.policy.train()
+        with tqdm(
+            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="policy", unit="step"
+        ) as bar:
+            for step in range(start, cfg.max_steps):
+                t0 = time.perf_counter()
+                with self.accelerator.autocast():
+                    loss, stats = self.policy_loss(step)
+                self.accelerator.backward(loss)
+                if cfg.grad_clip > 0:
+                    self.accelerator.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.log["policy_seconds"] += time.perf_counter() - t0
+                self.log["losses"] = [*self.log["losses"], float(loss.detach())][-_RECENT:]
+                done = step + 1
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{self.log['losses'][-1]:.3f}", **{k: f"{v:.3f}" for k, v in stats.items()}
+                )
+                if self.reward_model is not None and self.schedule.fires(done):
+                    self.reward_round(self.schedule.rounds().index(done), done)
+                    self.policy.train()
+                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                    save_checkpoint(
+                        ctx.checkpoint_dir,
+                        done,
+                        model=modules,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        extra={"log": self.log},
+                    )
+                if (
+                    self.trainer.stop_after is not None
+                    and done >= self.trainer.stop_after
+                    and done < cfg.max_steps
+                ):
+                    raise TrainingInterrupted(f"stopped after step {done} as asked")
+        self.save(time.perf_counter() - wall, start)
+
+    def save(self, wall: float, start: int) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        policy = self.accelerator.unwrap_model(self.policy)
+        policy.save_pretrained(ctx.out_dir / "model", safe_serialization=True)
+        self.tokenizer.save_pretrained(ctx.out_dir / "model")
+        if self.reward_model is not None:
+            self.reward_model.save(ctx.out_dir / "reward_model")
+        reward_s, policy_s = self.log["reward_seconds"], self.log["policy_seconds"]
+        summary = {
+            "variant": ctx.variant.model_dump(mode="json"),
+            "config": cfg.model_dump(mode="json"),
+            "seed": ctx.seed,
+            "base": str(ctx.inputs.get("base", "")),
+            "steps": cfg.max_steps,
+            "resumed_from_step": start or None,
+            "train_pairs": len(self.train_examples),
+            "steps_per_epoch": self.per_epoch,
+            "retrain_after_steps": self.schedule.steps() if self.reward_model is not None else [],
+            "reward_rounds": self.log["rounds"],
+            "final_policy_loss": float(np.mean(self.log["losses"][-10:])) if self.log["losses"] else None,
+            "policy_parameters": sum(p.numel() for p in policy.parameters()),
+            "reward_parameters": sum(p.numel() for p in self.reward_model.parameters())
+            if self.reward_model is not None
+            else 0,
+            "reward_train_seconds": reward_s,
+            "policy_train_seconds": policy_s,
+            "reward_share": reward_s / (reward_s + policy_s) if reward_s + policy_s > 0 else 0.0,
+            "wall_seconds": wall,  # this process only (a resumed run counts from the resume)
+        }
+        (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
+        ctx.log(
+            f"[reward_weighted] done: policy loss {summary['final_policy_loss']:.4f}; reward training "
+            f"{reward_s:.1f}s of {reward_s + policy_s:.1f}s ({100 * summary['reward_share']:.0f}%)"
+        )
+
+
+def load_base(ctx: TrainContext) -> tuple[torch.nn.Module, Any]:
+    """The starting policy and its tokenizer from the ``base`` requirement's artifact."""
+    path = Path(ctx.inputs["base"]) / "model"
+    if not (path / "config.json").is_file():
+        raise PlanevalError(f"the base artifact {ctx.inputs['base']} has no model/ folder of a causal LM")
+    policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return policy, tokenizer
+
+
+@TRAINERS.register("reward_weighted")
+class RewardWeightedTrainer(Trainer):
+    """Preference-grounded token-level guidance; the artifact is the policy's ``save_pretrained``."""
+
+    Config = RewardWeightedConfig
+    version = "1"
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        #: stop with ``TrainingInterrupted`` once this many policy steps are done (tests simulate a kill)
+        self.stop_after = stop_after
+
+    def requires(self, config: RewardWeightedConfig) -> dict[str, Requirement]:
+        """The starting policy. Also checks, at planning time, that a metric needing writing actions runs
+        under the trainer that asks the runner for them."""
+        if SEQUENCE_METRICS.get(config.metric).needs_actions and not type(self).uses_actions:
+            raise SpecError(
+                "variant",
+                "params.metric",
+                f"{config.metric!r} needs the suite's writing actions: use trainer reward_weighted_actions",
+            )
+        return {"base": Requirement(variant=config.base)}
+
+    def train(self, ctx: TrainContext) -> None:
+        if "base" not in ctx.inputs:
+            raise PlanevalError("reward_weighted needs its base model artifact (ctx.inputs['base'])")
+        _Run(self, ctx).run()
+
+    def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
+        return PlainLMTrainer().load(artifact_dir, identity)
+
+
+@TRAINERS.register("reward_weighted_actions")
+class RewardWeightedActionsTrainer(RewardWeightedTrainer):
+    """The same trainer, given the suite's writing actions (for ``metric: action_edit``)."""
+
+    uses_actions = True
