@@ -249,7 +249,8 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 *([actions_key] if task_cls.uses_actions else []),
                 *([fp] if (fp := task_cls().fingerprint(params)) else []),
             )
-            run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)  # name: twins stay rows
+            # the variant name is in the run id: identical configs under two names stay two rows
+            run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
             evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
     return Plan(suite, source, corpus_key, tokenizer_key, models, evals, actions_key, uses_actions)
 
