@@ -68,7 +68,8 @@ class Base(DeclarativeBase):
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("suite", "eval_key", name="uq_runs_suite_eval_key"),
+        # one row per variant name: two names with identical configs share an eval key, not a row
+        UniqueConstraint("suite", "variant", "eval_key", name="uq_runs_suite_variant_eval_key"),
         CheckConstraint("status IN ('ok', 'failed')", name="ck_runs_status"),
     )
 
@@ -229,8 +230,13 @@ class Store:
                 raise ValueError(f"metric {m.name!r} of run {run.run_id} is NaN; record the run as failed")
         with self._session.begin() as session:
             # the write comes first so SQLite takes the write lock at once (no read→write upgrade deadlock)
-            session.execute(delete(Metric).where(Metric.run_id == run.run_id))
-            session.execute(delete(Run).where(Run.run_id == run.run_id))
+            same = select(Run.run_id).where(
+                (Run.run_id == run.run_id)
+                | ((Run.suite == run.suite) & (Run.variant == run.variant) & (Run.eval_key == run.eval_key))
+            )
+            old = list(session.scalars(same))
+            session.execute(delete(Metric).where(Metric.run_id.in_(old)))
+            session.execute(delete(Run).where(Run.run_id.in_(old)))
             row = Run(**asdict(run), created_at=utcnow())
             row.metrics = [
                 Metric(

@@ -157,11 +157,19 @@ def test_crash_while_replacing_keeps_the_old_run(store: Store):
     assert sorted(res.index) == ["bits_per_byte", "perplexity"]
 
 
-def test_suite_eval_key_is_unique(store: Store):
+def test_one_row_per_suite_variant_and_eval_key(store: Store):
     store.record(make_run(), ppl_metrics())
-    with pytest.raises(IntegrityError):
-        store.record(make_run("ffffffffffffffff", eval_key="eval-a1b2c3d4e5f60718"), ppl_metrics())
-    store.record(make_run("ffffffffffffffff", suite="other", eval_key="eval-a1b2c3d4e5f60718"), [])
+    first = store.runs()
+    # the same (suite, variant, eval key) under a new run id replaces the row (e.g. an id scheme change)
+    store.record(make_run("ffffffffffffffff", eval_key=first.iloc[0]["eval_key"]), ppl_metrics(21.0))
+    runs = store.runs()
+    assert len(runs) == 1 and runs.iloc[0]["run_id"] == "ffffffffffffffff"
+    # two variant names with identical configs share an eval key but stay two rows
+    store.record(
+        make_run("eeeeeeeeeeeeeeee", variant="twin", eval_key=first.iloc[0]["eval_key"]), ppl_metrics()
+    )
+    assert len(store.runs()) == 2
+    store.record(make_run("dddddddddddddddd", suite="other", eval_key="eval-a1b2c3d4e5f60718"), [])
     assert store.suites() == ["other", "paperA"]
 
 
