@@ -9,6 +9,7 @@ optimizer, scheduler and every RNG (dropout), so a resumed run computes the very
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, get_scheduler
@@ -186,11 +187,18 @@ def make_optimizer(model: torch.nn.Module, cfg: LMConfig) -> torch.optim.Optimiz
 def make_accelerator(mixed_precision: str) -> Accelerator:
     """An ``Accelerator`` (CPU when there is no GPU). Its state is a process-wide singleton that refuses
     a second configuration, so a runner training two variants with different precisions resets it."""
+    # split_batches: our trainers split one global batch across processes, so a prepared LR scheduler
+    # must step once per optimizer step (not once per process, accelerate's default)
+    kwargs = dict(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=mixed_precision,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
     try:
-        return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
+        return Accelerator(**kwargs)
     except ValueError:
         AcceleratorState._reset_state(reset_partial_state=True)
-        return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
+        return Accelerator(**kwargs)
 
 
 # -- the trainer -----------------------------------------------------------------------------------
@@ -218,6 +226,9 @@ class PlainLMTrainer(Trainer):
         cfg: LMConfig = ctx.config
         wall = time.perf_counter()
         accelerator = make_accelerator(cfg.mixed_precision)
+        rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+        if cfg.batch_size % world:
+            raise PlanevalError(f"lm: batch_size {cfg.batch_size} is not divisible by {world} processes")
         set_seed(ctx.seed)
         model, tokenizer = build_model(cfg, ctx.tokenizer)
         stream = token_stream(ctx.corpus.train, tokenizer)
@@ -246,10 +257,11 @@ class PlainLMTrainer(Trainer):
         model.train()
         loop = time.perf_counter()
         with tqdm(
-            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="lm", unit="step"
+            total=cfg.max_steps, initial=start, disable=not (ctx.progress and main), desc="lm", unit="step"
         ) as bar:
             for step in range(start, cfg.max_steps):
-                batch = window_batch(stream, seq_len, cfg.batch_size, (ctx.seed, 0, step)).to(
+                # under `accelerate launch`, each process takes its rows of the same global batch
+                batch = window_batch(stream, seq_len, cfg.batch_size, (ctx.seed, 0, step))[rank::world].to(
                     accelerator.device
                 )
                 with accelerator.autocast():
@@ -261,25 +273,32 @@ class PlainLMTrainer(Trainer):
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 done = step + 1
-                recent = [*recent, float(loss.detach())][-_RECENT:]
+                recent = [*recent, float(accelerator.reduce(loss.detach(), "mean"))][-_RECENT:]
                 bar.update(1)
                 bar.set_postfix(loss=f"{recent[-1]:.3f}", refresh=False)
-                if cfg.eval_every and done % cfg.eval_every == 0 and len(val_stream) > seq_len:
-                    val = eval_loss(model, val_stream, seq_len, cfg.batch_size, ctx.seed, cfg.eval_batches)
+                if cfg.eval_every and done % cfg.eval_every == 0 and len(val_stream) > seq_len and main:
+                    val = eval_loss(
+                        accelerator.unwrap_model(model), val_stream, seq_len, cfg.batch_size, ctx.seed,
+                        cfg.eval_batches,
+                    )  # fmt: skip
                     ctx.log(f"[lm] step {done}: train loss {recent[-1]:.4f}, val loss {val:.4f}")
                 if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    save_checkpoint(
-                        ctx.checkpoint_dir,
-                        done,
-                        model=accelerator.unwrap_model(model),
-                        optimizer=optimizer,
-                        scheduler=scheduler,
-                        extra={"losses": recent},
-                    )
+                    if main:
+                        save_checkpoint(
+                            ctx.checkpoint_dir,
+                            done,
+                            model=accelerator.unwrap_model(model),
+                            optimizer=optimizer,
+                            scheduler=scheduler,
+                            extra={"losses": recent},
+                        )
+                    accelerator.wait_for_everyone()
                 if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
                     raise TrainingInterrupted(f"stopped after step {done} as asked")
         seconds = time.perf_counter() - loop
         model = accelerator.unwrap_model(model)
+        if not main:
+            return
         self._save(ctx, model, tokenizer, cfg, seq_len, start, recent, val_stream, seconds, wall)
 
     @staticmethod
@@ -331,6 +350,8 @@ class PlainLMTrainer(Trainer):
             "seq_len": seq_len,
             "parameters": sum(p.numel() for p in model.parameters()),
             "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
+            "last_train_losses": recent,
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),
             "val_loss": val,
             "tokens_per_s": steps_run * cfg.batch_size * seq_len / seconds
             if seconds > 0 and steps_run

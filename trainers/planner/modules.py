@@ -117,6 +117,13 @@ class Planner(nn.Module):
         """``plan_document`` for many documents in one forward."""
         if not documents:
             return []
+        context, mask, sizes = self.document_inputs(documents)
+        return list(torch.split(self(context, mask), sizes))
+
+    def document_inputs(self, documents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """The ``forward`` inputs that plan every sentence of ``documents`` (and the one after each) and
+        the rows per document. Apart from ``plan_documents`` so a wrapped planner (DDP under
+        ``accelerate launch``) can run the forward itself."""
         width = max(max(min(len(e), self.max_sentences), 1) for e in documents)
         d_enc = documents[0].shape[1]
         rows = sum(len(e) + 1 for e in documents)
@@ -129,8 +136,7 @@ class Planner(nn.Module):
                 context[r, : len(seen)] = seen
                 mask[r, : len(seen)] = True
                 r += 1
-        logits = self(context, mask)
-        return list(torch.split(logits, [len(e) + 1 for e in documents]))
+        return context, mask, [len(e) + 1 for e in documents]
 
     def plan_document(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Logits for every sentence of one document and for the one after it: row i is planned

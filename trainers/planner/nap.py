@@ -56,8 +56,12 @@ def documents(ctx: TrainContext, split: str) -> list[tuple[torch.Tensor, torch.T
     return out
 
 
-def nap_loss(planner: Planner, docs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    logits = planner.plan_documents([e for e, _ in docs])
+def nap_loss(planner: torch.nn.Module, docs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Cross-entropy of every next action. ``planner`` may be wrapped (DDP): the forward runs through
+    the wrapper, so gradients are averaged across processes."""
+    core: Planner = getattr(planner, "module", planner)
+    context, mask, sizes = core.document_inputs([e for e, _ in docs])
+    logits = torch.split(planner(context, mask), sizes)
     pred = torch.cat([lg[:-1] for lg in logits])  # the last row plans past the end: no target
     gold = torch.cat([a for _, a in docs])
     return torch.nn.functional.cross_entropy(pred, gold)
@@ -111,6 +115,9 @@ class NAPTrainer(Trainer):
         wall = time.perf_counter()
         set_seed(ctx.seed)
         accelerator = make_accelerator("no")
+        rank, world = accelerator.process_index, accelerator.num_processes
+        if cfg.batch_size % world:
+            raise ValueError(f"NAP: batch_size {cfg.batch_size} is not divisible by {world} processes")
         centroids = torch.from_numpy(ctx.actions.centroids)
         planner = Planner(centroids, **cfg.arch.model_dump())
         train, val = documents(ctx, "train"), documents(ctx, "val")
@@ -127,26 +134,40 @@ class NAPTrainer(Trainer):
             restore_rng(checkpoint)
         planner.train()
         losses: list[float] = []
+        curve: list[float] = []
+        main = accelerator.is_main_process
         with tqdm(
-            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="nap", unit="step"
+            total=cfg.max_steps, initial=start, disable=not (ctx.progress and main), desc="nap", unit="step"
         ) as bar:
             for step in range(start, cfg.max_steps):
                 rng = np.random.default_rng([ctx.seed, 1, step])
                 batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
-                loss = nap_loss(planner, batch)
+                # under `accelerate launch`, each process takes its share of the same global batch
+                loss = nap_loss(planner, batch[rank::world])
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                losses = [*losses, float(loss.detach())][-50:]
+                shown = float(accelerator.reduce(loss.detach(), "mean"))
+                losses, curve = [*losses, shown][-50:], [*curve, shown]
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
                 done = step + 1
-                if cfg.eval_every and done % cfg.eval_every == 0 and val:
-                    ctx.log(f"[nap] step {done}: val accuracy {nap_accuracy(planner, val):.3f}")
+                if cfg.eval_every and done % cfg.eval_every == 0 and val and main:
+                    accuracy = nap_accuracy(accelerator.unwrap_model(planner), val)
+                    ctx.log(f"[nap] step {done}: val accuracy {accuracy:.3f}")
                     planner.train()
                 if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    save_checkpoint(ctx.checkpoint_dir, done, model=planner, optimizer=optimizer)
+                    if main:
+                        save_checkpoint(
+                            ctx.checkpoint_dir,
+                            done,
+                            model=accelerator.unwrap_model(planner),
+                            optimizer=optimizer,
+                        )
+                    accelerator.wait_for_everyone()
         planner = accelerator.unwrap_model(planner)
+        if not main:
+            return
         summary = {
             "steps": cfg.max_steps,
             "resumed_from_step": start or None,
@@ -155,6 +176,8 @@ class NAPTrainer(Trainer):
             "train_accuracy": nap_accuracy(planner, train[:500]),
             **baselines([a.tolist() for _, a in train], [a.tolist() for _, a in val]),
             "n_actions": int(centroids.shape[0]),
+            "processes": world,
+            "loss_curve": curve,
             "wall_seconds": time.perf_counter() - wall,
         }
         save_file(

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
+from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
 from trainers.checkpointing import (
@@ -207,6 +208,10 @@ class PlannerTrainer(Trainer):
         wall = time.perf_counter()
         set_seed(ctx.seed)
         accelerator = make_accelerator("no")
+        if accelerator.num_processes > 1:
+            # the planner's parameters change requires_grad at the unfreeze step, which DDP (parameters
+            # fixed at wrap time) does not allow; the adapters are small: one process trains them
+            raise PlanevalError("planner fine-tuning runs in one process (lm and nap train distributed)")
         lm, tokenizer = self._base(cfg, ctx)
         model = self._model(cfg, ctx, lm)
         pid = prefix_id(tokenizer)
