@@ -228,7 +228,10 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
         uses_actions = uses_actions or task_cls.uses_actions
+        only = _task_variants(suite, task_spec, i, source)
         for m in models:
+            if only is not None and m.variant.name not in only:
+                continue
             config_hash = stable_hash(
                 suite.corpus,
                 suite.tokenizer,
@@ -253,6 +256,20 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
             run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
             evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
     return Plan(suite, source, corpus_key, tokenizer_key, models, evals, actions_key, uses_actions)
+
+
+def _task_variants(suite: SuiteSpec, task: TaskSpec, i: int, source: str) -> set[str] | None:
+    """The variants a task is restricted to (``None``: all), each checked to be one of the suite's."""
+    if task.variants is None:
+        return None
+    for j, name in enumerate(task.variants):
+        if name not in suite.variants:
+            raise SpecError(
+                source,
+                f"tasks.{i}.variants.{j}",
+                f"{name!r} is not a variant of this suite (valid: {', '.join(suite.variants)})",
+            )
+    return set(task.variants)
 
 
 # -- running ----------------------------------------------------------------------------------------

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from harness.errors import MissingPathError, SpecError
 
@@ -39,6 +47,17 @@ class TokenizerSpec(Strict):
     vocab_size: int = Field(8192, ge=260)
     min_frequency: int = Field(2, ge=1)
     name_or_path: str | None = None
+    split_digits: bool = Field(
+        False, description="bpe: every digit its own token (as LLaMA does), so arithmetic is learnable"
+    )
+
+    @model_serializer(mode="wrap")
+    def _stable_dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``split_digits`` is left out at its default, so tokenizer keys made before it existed hold."""
+        data = handler(self)
+        if not self.split_digits:
+            data.pop("split_digits", None)
+        return data
 
     @field_validator("name_or_path")
     @classmethod
@@ -79,6 +98,9 @@ class TaskSpec(Strict):
     name: str
     alias: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    variants: list[str] | None = Field(
+        None, description="run only on these suite variants (default: all), e.g. math tasks on math models"
+    )
 
     @property
     def label(self) -> str:

@@ -22,13 +22,22 @@ from harness.specs import TokenizerSpec
 EOS = "<|endoftext|>"
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int) -> PreTrainedTokenizerFast:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int, min_frequency: int, split_digits: bool = False
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE with at most ``vocab_size`` entries (256 bytes + EOS + merges).
 
-    Deterministic: the same texts in the same order give the same vocabulary and merges.
+    Deterministic: the same texts in the same order give the same vocabulary and merges. With
+    ``split_digits`` no merge crosses or joins digits, so ``27`` is ``2`` ``7`` and column arithmetic
+    is something a small model can learn (a number token per value is a lookup table it cannot).
     """
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -58,7 +67,9 @@ def build_tokenizer(spec: TokenizerSpec, corpus: Corpus, out_dir: Path) -> PreTr
     if spec.kind == "bpe":
         if not corpus.train:
             raise PlanevalError("tokenizer: the corpus has no training documents to train a BPE on")
-        tok = train_bpe((d.text for d in corpus.train), spec.vocab_size, spec.min_frequency)
+        tok = train_bpe(
+            (d.text for d in corpus.train), spec.vocab_size, spec.min_frequency, spec.split_digits
+        )
     else:
         if spec.name_or_path is None:
             raise PlanevalError("tokenizer: kind 'hf' needs name_or_path (a Hub id or a local folder)")

@@ -362,3 +362,18 @@ def test_arithmetic_corpus_through_the_parquet_round_trip(tmp_path: Path) -> Non
     }
     shots = oracle.calls[0]["prompts"][0].split("\n\n")[:2]  # seeded shots from the train split's meta
     assert all(s.startswith("Problem: ") and "\nSolution: " in s and "\n#### " in s for s in shots)
+
+
+def test_corpus_param_reads_its_own_math_corpus(tmp_path: Path) -> None:
+    """``corpus:`` makes ``dataset: corpus`` read that corpus' split (a math corpus in a suite over text,
+    as in smoke) — the same documents a trainer given the same spec holds out."""
+    from harness.corpus import build_corpus
+
+    spec = {"source": "arithmetic", "params": {"n_problems": 80, "levels": [1]}, "test_fraction": 0.2}
+    own = build_corpus(CorpusSpec(**spec)).split("test")
+    ctx = _ctx({"corpus": spec}, tmp=tmp_path)  # the suite corpus here is empty
+    items = GSM8K().items(ctx)
+    assert [i.sample_id for i in items] == [d.id for d in own] and len(items) > 0
+    with pytest.raises(SpecError) as err:
+        _ctx({"corpus": {"source": "no-such-source"}})
+    assert "corpus" in str(err.value)

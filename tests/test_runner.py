@@ -184,3 +184,22 @@ def test_metrics_recompute_from_the_stored_samples(reference_home):
         values = task.aggregate(samples, task.Params(**run["params"]))
         for m in run["metrics"]:
             assert values[m["name"]] == pytest.approx(m["value"], rel=1e-12)
+
+
+def test_task_variants_restrict_the_eval_stages():
+    """``variants:`` on a task runs it on those suite variants only; a name outside the suite is a spec
+    error naming the field and listing the valid names."""
+    from harness.errors import SpecError
+
+    suite = micro_suite()
+    names = list(suite.variants)
+    only = suite.tasks[0].model_copy(update={"variants": [names[0]]})
+    plan = plan_suite(suite.model_copy(update={"tasks": [only, *suite.tasks[1:]]}))
+    first = [e for e in plan.evals if e.task.label == only.label]
+    assert {e.model.variant.name for e in first} == {names[0]}
+    others = [e for e in plan.evals if e.task.label != only.label]
+    assert len(others) == len(plan_suite(suite).evals) - len(suite.tasks[0:1]) * len(plan_suite(suite).models)
+    bad = suite.tasks[0].model_copy(update={"variants": ["no-such-variant"]})
+    with pytest.raises(SpecError) as err:
+        plan_suite(suite.model_copy(update={"tasks": [bad, *suite.tasks[1:]]}))
+    assert "tasks.0.variants.0" in str(err.value) and names[0] in str(err.value)

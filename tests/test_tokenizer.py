@@ -110,3 +110,20 @@ def test_split_sentences():
     ]
     assert split_sentences(text, by_line=False)[-1].startswith("= = History")
     assert split_sentences_batch(["One. Two.", "", "Three."]) == [["One.", "Two."], [], ["Three."]]
+
+
+def test_split_digits_gives_one_token_per_digit(corpus):
+    """``split_digits``: no token holds two digits or a digit and a letter, text still round-trips, and
+    the option at its default leaves the spec's dump (so every existing tokenizer key) unchanged."""
+    texts = [d.text + " 27 + 130 = 157" for d in corpus.train[:200]]
+    tok = train_bpe(texts, 600, 2, split_digits=True)
+    sample = "Mia has 27 apples and 1,305 pears: 27 + 5 = 32."
+    ids = tok(sample)["input_ids"]
+    pieces = [tok.decode([i]) for i in ids]
+    assert tok.decode(ids) == sample
+    assert all(sum(c.isdigit() for c in p) <= 1 for p in pieces)
+    assert all(not (any(c.isdigit() for c in p) and any(c.isalpha() for c in p)) for p in pieces)
+    plain = train_bpe(texts, 600, 2)
+    assert any(sum(c.isdigit() for c in plain.decode([i])) > 1 for i in plain(sample)["input_ids"])
+    assert "split_digits" not in TokenizerSpec().model_dump()
+    assert TokenizerSpec(split_digits=True).model_dump()["split_digits"] is True
