@@ -8,7 +8,10 @@ plan position by position. A final sentence cut off by the token budget (the tex
 sentence punctuation) is left out: its tag describes a fragment. When the planner's sentence count
 differs from the tagger's, the first ``min`` sentences are compared and the row records both counts
 (``count_agreement`` reports how often they agree; a low value means the planner and the tagger split
-sentences differently, and plan_match is then only indicative).
+sentences differently, and plan_match is then only indicative). ``plan_match_chance`` is the agreement
+expected if the written actions ignored the plan — ``Σ_k p_plan(k)·p_tag(k)`` over the compared
+sentences — the floor plan_match must be read against (with K actions it is not 1/K: both
+distributions are skewed).
 
 Models without a planner (``plans is None``): by default the task FAILS with an error naming the model —
 a missing number must not look like a measured one — after generating a single token to find out, so
@@ -18,6 +21,7 @@ suites that run every task on plain and planner models alike.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 import numpy as np
@@ -63,7 +67,7 @@ class PlanMatch(Task):
     """Agreement between planned actions and the actions of the sentences actually generated."""
 
     Params = PlanMatchParams
-    version = "1"
+    version = "2"
     uses_actions = True
     metrics = {
         "plan_match": MetricInfo(
@@ -71,6 +75,9 @@ class PlanMatch(Task):
         ),
         "count_agreement": MetricInfo(
             True, "fraction of samples where planner and tagger count the same sentences"
+        ),
+        "plan_match_chance": MetricInfo(
+            False, "agreement expected if the written actions were independent of the plan"
         ),
     }
 
@@ -115,4 +122,16 @@ class PlanMatch(Task):
         return {
             "plan_match": samples["n_match"].sum() / compared if compared else float("nan"),
             "count_agreement": float((samples["n_plans"] == samples["n_sentences"]).mean()),
+            "plan_match_chance": chance_agreement(samples),
         }
+
+
+def chance_agreement(samples: pd.DataFrame) -> float:
+    """``Σ_k p_plan(k)·p_tag(k)`` over the compared positions: plan_match if tags ignored plans."""
+    planned: Counter[int] = Counter()
+    written: Counter[int] = Counter()
+    for plans, tags, n in zip(samples["plans"], samples["tagged"], samples["n_compared"], strict=True):
+        planned.update(int(a) for a in list(plans)[:n])
+        written.update(int(a) for a in list(tags)[:n])
+    total = sum(planned.values())
+    return sum(c * written[k] for k, c in planned.items()) / total**2 if total else float("nan")

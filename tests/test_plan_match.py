@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from _tagger import micro_lm, planted_tagger, single_thread, synthetic_corpus  # noqa: F401
 
@@ -113,3 +114,20 @@ def test_plain_model_skipped_when_asked(tmp_path: Path) -> None:
     assert len(table) == 1 and table["skipped"].all() and "'plain-key' returns no plans" in table["reason"][0]
     assert task.aggregate(table, params) == {}
     assert bootstrap_ci(table, lambda df: task.aggregate(df, params), n_boot=5) == {}  # the runner's path
+
+
+def test_chance_agreement_by_hand() -> None:
+    """Two samples, 4 compared positions: plans 0,0,1 | 1; tags 0,1,1 | 0 (the fragment past n_compared
+    is ignored). p_plan = (2/4, 2/4), p_tag = (2/4, 2/4) → chance = .25 + .25 = .5."""
+    from tasks.plan_match import chance_agreement
+
+    table = pd.DataFrame(
+        {
+            "plans": [[0, 0, 1], [1, 5]],
+            "tagged": [[0, 1, 1], [0, 5]],
+            "n_compared": [3, 1],
+        }
+    )
+    assert chance_agreement(table) == pytest.approx(0.5)
+    skewed = pd.DataFrame({"plans": [[0, 0, 0, 1]], "tagged": [[0, 0, 1, 1]], "n_compared": [4]})
+    assert chance_agreement(skewed) == pytest.approx(0.75 * 0.5 + 0.25 * 0.5)
