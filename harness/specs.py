@@ -48,7 +48,7 @@ class TokenizerSpec(Strict):
     min_frequency: int = Field(2, ge=1)
     name_or_path: str | None = None
     split_digits: bool = Field(
-        False, description="bpe: every digit its own token (as LLaMA does), so arithmetic is learnable"
+        False, description="bpe: every digit its own token (as LLaMA does; no token holds a number)"
     )
 
     @model_serializer(mode="wrap")
