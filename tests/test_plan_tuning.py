@@ -99,8 +99,11 @@ def test_rows_per_format() -> None:
     plan = render_plan(EXAMPLE.plan)
     assert rows(EXAMPLE, "two-stage") == [
         (prompt, plan),
-        (prompt + plan, solution_completion(EXAMPLE.execution, "6")),
+        (prompt + plan + "Solution:", " 2 * 3 = 6\n#### 6"),
     ]
+    # the execution stage's context is never a plan row's context (which is followed by EOS)
+    assert not rows(EXAMPLE, "two-stage")[1][0].endswith(plan)
+    assert solution_completion(EXAMPLE.execution, "6") == "Solution: 2 * 3 = 6\n#### 6"
     # M2's two rows concatenate to M1's text
     assert "".join(rows(EXAMPLE, "two-stage")[1]) == "".join(rows(EXAMPLE, "plan")[0])
     assert plan_completion(EXAMPLE.plan, EXAMPLE.execution, "6") == rows(EXAMPLE, "plan")[0][1]
@@ -295,9 +298,9 @@ def test_two_stage_generation(tokenizer, monkeypatch) -> None:
     assert len(calls) == 2
     stage1, stage2 = calls
     assert stage1["prompts"] == prompts and stage1["max_new_tokens"] == 6 and "Solution:" in stage1["stop"]
-    assert stage2["prompts"] == [p + g.meta["plan"] for p, g in zip(prompts, gens, strict=True)]
+    assert stage2["prompts"] == [p + g.meta["plan"] + "Solution:" for p, g in zip(prompts, gens, strict=True)]
     for g in gens:
-        assert g.meta["stages"] == 2 and g.text.startswith(g.meta["plan"].rstrip("\n"))
+        assert g.meta["stages"] == 2 and g.text.startswith(g.meta["plan"] + "Solution:")
         assert g.meta["plan"] == "" or g.meta["plan"].endswith("\n")
         assert len(g.token_ids) <= 10  # one budget for both stages
     again = lm.generate(prompts, max_new_tokens=10, temperature=0.0, stop=["\n\n"])

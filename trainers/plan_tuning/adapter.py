@@ -2,8 +2,9 @@
 
 ``generate`` runs two calls of ``HFCausalLM.generate`` on the same weights: stage 1 continues the prompt
 until the model ends its plan (EOS, as it was trained, or a ``Solution:`` it writes anyway, or
-``plan_max_tokens``); stage 2 continues ``prompt + plan`` with what is left of ``max_new_tokens``. The
-returned text is ``plan + execution`` — the same shape as an M1 completion, so tasks score both alike —
+``plan_max_tokens``); stage 2 continues ``prompt + plan + "Solution:"`` (its training context,
+``data.EXECUTION_HEADER``) with what is left of ``max_new_tokens``. The returned text is
+``plan + "Solution:" + execution`` — the same shape as an M1 completion, so tasks score both alike —
 with the plan and each stage's finish reason in ``meta``. Scoring (log-probs) is the plain model's.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from harness.adapters import Generation
 from harness.corpus.arithmetic.format import SOLUTION_HEADER
 from harness.hf_adapter import HFCausalLM
+from trainers.plan_tuning.data import EXECUTION_HEADER
 
 PLAN_STOP = SOLUTION_HEADER.strip()
 
@@ -54,7 +56,7 @@ class TwoStageLM(HFCausalLM):
         if top > 0:
             # one batched call (prompt i keeps its seed row i); each row is then cut to its own budget
             execs = super().generate(
-                [p + plan for p, plan in zip(prompts, plan_texts, strict=True)],
+                [p + plan + EXECUTION_HEADER for p, plan in zip(prompts, plan_texts, strict=True)],
                 max_new_tokens=top,
                 seed=seed + 1,
                 stop=stop,
@@ -68,7 +70,7 @@ class TwoStageLM(HFCausalLM):
             ex = self._cut(ex, max(budget, 0), stop)
             out.append(
                 Generation(
-                    plan_text + ex.text,
+                    plan_text + EXECUTION_HEADER + ex.text,
                     plan.token_ids + ex.token_ids,  # as generated (a trimmed stop string's tokens included)
                     meta={
                         "finish": ex.meta.get("finish"),

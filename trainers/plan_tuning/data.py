@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from harness.corpus import Document
 from harness.corpus.arithmetic.format import (
+    SOLUTION_HEADER,
     plan_completion,
     render_plan,
     solution_completion,
@@ -22,6 +23,10 @@ from harness.corpus.arithmetic.format import (
 from tasks.math_prompts import format_prompt
 
 Format = Literal["solution", "plan", "two-stage"]
+#: what M2's execution stage is prompted with after the plan (its completion starts after it)
+EXECUTION_HEADER = SOLUTION_HEADER.rstrip()
+#: bumped when a format's rows change, so its models (and only its models) get new keys
+FORMAT_REVISIONS: dict[str, int] = {"two-stage": 2}
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,11 @@ def rows(example: MathExample, fmt: Format) -> list[tuple[str, str]]:
         return [(prompt, plan_completion(example.plan, example.execution, example.answer))]
     if fmt == "two-stage":
         plan = render_plan(example.plan)
-        return [(prompt, plan), (prompt + plan, solution_completion(example.execution, example.answer))]
+        solution = solution_completion(example.execution, example.answer)
+        # the execution stage's prompt ends with the header: were it ``prompt + plan`` alone, the plan
+        # rows (plan → EOS) and the execution rows (plan → "Solution:") would share a context and
+        # teach opposite next tokens — at evaluation the model then ends half its answers at the plan
+        return [(prompt, plan), (prompt + plan + EXECUTION_HEADER, solution[len(EXECUTION_HEADER) :])]
     raise ValueError(f"unknown format {fmt!r}")
 
 

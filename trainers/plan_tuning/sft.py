@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 from harness.errors import PlanevalError, UnknownNameError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
-from trainers.plan_tuning.data import Format, rows, tokenize_rows
+from trainers.plan_tuning.data import FORMAT_REVISIONS, Format, rows, tokenize_rows
 from trainers.plan_tuning.model import (
     ModelFields,
     OptimConfig,
@@ -103,7 +103,9 @@ class PlanSFTTrainer(Trainer):
         return {"base": Requirement(variant=config.base)} if config.base else {}
 
     def fingerprint(self, config: PlanSFTConfig) -> str:
-        return preset_fingerprint(config.preset) if config.base is None else ""
+        weights = preset_fingerprint(config.preset) if config.base is None else ""
+        revision = FORMAT_REVISIONS.get(config.format)
+        return ",".join(filter(None, [weights, f"{config.format}-r{revision}" if revision else ""]))
 
     def train(self, ctx: TrainContext) -> None:
         with library_progress(ctx.progress):
