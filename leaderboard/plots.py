@@ -35,6 +35,7 @@ PROBE_TASK = "probes"
 #: variant names that carry the fraction of planner-predicted actions, for suites without a param for it
 MIX_NAME = re.compile(r"^oracle-mix-(\d+)$")
 DEFAULT_SWEEP_REFS = ("scheduled-sampling",)  # variants with no single fraction: horizontal lines
+SWEEP_COLUMNS = 4  # panels per row of the trade-off figure (one per task)
 
 
 @dataclass
@@ -210,9 +211,13 @@ def sweep(data: PlotInput) -> list[tuple[str, Figure]]:
     ]
     if not tasks:
         return []
-    fig = Figure(figsize=(4.6 * len(tasks), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
-    for ax, task in zip(axes, tasks, strict=True):
+    ncols = min(len(tasks), SWEEP_COLUMNS)
+    nrows = -(-len(tasks) // ncols)
+    fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[len(tasks) :]:
+        ax.set_visible(False)  # the unused cells of the last row
+    for ax, task in zip(grid, tasks, strict=False):
         block = summary[summary["task"] == task]
         for i, (metric, rows) in enumerate(block.groupby("metric", sort=False)):
             color = f"C{i % 10}"
