@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.adapters import Generation, PlanevalLM
 from harness.hashing import stable_hash
-from tasks.base import TaskContext
+from tasks.base import TaskContext, TaskParams
 from tasks.prompts import continuation_prompts
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,26 @@ class UnconditionalProtocol(BaseModel):
     max_new_tokens: int = Field(ge=1)
     stop_at_eos: bool = False
     sampling: Sampling = Sampling()
+
+
+class UnconditionalParams(TaskParams):
+    """The sampling parameters of the tasks that read unconditional samples (``mauve``, ``latent_ppl``,
+    ``plan_match``). One definition, so their defaults stay equal and the tasks share one generation."""
+
+    n_samples: int = Field(1000, ge=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    stop_at_eos: bool = False
+    temperature: float = Field(1.0, ge=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+
+    def protocol(self) -> UnconditionalProtocol:
+        return UnconditionalProtocol(
+            n_samples=self.n_samples,
+            max_new_tokens=self.max_new_tokens,
+            stop_at_eos=self.stop_at_eos,
+            sampling=Sampling(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p),
+        )
 
 
 class ContinuationProtocol(BaseModel):

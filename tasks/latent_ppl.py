@@ -23,21 +23,15 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.critics import DEFAULT_DELTAS, fit_cached, perplexity
-from tasks.generation import Sampling, UnconditionalProtocol, unconditional
+from tasks.generation import UnconditionalParams, unconditional
 
 CRITICS = ("bigram", "hmm")
 
 
-class LatentPplParams(TaskParams):
-    # generation: defaults equal mauve's, so both tasks read one cached set of samples
-    n_samples: int = Field(1000, ge=1)
-    max_new_tokens: int = Field(1024, ge=1)
-    stop_at_eos: bool = False
-    temperature: float = Field(1.0, ge=0)
-    top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
+class LatentPplParams(UnconditionalParams):
+    # generation: UnconditionalParams (shared with mauve and plan_match, so one set of samples)
     # real texts scored for reference
     split: Literal["val", "test"] = "test"
     n_real: int | None = Field(None, ge=1, description="held-out documents scored (default: all)")
@@ -105,12 +99,7 @@ class LatentPerplexity(Task):
         real_ids, real = actions_of(params.split)
         if params.n_real is not None:
             real_ids, real = real_ids[: params.n_real], real[: params.n_real]
-        protocol = UnconditionalProtocol(
-            n_samples=params.n_samples,
-            max_new_tokens=params.max_new_tokens,
-            stop_at_eos=params.stop_at_eos,
-            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
-        )
+        protocol = params.protocol()
         gens = unconditional(model, ctx, protocol)
         generated = tagger.tag(list(gens["text"]), progress=ctx.progress)
 

@@ -31,20 +31,16 @@ from pydantic import Field
 
 from harness.actions import DEFAULT_ENCODER
 from harness.adapters import PlanevalLM
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.featurizers import features, get_featurizer
-from tasks.generation import Sampling, UnconditionalProtocol, unconditional
+from tasks.generation import UnconditionalParams, unconditional
 
 log = logging.getLogger(__name__)
 
 
-class MauveParams(TaskParams):
+class MauveParams(UnconditionalParams):
     n_samples: int = Field(1000, ge=2, description="generated samples and real texts (paper: 5000)")
     max_new_tokens: int = Field(1024, ge=1, description="tokens per generated sample (paper: 1024)")
-    stop_at_eos: bool = False
-    temperature: float = Field(1.0, ge=0)
-    top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
     split: Literal["val", "test"] = "test"
     featurizer: str = DEFAULT_ENCODER
     max_text_length: int = Field(256, ge=1, description="featurizer tokens per text (paper: 256)")
@@ -163,12 +159,7 @@ class Mauve(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: MauveParams = ctx.params
-        protocol = UnconditionalProtocol(
-            n_samples=params.n_samples,
-            max_new_tokens=params.max_new_tokens,
-            stop_at_eos=params.stop_at_eos,
-            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
-        )
+        protocol = params.protocol()
         gens = unconditional(model, ctx, protocol)
         gens = gens[gens["text"].str.strip() != ""]
         if len(gens) < protocol.n_samples:

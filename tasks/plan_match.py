@@ -26,11 +26,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from harness.adapters import PlanevalLM
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
-from tasks.generation import Sampling, UnconditionalProtocol, unconditional
+from tasks.base import TASKS, MetricInfo, Task, TaskContext
+from tasks.generation import UnconditionalParams, unconditional
 
 #: a text whose stripped end is one of these ends a sentence (else its last sentence is a fragment)
 SENTENCE_END = (".", "!", "?", '."', '!"', '?"', ".'", ".)")
@@ -40,14 +39,8 @@ class MissingPlansError(ValueError):
     """The model returned no plans: plan_match needs a planner model."""
 
 
-class PlanMatchParams(TaskParams):
-    # generation: defaults equal mauve's and latent_ppl's, so the samples are shared
-    n_samples: int = Field(1000, ge=1)
-    max_new_tokens: int = Field(1024, ge=1)
-    stop_at_eos: bool = False
-    temperature: float = Field(1.0, ge=0)
-    top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
+class PlanMatchParams(UnconditionalParams):
+    # generation: UnconditionalParams (shared with mauve and latent_ppl, so one set of samples)
     on_missing_plans: Literal["error", "skip"] = "error"
 
 
@@ -95,12 +88,7 @@ class PlanMatch(Task):
             if params.on_missing_plans == "error":
                 raise MissingPlansError(reason)
             return pd.DataFrame({"sample_id": ["skipped"], "skipped": [True], "reason": [reason]})
-        protocol = UnconditionalProtocol(
-            n_samples=params.n_samples,
-            max_new_tokens=params.max_new_tokens,
-            stop_at_eos=params.stop_at_eos,
-            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
-        )
+        protocol = params.protocol()
         gens = unconditional(model, ctx, protocol)
         tagged = ctx.actions.tag(list(gens["text"]), progress=ctx.progress)
         rows = []

@@ -156,7 +156,8 @@ class RougeParams(TaskParams):
         return self
 
 
-def _spacy_split(text: str) -> Sequence[str]:
+def spacy_split(text: str) -> Sequence[str]:
+    """spaCy sentences for rougeLsum (imported on first use: spaCy is slow to load)."""
     from harness.sentences import split_sentences
 
     return split_sentences(text)
@@ -205,7 +206,7 @@ class Rouge(Task):
                     }
                 )
         split = (
-            _spacy_split if "rougeLsum" in params.rouge_types and params.implementation != "pltrdy" else None
+            spacy_split if "rougeLsum" in params.rouge_types and params.implementation != "pltrdy" else None
         )
         scores = score_rouge(
             [r["generated"] for r in rows],

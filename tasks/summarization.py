@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
-from tasks.rouge import ROUGE_TYPES, score_rouge
+from tasks.rouge import ROUGE_TYPES, score_rouge, spacy_split
 
 ARTICLE = "{article}"
 DEFAULT_TEMPLATE = "{article}\nTL;DR:"
@@ -66,12 +66,6 @@ class SummarizationParams(TaskParams):
         if bad:
             raise ValueError(f"unknown ROUGE type(s) {bad} (valid: {', '.join(ROUGE_TYPES)})")
         return v
-
-
-def _spacy_split(text: str) -> Sequence[str]:
-    from harness.sentences import split_sentences
-
-    return split_sentences(text)
 
 
 @TASKS.register("summarization")
@@ -122,7 +116,7 @@ class Summarization(Task):
         )
         refs = [str(d.meta[params.reference_field]) for d in docs]
         texts = [g.text.strip() for g in gens]
-        split = _spacy_split if "rougeLsum" in params.rouge_types else None
+        split = spacy_split if "rougeLsum" in params.rouge_types else None
         scores = score_rouge(
             texts,
             refs,
