@@ -8,7 +8,7 @@ source's options) are validated by the ``Params``/``Config`` model of the regist
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -19,11 +19,23 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from harness.errors import MissingPathError, SpecError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: seeds are 32-bit unsigned: what numpy, torch and SQLite integers all take without overflow
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description=f"0 … {MAX_SEED}")]
+
+
+def _unique(values: list[Any], what: str) -> list[Any]:
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+    return values
 
 
 class Strict(BaseModel):
@@ -37,7 +49,16 @@ class CorpusSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     val_fraction: float = Field(0.05, ge=0, lt=1)
     test_fraction: float = Field(0.05, ge=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> CorpusSpec:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} leaves no "
+                "training documents (must be < 1)"
+            )
+        return self
 
 
 class TokenizerSpec(Strict):
@@ -78,7 +99,7 @@ class ActionsSpec(Strict):
     max_train_sentences: int | None = Field(None, ge=1, description="subsample for clustering")
     by_line: bool = True
     batch_size: int = Field(128, ge=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class VariantSpec(Strict):
@@ -89,7 +110,7 @@ class VariantSpec(Strict):
     trainer: str
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class TaskSpec(Strict):
@@ -99,8 +120,15 @@ class TaskSpec(Strict):
     alias: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     variants: list[str] | None = Field(
-        None, description="run only on these suite variants (default: all), e.g. math tasks on math models"
+        None,
+        min_length=1,
+        description="run only on these suite variants (default: all), e.g. math tasks on math models",
     )
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, variants: list[str] | None) -> list[str] | None:
+        return None if variants is None else _unique(variants, "variants")
 
     @property
     def label(self) -> str:
@@ -120,7 +148,7 @@ class SuiteSpec(Strict):
     )
     variants: list[str] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = Field(None, min_length=1, description="default: each variant's own seed")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="variant name → trainer params merged over the variant's"
     )
@@ -129,6 +157,16 @@ class SuiteSpec(Strict):
         description="trainer name → params merged into every variant of that trainer (a preset for a "
         "whole family, e.g. its base model); per-variant overrides still win",
     )
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, variants: list[str]) -> list[str]:
+        return _unique(variants, "variants")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int] | None) -> list[int] | None:
+        return None if seeds is None else _unique(seeds, "seeds")
 
     @field_validator("tasks")
     @classmethod
@@ -169,13 +207,60 @@ def validate(model: type[M], data: Any, source: str, prefix: str = "") -> M:
         raise SpecError(source, field, f"{msg}{more}") from None
 
 
-def read_yaml(path: Path) -> Any:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (PyYAML keeps the last one
+    silently, so a typo'd duplicate would quietly change a spec)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden: allowed
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if isinstance(key, (str, int, float, bool)) and key in seen:
+            raise SpecError(
+                loader.name, f"line {line}", f"duplicate key {key!r} (first at line {seen[key]})"
+            )
+        if isinstance(key, (str, int, float, bool)):
+            seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping  # type: ignore[arg-type]
+)
+
+
+def read_text_file(path: Path, what: str = "file") -> str:
+    """The UTF-8 text of a file, or a one-line error naming it (missing, a folder, unreadable, binary)."""
     path = Path(path)
     if not path.exists():
-        raise MissingPathError(f"{path}: no such file")
+        raise MissingPathError(f"{path}: no such {what}")
+    if path.is_dir():
+        raise SpecError(str(path), "", f"is a directory, not a {what}")
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(str(path), f"line {line}", f"not UTF-8 text (byte {exc.start})") from None
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    text = read_text_file(path, "YAML file")
+    try:
+        loader = _UniqueKeyLoader(text)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

@@ -8,6 +8,8 @@ while writing never leaves a run without its metrics.
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +32,10 @@ from sqlalchemy import (
     delete,
     event,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from harness.errors import PlanevalError
@@ -206,13 +209,86 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
+#: the driver package to install for a dialect whose default driver is missing
+_DRIVER_HINTS = {
+    "postgresql": "psycopg (pip install 'psycopg[binary]'; URL postgresql+psycopg://…)",
+    "mysql": "mysqlclient or PyMySQL (URL mysql+pymysql://…)",
+    "mssql": "pyodbc",
+    "oracle": "oracledb",
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for a leaderboard URL, or a one-line ``PlanevalError`` naming what is wrong with it
+    (not a URL, an unknown dialect, a missing driver, a SQLite path that is a folder)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise PlanevalError(
+            f"--db {url!r}: not a database URL (e.g. sqlite:///board.db, postgresql+psycopg://host/db)"
+        ) from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise PlanevalError(f"--db {url}: unknown database dialect {parsed.drivername!r}") from None
+    except ImportError as exc:
+        hint = _DRIVER_HINTS.get(parsed.get_backend_name(), "its DBAPI package")
+        raise PlanevalError(
+            f"--db {url}: the driver for {parsed.drivername!r} is not installed ({exc.name or exc}); "
+            f"install {hint}"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if path.is_dir():
+                raise PlanevalError(f"--db {url}: {path} is a directory, not a SQLite file")
+            if path.parent.exists() and not path.parent.is_dir():
+                raise PlanevalError(f"--db {url}: {path.parent} is not a directory")
+    try:
+        return _make_engine(url)
+    except ImportError as exc:
+        hint = _DRIVER_HINTS.get(parsed.get_backend_name(), "its DBAPI package")
+        raise PlanevalError(
+            f"--db {url}: the driver is not installed ({exc.name or exc}); install {hint}"
+        ) from None
+    except OSError as exc:
+        raise PlanevalError(f"--db {url}: {exc.strerror or exc}") from None
+
+
+def check_writable(url: str) -> None:
+    """Open the leaderboard and prove it can be written, before a run does any work: a read-only or
+    unreachable database found after hours of training would lose the results' rows."""
+    store = Store(url)
+    probe = f"planeval_write_probe_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(text(f"CREATE TABLE {probe} (x INTEGER)"))
+            conn.execute(text(f"DROP TABLE {probe}"))
+    except DBAPIError as exc:
+        raise PlanevalError(
+            f"--db {store.url}: cannot write to the leaderboard: {_first_line(exc)}"
+        ) from None
+    finally:
+        store.close()
+
+
 class Store:
     """Record runs and read them back as data frames for tables, plots and regression checks."""
 
     def __init__(self, url: str | Path):
         self.url = as_url(url)
-        self.engine = _make_engine(self.url)
-        _create_schema(self.engine)
+        self.engine = open_engine(self.url)
+        try:
+            _create_schema(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise PlanevalError(f"--db {self.url}: cannot open the leaderboard: {_first_line(exc)}") from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:

@@ -57,6 +57,9 @@ class Task(ABC):
     sample_id: ClassVar[str] = "sample_id"
     #: whether the task needs the suite's writing actions (then their key is part of the eval key)
     uses_actions: ClassVar[bool] = False
+    #: per-sample columns that may hold NaN by definition (e.g. "undefined for this sample"); every
+    #: other numeric column must be finite or the evaluation fails (harness.finite)
+    nullable_columns: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
@@ -70,6 +73,11 @@ class Task(ABC):
         """What the result depends on beyond ``params`` (e.g. a digest of a local data file), so that
         the evaluation key changes when such an input changes; empty when there is none."""
         return ""
+
+    def context_needs(self, params: Any) -> dict[str, int]:
+        """Params that need this many positions of a model's context (e.g. a scoring window), checked
+        against every model of a suite when it is planned."""
+        return {}
 
     def metric_info(self, name: str) -> MetricInfo:
         return self.metrics.get(name, MetricInfo(higher_is_better=True))

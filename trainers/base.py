@@ -73,6 +73,20 @@ class Trainer(ABC):
         """Upstream artifacts this config builds on, by name (passed back as ``ctx.inputs[name]``)."""
         return {}
 
+    def pretrained(self, config: Any) -> dict[str, str]:
+        """Config fields that name pretrained weights to load (field → Hub id or local folder), so
+        planning can reject a missing folder, or a Hub id on an offline machine, before any work."""
+        return {}
+
+    def context_length(self, config: Any, required: dict[str, int | None]) -> int | None:
+        """The context (max positions) of the model this config trains, if known at plan time;
+        ``required``: the context of each requirement's model (e.g. the base LM's)."""
+        return None
+
+    def context_needs(self, config: Any) -> dict[str, int]:
+        """Config fields that need this many positions of the model's context (e.g. ``seq_len``)."""
+        return {}
+
     def fingerprint(self, config: Any) -> str:
         """What the artifact depends on beyond the config (e.g. a digest of local starting weights),
         so that the model key changes when such an input changes; empty when there is none."""

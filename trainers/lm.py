@@ -28,6 +28,7 @@ from harness.corpus import Document
 from harness.errors import PlanevalError
 from harness.hashing import tree_digest
 from harness.hf_adapter import HFCausalLM, resolve_max_length
+from harness.pretrained import context_of
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
 from trainers.checkpointing import (
     TrainingInterrupted,
@@ -36,6 +37,7 @@ from trainers.checkpointing import (
     restore_rng,
     save_checkpoint,
 )
+from trainers.finite import check_loss
 
 #: architecture presets; ``gpt2`` is GPT-2 small (``GPT2Config()`` defaults), trained from scratch
 PRESETS: dict[str, dict[str, int]] = {
@@ -215,6 +217,17 @@ class PlainLMTrainer(Trainer):
         #: stop with ``TrainingInterrupted`` once this many steps are done (simulates a kill in tests)
         self.stop_after = stop_after
 
+    def pretrained(self, config: LMConfig) -> dict[str, str]:
+        return {"preset": config.preset[len(HF_PRESET) :]} if config.preset.startswith(HF_PRESET) else {}
+
+    def context_length(self, config: LMConfig, required: dict[str, int | None]) -> int | None:
+        if config.preset.startswith(HF_PRESET):
+            return context_of(config.preset[len(HF_PRESET) :])
+        return config.architecture().get("n_positions", GPT2Config().n_positions)
+
+    def context_needs(self, config: LMConfig) -> dict[str, int]:
+        return {"seq_len": config.seq_len}
+
     def fingerprint(self, config: LMConfig) -> str:
         """Starting from local pretrained weights (``preset: hf:<path>``): their digest."""
         if not config.preset.startswith(HF_PRESET):
@@ -266,6 +279,7 @@ class PlainLMTrainer(Trainer):
                 )
                 with accelerator.autocast():
                     loss = lm_loss(model, batch)
+                check_loss(loss, step + 1, f"lm {ctx.variant.name}")
                 accelerator.backward(loss)
                 if cfg.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)

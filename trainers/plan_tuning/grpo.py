@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
+from trainers.finite import stop_on_nonfinite_callback
 from trainers.plan_tuning.data import MathExample, policy_prompt, prompt_of
 from trainers.plan_tuning.model import (
     OptimConfig,
@@ -158,6 +159,7 @@ class PlanGRPOTrainer(Trainer):
         dataset = prompt_dataset(examples, tokenizer)
         trainer = quiet(make_grpo_trainer(model, tokenizer, dataset, cfg, ctx), ctx)
         interrupt_after(trainer, self.stop_after)
+        trainer.add_callback(stop_on_nonfinite_callback(f"plan-grpo {ctx.variant.name}"))
         resume = last_checkpoint(ctx)
         if resume:
             ctx.log(f"[plan-grpo] resuming from {Path(resume).name}")

@@ -17,6 +17,8 @@ from pydantic import Field, ValidationError, model_validator
 from harness.errors import PlanevalError, UnknownNameError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
+from trainers.finite import stop_on_nonfinite_callback
+from trainers.lm import PlainLMTrainer
 from trainers.plan_tuning.data import FORMAT_REVISIONS, Format, rows, tokenize_rows
 from trainers.plan_tuning.model import (
     ModelFields,
@@ -102,6 +104,17 @@ class PlanSFTTrainer(Trainer):
     def requires(self, config: PlanSFTConfig) -> dict[str, Requirement]:
         return {"base": Requirement(variant=config.base)} if config.base else {}
 
+    def pretrained(self, config: PlanSFTConfig) -> dict[str, str]:
+        return PlainLMTrainer().pretrained(config.lm_config()) if config.base is None else {}
+
+    def context_length(self, config: PlanSFTConfig, required: dict[str, int | None]) -> int | None:
+        if config.base is not None:
+            return required.get("base")
+        return PlainLMTrainer().context_length(config.lm_config(), {})
+
+    def context_needs(self, config: PlanSFTConfig) -> dict[str, int]:
+        return {"max_length": config.max_length}
+
     def fingerprint(self, config: PlanSFTConfig) -> str:
         weights = preset_fingerprint(config.preset) if config.base is None else ""
         revision = FORMAT_REVISIONS.get(config.format)
@@ -137,6 +150,7 @@ class PlanSFTTrainer(Trainer):
         )
         trainer = quiet(make_sft_trainer(model, tokenizer, train, cfg, ctx, eval_dataset=val), ctx)
         interrupt_after(trainer, self.stop_after)
+        trainer.add_callback(stop_on_nonfinite_callback(f"plan-sft {ctx.variant.name}"))
         resume = last_checkpoint(ctx)
         if resume:
             ctx.log(f"[plan-sft] resuming from {Path(resume).name}")

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from harness.adapters import PlanevalLM
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
 from trainers.checkpointing import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from trainers.finite import check_loss
 from trainers.lm import make_accelerator
 from trainers.planner.modules import Planner
 
@@ -144,6 +145,7 @@ class NAPTrainer(Trainer):
                 batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
                 # under `accelerate launch`, each process takes its share of the same global batch
                 loss = nap_loss(planner, batch[rank::world])
+                check_loss(loss, step + 1, f"nap {ctx.variant.name}")
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

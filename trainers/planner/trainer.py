@@ -31,6 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
+from harness.pretrained import context_of
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
 from trainers.checkpointing import (
     TrainingInterrupted,
@@ -39,6 +40,7 @@ from trainers.checkpointing import (
     restore_rng,
     save_checkpoint,
 )
+from trainers.finite import check_loss
 from trainers.lm import HF_PRESET, make_accelerator, prefix_id
 from trainers.planner.data import Batch, examples, sample_batch, token_weights
 from trainers.planner.model import PlannedLM
@@ -112,6 +114,15 @@ class PlannerTrainer(Trainer):
 
     def __init__(self, stop_after: int | None = None) -> None:
         self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)
+
+    def pretrained(self, config: PlannerConfig) -> dict[str, str]:
+        return {"base": config.base[len(HF_PRESET) :]} if config.base.startswith(HF_PRESET) else {}
+
+    def context_length(self, config: PlannerConfig, required: dict[str, int | None]) -> int | None:
+        """The base LM's (training windows longer than it are shortened to it, see ``train``)."""
+        if config.base.startswith(HF_PRESET):
+            return context_of(config.base[len(HF_PRESET) :])
+        return required.get("base")
 
     def requires(self, config: PlannerConfig) -> dict[str, Requirement]:
         req: dict[str, Requirement] = {}
@@ -253,6 +264,7 @@ class PlannerTrainer(Trainer):
                     unfrozen_at = step
                 batch = sample_batch(train, cfg.batch_size, seq_len, (ctx.seed, 0, step))
                 loss, parts = self.loss(model, cfg, batch, step, ctx.seed)
+                check_loss(loss, step + 1, f"planner {ctx.variant.name}")
                 accelerator.backward(loss)
                 if cfg.grad_clip > 0:
                     accelerator.clip_grad_norm_([p for p in trainable if p.grad is not None], cfg.grad_clip)

@@ -39,6 +39,7 @@ from trainers.checkpointing import (
     restore_rng,
     save_checkpoint,
 )
+from trainers.finite import check_loss
 from trainers.lm import PlainLMTrainer, make_accelerator, make_optimizer
 from trainers.reward_weighted.config import RewardWeightedConfig
 from trainers.reward_weighted.data import (
@@ -176,6 +177,7 @@ class _Run:
                 beta=cfg.beta,
                 generator=torch.Generator().manual_seed(seed_of(self.ctx.seed, 3, index, i)),
             )
+            check_loss(loss, i + 1, f"reward model round {index} ({self.ctx.variant.name})")
             loss.backward()
             if cfg.reward_grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.reward_grad_clip)
@@ -300,6 +302,7 @@ class _Run:
                 t0 = time.perf_counter()
                 with self.accelerator.autocast():
                     loss, stats = self.policy_loss(step)
+                check_loss(loss, step + 1, f"policy {ctx.variant.name}")
                 self.accelerator.backward(loss)
                 if cfg.grad_clip > 0:
                     self.accelerator.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
@@ -391,6 +394,9 @@ class RewardWeightedTrainer(Trainer):
     def __init__(self, stop_after: int | None = None) -> None:
         #: stop with ``TrainingInterrupted`` once this many policy steps are done (tests simulate a kill)
         self.stop_after = stop_after
+
+    def context_length(self, config: RewardWeightedConfig, required: dict[str, int | None]) -> int | None:
+        return required.get("base")  # the policy is the base LM, fine-tuned
 
     def requires(self, config: RewardWeightedConfig) -> dict[str, Requirement]:
         """The starting policy. Also checks, at planning time, that a metric needing writing actions runs
