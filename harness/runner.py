@@ -10,6 +10,7 @@ work or write. Training resumes from its last checkpoint after a kill; evaluatio
 from __future__ import annotations
 
 import json
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from harness.adapters import PlanevalLM
-from harness.cache import Cache
+from harness.cache import Built, Cache
 from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
 from harness.corpus.base import make_source
@@ -286,7 +287,7 @@ class Runner:
         log: Callable[[str], None] = print,
     ):
         self.home = Path(home)
-        self.cache = Cache(self.home / "cache")
+        self.cache = Cache(self.home / "cache", log=log)
         self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
         self.progress = progress
         self.log = log
@@ -337,29 +338,36 @@ class Runner:
         return "\n".join(lines)
 
     def _state(self, stage: str, key: str) -> str:
-        return "cached" if self.cache.exists(stage, key) else "to run"
+        verdict = self.cache.inspect(stage, key)  # changes nothing: a dry run moves no stage aside
+        if verdict.present and not verdict.ok:
+            return f"corrupt, will rebuild ({verdict.problem})"
+        return "cached" if verdict.ok else "to run"
 
     # -- stages -----------------------------------------------------------------------------------
     def corpus(self, plan: Plan) -> Corpus:
         if self._corpus is None:
             spec = plan.suite.corpus
-            if not self.cache.exists("corpus", plan.corpus_key):
+
+            def fill(b: Built) -> None:  # runs in one process only, under the stage's lease
                 self.log(f"[corpus] building {spec.source}")
-                with self.cache.build("corpus", plan.corpus_key, {"spec": spec.model_dump()}) as b:
-                    corpus = build_corpus(spec, plan.source)
-                    save_corpus(corpus, b.dir / "corpus.parquet")
-                    b.manifest["sizes"] = corpus.sizes()
+                corpus = build_corpus(spec, plan.source)
+                save_corpus(corpus, b.dir / "corpus.parquet")
+                b.manifest["sizes"] = corpus.sizes()
+
+            self.cache.ensure("corpus", plan.corpus_key, {"spec": spec.model_dump()}, fill)
             self._corpus = load_corpus(spec, self.cache.path("corpus", plan.corpus_key) / "corpus.parquet")
         return self._corpus
 
     def tokenizer(self, plan: Plan) -> Any:
         if self._tokenizer is None:
             key = plan.tokenizer_key
-            if not self.cache.exists("tokenizer", key):
+
+            def fill(b: Built) -> None:
                 corpus = self.corpus(plan)
                 self.log(f"[tokenizer] {plan.suite.tokenizer.kind} vocab={plan.suite.tokenizer.vocab_size}")
-                with self.cache.build("tokenizer", key, {"spec": plan.suite.tokenizer.model_dump()}) as b:
-                    build_tokenizer(plan.suite.tokenizer, corpus, b.dir / "tokenizer")
+                build_tokenizer(plan.suite.tokenizer, corpus, b.dir / "tokenizer")
+
+            self.cache.ensure("tokenizer", key, {"spec": plan.suite.tokenizer.model_dump()}, fill)
             self._tokenizer = load_tokenizer(self.cache.path("tokenizer", key) / "tokenizer")
         return self._tokenizer
 
@@ -369,12 +377,14 @@ class Runner:
             from harness.actions import ActionTagger, fit_actions
 
             key = plan.actions_key
-            if not self.cache.exists("actions", key):
+
+            def fill(b: Built) -> None:
                 corpus = self.corpus(plan)
-                with self.cache.build("actions", key, {"spec": plan.suite.actions.model_dump()}) as b:
-                    tagger = fit_actions(corpus, plan.suite.actions, log=self.log, progress=self.progress)
-                    tagger.save(b.dir)
-                    b.manifest["info"] = tagger.info
+                tagger = fit_actions(corpus, plan.suite.actions, log=self.log, progress=self.progress)
+                tagger.save(b.dir)
+                b.manifest["info"] = tagger.info
+
+            self.cache.ensure("actions", key, {"spec": plan.suite.actions.model_dump()}, fill)
             self._actions = ActionTagger.load(self.cache.path("actions", key), plan.suite.actions.batch_size)
         return self._actions
 
@@ -386,7 +396,6 @@ class Runner:
             self.train(plan, req)
         corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
         actions = self.actions(plan) if type(m.trainer).uses_actions else None
-        self.log(f"[train] {m.label} ({m.variant.trainer})")
         manifest = {
             "variant": m.variant.model_dump(),
             "config": m.config.model_dump() if m.config else None,
@@ -396,8 +405,12 @@ class Runner:
             "requires": {n: r.key for n, r in m.requires.items()},
         }
         partial = self.cache.partial("train", m.key)
-        partial.mkdir(parents=True, exist_ok=True)
-        with self.cache.build("train", m.key, manifest) as b:
+        claim = self.cache.claim("train", m.key)  # one trainer per stage: its checkpoints are its own
+        if claim is None:
+            return
+        self.log(f"[train] {m.label} ({m.variant.trainer})")
+        with claim, self.cache.build("train", m.key, manifest) as b:
+            partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
                 variant=m.variant,
                 config=m.config,
@@ -423,19 +436,40 @@ class Runner:
                 self._models[m.key] = m.trainer.load(self.cache.path("train", m.key), identity=m.key)
         return self._models[m.key]
 
+    def _summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
+        """On reuse, the summary must be the task's aggregate of the stored per-sample table, so an
+        edited ``metrics.json`` (even with a re-sealed manifest) can never become a leaderboard value."""
+
+        def check(path: Path) -> str | None:
+            stored = json.loads((path / "metrics.json").read_text())
+            values = e.impl.aggregate(pd.read_parquet(path / "samples.parquet"), e.params)
+            for m in stored:
+                name, got = m["name"], values.get(m["name"])
+                if got is None:
+                    return f"metrics.json has {name!r}, which samples.parquet does not give"
+                if not _same_value(m["value"], got):
+                    return f"metrics.json says {name}={m['value']} but samples.parquet gives {got}"
+            return None
+
+        return check
+
     def evaluate(self, plan: Plan, e: EvalRef) -> None:
-        if self.cache.exists("eval", e.key):
+        check = self._summary_check(e)
+        if self.cache.exists("eval", e.key, check=check):
             return
         corpus = self.corpus(plan)
         model = self.model(e.model)
-        self.log(f"[eval] {e.label}")
         manifest = {
             "task": e.task.model_dump(),
             "params": e.params.model_dump(mode="json"),
             "model_key": e.model.key,
             "seed": e.model.seed,
         }
-        with self.cache.build("eval", e.key, manifest) as b:
+        claim = self.cache.claim("eval", e.key, check=check)  # None: another process built it meanwhile
+        if claim is None:
+            return
+        self.log(f"[eval] {e.label}")
+        with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
             ctx = TaskContext(
@@ -546,18 +580,31 @@ class Runner:
                     error = f"{type(exc).__name__}: {exc}"
                     self.log(f"[eval] {e.label} FAILED\n{traceback.format_exc()}")
                     summary.failed.append(f"eval {e.label}")
-            if error is None and store.has_run(e.run_id):
-                continue
+            if error is None and was_cached and store.has_run(e.run_id):
+                continue  # a rebuilt stage is recorded again: its old row may come from a corrupt one
             self._record(store, plan, e, error)
         self._models.clear()
         summary.seconds = time.perf_counter() - start
         return summary
 
 
+def _same_value(stored: Any, got: Any) -> bool:
+    """Equal up to float round-off, with NaN equal to NaN and None (a non-finite stored as null) to any
+    non-finite value."""
+    if stored is None or got is None:
+        return (stored is None or not math.isfinite(float(stored))) and (
+            got is None or not math.isfinite(float(got))
+        )
+    a, b = float(stored), float(got)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _latest_step(checkpoint_dir: Path) -> int | None:
     if not checkpoint_dir.is_dir():
         return None
-    ckpt = latest_checkpoint(checkpoint_dir)
+    ckpt = latest_checkpoint(checkpoint_dir, full=False, log=lambda s: None)
     digits = "".join(ch for ch in ckpt.name if ch.isdigit()) if ckpt else ""
     return int(digits) if digits else None
 

@@ -151,7 +151,8 @@ def test_checkpoint_restores_state_and_rng(tmp_path: Path, tokenizer) -> None:
     loss.backward()
     opt.step()
     sched.step()
-    (tmp_path / "ck" / ".tmp-step-00000001-1-abcdef").mkdir(parents=True)  # a killed writer's leftover
+    # a killed writer's leftover (pid beyond Linux's pid_max: dead); a live process's would be kept
+    (tmp_path / "ck" / ".tmp-step-00000001-99999999-abcdef").mkdir(parents=True)
     path = save_checkpoint(tmp_path / "ck", 1, model=model, optimizer=opt, scheduler=sched, extra={"x": 1})
     assert not list((tmp_path / "ck").glob(".tmp-*"))
     draws = (random.random(), np.random.rand(), torch.rand(3))

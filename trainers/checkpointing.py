@@ -2,7 +2,10 @@
 
 A checkpoint is a folder ``<root>/step-<NNNNNNNN>/`` written in a temporary sibling and renamed into
 place, so a kill mid-write leaves the previous checkpoint intact; ``manifest.json`` is written last
-inside it and marks it complete. Only the newest ``keep`` checkpoints are kept.
+inside it and marks it complete. Only the newest ``keep`` checkpoints are kept. The manifest lists each
+file's size and sha256 (``harness.cache.seal``): resume takes the newest checkpoint that verifies and
+logs each newer one it skips, so a corrupted newest checkpoint falls back to the older intact one.
+A temporary folder names its owner (host, pid) and is removed only once that owner is gone.
 
 Weights go to safetensors; optimizer and scheduler state dicts to ``torch.save`` (read back with
 ``weights_only=True``, so a checkpoint cannot run code); Python's and NumPy's RNG states to JSON and
@@ -12,10 +15,11 @@ torch's to safetensors, so that dropout and sampling continue exactly where the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from harness.cache import seal, verify_tree
+from harness.lease import owner_alive, owner_tag
+
 CHECKPOINT_PREFIX = "step-"
 MANIFEST = "manifest.json"
+
+_log = logging.getLogger("planeval.checkpoint")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -49,10 +58,23 @@ def list_checkpoints(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)))
 
 
-def latest_checkpoint(root: Path) -> Path | None:
-    """The newest complete checkpoint, or None."""
-    found = list_checkpoints(root)
-    return found[-1] if found else None
+def verify_checkpoint(path: Path, full: bool = True) -> str | None:
+    """Why a checkpoint fails verification (naming the file), or None when every digest matches."""
+    return verify_tree(Path(path), full)
+
+
+def latest_checkpoint(
+    root: Path, *, full: bool = True, log: Callable[[str], None] | None = None
+) -> Path | None:
+    """The newest checkpoint that verifies (``full``: every sha256; else sizes and small files), or None.
+    Each newer one that fails is skipped with one line to ``log`` (default: a logging warning)."""
+    say = log or _log.warning
+    for ckpt in reversed(list_checkpoints(root)):
+        problem = verify_checkpoint(ckpt, full)
+        if problem is None:
+            return ckpt
+        say(f"[checkpoint] skipping {ckpt.name} in {Path(root)}: {problem}")
+    return None
 
 
 # -- RNG states ------------------------------------------------------------------------------------
@@ -101,7 +123,7 @@ def save_checkpoint(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / checkpoint_name(step)
-    tmp = root / f".tmp-{checkpoint_name(step)}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    tmp = root / f".tmp-{checkpoint_name(step)}-{owner_tag()}"
     tmp.mkdir()
     try:
         save_model(model, str(tmp / "model.safetensors"))
@@ -111,7 +133,7 @@ def save_checkpoint(
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         json_state, tensors = rng_state()
         save_file(tensors, str(tmp / "rng.safetensors"))
-        manifest = {"step": step, "rng": json_state, "extra": extra or {}}
+        manifest = seal({"step": step, "rng": json_state, "extra": extra or {}}, tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest))
         if final.exists():  # a previous run died after renaming but before pruning: replace it
             shutil.rmtree(final)
@@ -122,7 +144,11 @@ def save_checkpoint(
     for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".tmp-*"):
-        if stale.name.split("-")[-2] != str(os.getpid()):  # left by a killed process
+        try:
+            mtime = stale.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if not owner_alive(stale.name, mtime):  # left by a killed process; never a live one's
             shutil.rmtree(stale, ignore_errors=True)
     return final
 
