@@ -2,11 +2,18 @@
 actions that score any text's action sequence. ``exp(-Σ log P / N)`` over a set of sequences is its
 latent perplexity under the critic.
 
-* ``BigramCritic`` (Deng et al. 2022, used by paper A): a transition matrix over ids with ``<bos>`` and
-  ``<eos>``; a sequence ``a_1..a_n`` has ``n + 1`` transitions ``<bos>→a_1 … a_n→<eos>``. Add-δ
-  smoothing: ``P(b|a) = (C[a,b] + δ) / (C[a,·] + δ·(K+1))`` over the K ids and ``<eos>``. δ is picked on
-  validation sequences from a grid: the δ with the lowest validation perplexity (the reference script
-  reports the last δ of its loop, not the best).
+* ``BigramCritic`` (Deng et al. 2022, used by paper A; docs/tasks/latent_ppl.md): a transition matrix
+  with ``<bos>`` and ``<eos>``; a sequence ``a_1..a_n`` is read as ``<bos>→a_1 … a_n→<eos>``. Two
+  definitions, named so that every score says which one it is:
+
+  - ``deng2022`` (the default) is the reference's (``da03/criticize_text_generation``,
+    ``scripts/criticize/fit_critic.py`` and ``criticize.py``): the vocabulary is the ids seen in training
+    plus ``<bos>`` and ``<eos>``; ``P(b|a) = (C[a,b] + δ) / (C[a,·] + δ·(n_seen + 2))``; a transition into
+    or out of an id never seen in training is skipped and not counted; δ is the first of the grid with
+    the lowest validation perplexity (an infinite or undefined one is never picked).
+  - ``planeval-v1`` (planeval's definition before task version 2, kept to reproduce old numbers; not
+    Deng et al.'s): ``P(b|a) = (C[a,b] + δ) / (C[a,·] + δ·(K+1))`` over all K ids and ``<eos>``, and
+    every one of the ``n + 1`` transitions is scored.
 * ``HMMCritic``: hmmlearn's ``CategoricalHMM`` with ``n_states`` hidden states over the ids (no
   ``<bos>``/``<eos>`` symbols; a sequence of n ids has n predictions, the first from the initial
   distribution). EM with the ``scaling`` implementation (~8× faster than ``log``, DESIGN §10). Emission
@@ -23,15 +30,18 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from harness.hashing import stable_hash
 
 Seqs = Sequence[Sequence[int]]
-CRITICS_VERSION = "1"
-#: the δ grid searched on validation by default (Deng et al. search a log grid; 1 is Laplace)
+CRITICS_VERSION = "2"
+BigramDefinition = Literal["deng2022", "planeval-v1"]
+BIGRAM_DEFINITIONS: tuple[str, ...] = ("deng2022", "planeval-v1")
+#: the δ grid searched on validation by default: a log grid up to Laplace (1). The reference takes its
+#: grid as a command-line argument (``--deltas``, default ``0 1``); ``deltas: [0, 1]`` reproduces that.
 DEFAULT_DELTAS = (1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0)
 
 
@@ -45,22 +55,42 @@ def perplexity(logp: float, n: int) -> float:
 
 @dataclass
 class BigramCritic:
-    """Counts over (K+1) sources (ids, then ``<bos>`` at index K) × (K+1) targets (ids, then ``<eos>``)."""
+    """Counts over (K+1) sources (ids, then ``<bos>`` at index K) × (K+1) targets (ids, then ``<eos>``).
+
+    ``<bos>`` as a target and ``<eos>`` as a source never occur, so they need no row or column of counts;
+    the reference's ``<bos>`` column still takes its δ share of every row's normaliser (``deng2022``)."""
 
     n_actions: int
     delta: float
     counts: np.ndarray  # (K+1, K+1) float64
     validation: dict[str, float] = field(default_factory=dict)  # δ → validation perplexity
+    definition: str = "deng2022"
+
+    def __post_init__(self) -> None:
+        if self.definition not in BIGRAM_DEFINITIONS:
+            raise ValueError(
+                f"unknown bigram definition {self.definition!r} (valid: {', '.join(BIGRAM_DEFINITIONS)})"
+            )
+
+    @property
+    def seen(self) -> np.ndarray:
+        """Which ids occur in training: every occurrence is the source of one transition (to the next id
+        or to ``<eos>``), so an id is seen exactly when its row has counts."""
+        return self.counts[: self.n_actions].sum(axis=1) > 0
 
     @staticmethod
-    def count(seqs: Seqs, n_actions: int) -> np.ndarray:
+    def _transitions(seq: Sequence[int], n_actions: int) -> tuple[np.ndarray, np.ndarray]:
         k = n_actions
-        counts = np.zeros((k + 1, k + 1), dtype=np.float64)
+        src = np.asarray([k, *seq], dtype=np.int64)  # <bos> = k as a source
+        dst = np.asarray([*seq, k], dtype=np.int64)  # <eos> = k as a target
+        _check_ids(src[1:], k)
+        return src, dst
+
+    @classmethod
+    def count(cls, seqs: Seqs, n_actions: int) -> np.ndarray:
+        counts = np.zeros((n_actions + 1, n_actions + 1), dtype=np.float64)
         for seq in seqs:
-            src = np.asarray([k, *seq], dtype=np.int64)  # <bos> = k as a source
-            dst = np.asarray([*seq, k], dtype=np.int64)  # <eos> = k as a target
-            _check_ids(src[1:], k)
-            np.add.at(counts, (src, dst), 1.0)
+            np.add.at(counts, cls._transitions(seq, n_actions), 1.0)
         return counts
 
     @classmethod
@@ -70,36 +100,65 @@ class BigramCritic:
         n_actions: int,
         validation: Seqs | None = None,
         deltas: Sequence[float] = DEFAULT_DELTAS,
+        definition: str = "deng2022",
     ) -> BigramCritic:
-        """Count the training transitions; pick δ with the lowest validation perplexity (ties: the first
-        in the grid). Without validation sequences the grid must hold exactly one δ."""
-        if not deltas or min(deltas) <= 0:
-            raise ValueError(f"δ grid must be non-empty and positive, got {list(deltas)}")
+        """Count the training transitions and pick δ on validation. ``deng2022``, as the reference: go
+        through the grid in order and keep a δ only when its validation perplexity is strictly lower than
+        the best so far (so the first of equal values wins, and an infinite or NaN one never does).
+        Without validation sequences the grid must hold exactly one δ."""
+        if not deltas or min(deltas) < 0:
+            raise ValueError(f"δ grid must be non-empty and non-negative, got {list(deltas)}")
         counts = cls.count(train, n_actions)
         if not validation:
             if len(deltas) != 1:
                 raise ValueError("choosing δ needs validation sequences (or give a single δ)")
-            return cls(n_actions, float(deltas[0]), counts)
+            return cls(n_actions, float(deltas[0]), counts, definition=definition)
         scores = {}
         for d in deltas:
-            critic = cls(n_actions, float(d), counts)
+            critic = cls(n_actions, float(d), counts, definition=definition)
             scores[repr(float(d))] = critic.perplexity(validation)
-        best = min(deltas, key=lambda d: scores[repr(float(d))])  # min keeps the first of equal values
-        return cls(n_actions, float(best), counts, scores)
+        if definition == "planeval-v1":
+            best = min(deltas, key=lambda d: scores[repr(float(d))])  # min keeps the first of equal values
+            return cls(n_actions, float(best), counts, scores, definition)
+        chosen, best_ppl = None, math.inf
+        for d in deltas:
+            if scores[repr(float(d))] < best_ppl:  # NaN and inf compare False: never chosen
+                chosen, best_ppl = float(d), scores[repr(float(d))]
+        if chosen is None:
+            if all(math.isnan(v) for v in scores.values()):
+                raise ValueError(
+                    "no validation transition can be scored: every one goes into or out of an id unseen "
+                    "in training, so δ cannot be chosen (give a single δ, or other validation sequences)"
+                )
+            raise ValueError(
+                f"every δ of the grid {list(deltas)} gives an infinite validation latent perplexity "
+                "(δ = 0 leaves a transition unseen in training at probability 0): add a positive δ"
+            )
+        return cls(n_actions, chosen, counts, scores, definition)
 
     def log_probs(self) -> np.ndarray:
-        """log P(target | source), (K+1, K+1)."""
-        k1 = self.n_actions + 1
-        return np.log((self.counts + self.delta) / (self.counts.sum(axis=1, keepdims=True) + self.delta * k1))
+        """log P(target | source), (K+1, K+1). Under ``deng2022`` the entries of ids unseen in training
+        are meaningless (such transitions are never scored); with δ = 0 an unseen transition is -inf."""
+        if self.definition == "deng2022":
+            width = int(self.seen.sum()) + 2  # the seen ids, <bos> and <eos>
+        else:
+            width = self.n_actions + 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(
+                (self.counts + self.delta) / (self.counts.sum(axis=1, keepdims=True) + self.delta * width)
+            )
 
     def score(self, seqs: Seqs) -> list[tuple[float, int]]:
-        """(Σ log P, number of transitions) per sequence."""
+        """(Σ log P, number of transitions counted) per sequence; under ``deng2022`` a transition into or
+        out of an id unseen in training is skipped, so a sequence of unseen ids only is (0, 0)."""
         table, k = self.log_probs(), self.n_actions
+        known = np.append(self.seen, True) if self.definition == "deng2022" else None  # [K] = <bos>/<eos>
         out = []
         for seq in seqs:
-            src = np.asarray([k, *seq], dtype=np.int64)
-            dst = np.asarray([*seq, k], dtype=np.int64)
-            _check_ids(src[1:], k)
+            src, dst = self._transitions(seq, k)
+            if known is not None:
+                keep = known[src] & known[dst]
+                src, dst = src[keep], dst[keep]
             out.append((float(table[src, dst].sum()), len(dst)))
         return out
 
@@ -108,7 +167,12 @@ class BigramCritic:
         return perplexity(sum(s for s, _ in scores), sum(n for _, n in scores))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_actions": self.n_actions, "delta": self.delta, "validation": self.validation}
+        return {
+            "n_actions": self.n_actions,
+            "delta": self.delta,
+            "validation": self.validation,
+            "definition": self.definition,
+        }
 
 
 # -- HMM -------------------------------------------------------------------------------------------
@@ -221,15 +285,17 @@ def fit_cached(
     validation: Seqs,
     n_actions: int,
 ) -> BigramCritic | HMMCritic:
-    """Fit a critic (``kind`` "bigram": params ``deltas``; "hmm": ``n_states, n_iter, tol,
-    emission_floor, seed``), or load it from ``<cache>/critics/<key>/critic.json``. The key hashes the
-    params and the sequences themselves, so a different tagging or corpus gets its own critic."""
+    """Fit a critic (``kind`` "bigram": params ``deltas`` and ``definition``, default ``deng2022``;
+    "hmm": ``n_states, n_iter, tol, emission_floor, seed``), or load it from
+    ``<cache>/critics/<key>/critic.json``. The key hashes the params and the sequences themselves, so a
+    different tagging or corpus gets its own critic."""
     train = [list(map(int, s)) for s in train]
     validation = [list(map(int, s)) for s in validation]
 
     def fit() -> BigramCritic | HMMCritic:
         if kind == "bigram":
-            return BigramCritic.fit(train, n_actions, validation, params["deltas"])
+            definition = params.get("definition", "deng2022")
+            return BigramCritic.fit(train, n_actions, validation, params["deltas"], definition)
         if kind == "hmm":
             return HMMCritic.fit(train, n_actions, **params)
         raise ValueError(f"unknown critic {kind!r} (valid: bigram, hmm)")
@@ -247,5 +313,7 @@ def fit_cached(
     state = json.loads(path.read_text())
     if kind == "bigram":
         counts = np.load(path.parent / "counts.npy")
-        return BigramCritic(state["n_actions"], state["delta"], counts, state["validation"])
+        return BigramCritic(
+            state["n_actions"], state["delta"], counts, state["validation"], state["definition"]
+        )
     return HMMCritic.from_dict(state)

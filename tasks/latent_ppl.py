@@ -4,13 +4,16 @@ actions* of a text is under a critic fitted on real training texts, ``exp(-Σ lo
 Texts become action sequences through the suite's ``ActionTagger`` (corpus documents use the
 precomputed actions of the actions stage; generated texts are split and tagged). Two critics
 (``tasks.critics``), both fitted on the TRAIN split's sequences and cached: the bigram transition matrix
-with ``<bos>``/``<eos>`` and add-δ smoothing (δ: the best on the validation split), and a
+with ``<bos>``/``<eos>`` and add-δ smoothing (δ: the best on the validation split) exactly as Deng et
+al.'s reference code computes it (``bigram_definition: deng2022``, docs/tasks/latent_ppl.md), and a
 ``CategoricalHMM``. Each scores the model's unconditional samples (the same cached generations as
 ``mauve`` with the same sampling params) and the real held-out documents, whose value is the reference a
 model is compared with: ``*_gap = |ln ppl(generated) − ln ppl(real)|``.
 
-The sample table keeps per-text log-probabilities and transition counts, so ``aggregate`` micro-averages
-over any resample of the texts.
+The sample table keeps per-text log-probabilities and transition counts (the bigram's counted ones:
+``deng2022`` skips transitions into or out of ids unseen in training, ``bigram_skipped``), so
+``aggregate`` micro-averages over any resample of the texts. The bigram definition is a param, so it is
+stored with every run and is part of the evaluation key.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
-from tasks.critics import DEFAULT_DELTAS, fit_cached, perplexity
+from tasks.critics import DEFAULT_DELTAS, BigramDefinition, fit_cached, perplexity
 from tasks.generation import UnconditionalParams, unconditional
 
 CRITICS = ("bigram", "hmm")
@@ -36,7 +39,11 @@ class LatentPplParams(UnconditionalParams):
     split: Literal["val", "test"] = "test"
     n_real: int | None = Field(None, ge=1, description="held-out documents scored (default: all)")
     # critics (fitted on the train split; δ chosen on the val split)
-    deltas: tuple[float, ...] = Field(DEFAULT_DELTAS, min_length=1)
+    bigram_definition: BigramDefinition = Field(
+        "deng2022",
+        description="deng2022: Deng et al.'s reference critic; planeval-v1: planeval's own before version 2",
+    )
+    deltas: tuple[float, ...] = Field(DEFAULT_DELTAS, min_length=1, description="δ grid, searched in order")
     hmm_states: int = Field(32, ge=1)
     hmm_iter: int = Field(100, ge=1)
     hmm_tol: float = Field(1e-3, gt=0)
@@ -47,8 +54,8 @@ class LatentPplParams(UnconditionalParams):
     @field_validator("deltas")
     @classmethod
     def _deltas(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if min(v) <= 0:
-            raise ValueError("every δ must be positive")
+        if min(v) < 0:
+            raise ValueError("every δ must be >= 0 (0: no smoothing, as the reference allows)")
         return v
 
 
@@ -66,7 +73,7 @@ class LatentPerplexity(Task):
     """Latent perplexity of generated and real texts under bigram and HMM critics of writing actions."""
 
     Params = LatentPplParams
-    version = "1"
+    version = "2"  # 2: the bigram critic is Deng et al.'s (normaliser over seen ids, unseen ids skipped)
     uses_actions = True
     metrics = _metric_infos()
 
@@ -85,7 +92,8 @@ class LatentPerplexity(Task):
         _, val = actions_of("val")
         if not train:
             raise ValueError("latent_ppl: the corpus has no train split to fit the critics on")
-        bigram = fit_cached(ctx.cache, "bigram", {"deltas": list(params.deltas)}, train, val, k)
+        bigram_params = {"deltas": list(params.deltas), "definition": params.bigram_definition}
+        bigram = fit_cached(ctx.cache, "bigram", bigram_params, train, val, k)
         hmm_params = {
             "n_states": params.hmm_states,
             "n_iter": params.hmm_iter,
@@ -118,6 +126,7 @@ class LatentPerplexity(Task):
                         "n_actions": [len(s) for s in seqs],
                         "bigram_logp": [x for x, _ in b],
                         "bigram_n": [n for _, n in b],
+                        "bigram_skipped": [len(s) + 1 - n for s, (_, n) in zip(seqs, b, strict=True)],
                         "hmm_logp": [x for x, _ in h],
                         "hmm_n": [n for _, n in h],
                     }
@@ -125,6 +134,7 @@ class LatentPerplexity(Task):
             )
         table = pd.concat(frames, ignore_index=True)
         table["delta"] = bigram.delta  # the δ validation chose, kept with every row
+        table["bigram_definition"] = bigram.definition
         return table
 
     def aggregate(self, samples: pd.DataFrame, params: LatentPplParams) -> dict[str, float]:
