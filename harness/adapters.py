@@ -24,6 +24,10 @@ from lm_eval.api.model import LM
 
 from harness.windows import WINDOWERS
 
+#: how a scored document is encoded: ``lm-eval`` as lm-eval's ``HFLM.tok_encode`` (the tokenizer's own
+#: special tokens, e.g. a Llama-style BOS), ``plain`` with no special tokens
+ENCODINGS = ("lm-eval", "plain")
+
 
 class SpanRequest(NamedTuple):
     """Score the last ``n_score`` tokens of ``ids`` given everything before them.
@@ -112,9 +116,21 @@ class PlanevalLM(LM):
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def document_ids(self, text: str) -> list[int]:
-        """A document's token ids with the prefix token in front (the prefix is never scored)."""
-        return [self.prefix_token_id, *self.encode(text)]
+    def encode_lm_eval(self, text: str) -> list[int]:
+        """As lm-eval's ``HFLM.tok_encode`` with its defaults: the tokenizer adds its own special tokens
+        (a Llama-style tokenizer prepends BOS; GPT-2's adds none), unless the text already starts with
+        the prefix token's text."""
+        tok = self.tokenizer
+        starts_with_prefix = text.startswith(tok.decode(self.prefix_token_id))
+        return list(tok(text, add_special_tokens=not starts_with_prefix)["input_ids"])
+
+    def document_ids(self, text: str, encoding: str = "plain") -> list[int]:
+        """A document's token ids with the prefix token in front (the prefix is never scored), encoded
+        ``plain`` (no special tokens) or as ``lm-eval`` does (see ``ENCODINGS``)."""
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r} (valid: {', '.join(ENCODINGS)})")
+        body = self.encode_lm_eval(text) if encoding == "lm-eval" else self.encode(text)
+        return [self.prefix_token_id, *body]
 
     def token_logprobs(
         self,
@@ -123,10 +139,12 @@ class PlanevalLM(LM):
         mode: str = "rolling",
         window: int | None = None,
         progress: bool = False,
+        encoding: str = "plain",
     ) -> list[np.ndarray]:
         """Per-token log-probs of each document (its tokens after the prefix), in ``paper`` mode
         (stride-1 windows, ``window`` tokens including the target) or ``rolling`` mode (disjoint
-        windows of at most ``window`` input tokens, as lm-eval)."""
+        windows of at most ``window`` input tokens, as lm-eval). ``encoding="lm-eval"`` also scores the
+        special tokens the tokenizer adds (as lm-eval's ``loglikelihood_rolling`` does)."""
         if mode not in WINDOWERS:
             raise ValueError(f"unknown perplexity mode {mode!r} (valid: {', '.join(WINDOWERS)})")
         if mode == "paper":
@@ -137,7 +155,7 @@ class PlanevalLM(LM):
         requests: list[SpanRequest] = []
         owners: list[int] = []
         for d, text in enumerate(texts):
-            ids = self.document_ids(text)
+            ids = self.document_ids(text, encoding)
             for w in WINDOWERS[mode](len(ids), size):
                 requests.append(SpanRequest(ids[w.start : w.end], w.n_score, doc=d, offset=w.start))
                 owners.append(d)
@@ -178,7 +196,7 @@ class PlanevalLM(LM):
 
     def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:
         texts = [req.args[0] for req in requests]
-        out = [float(lp.sum()) for lp in self.token_logprobs(texts, mode="rolling")]
+        out = [float(lp.sum()) for lp in self.token_logprobs(texts, mode="rolling", encoding="lm-eval")]
         for req, res in zip(requests, out, strict=True):
             self.cache_hook.add_partial("loglikelihood_rolling", req.args, res)
         return out

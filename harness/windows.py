@@ -1,9 +1,10 @@
 """How a long document is cut into model-sized windows for scoring (DESIGN §8).
 
 ``ids`` is a document's token ids preceded by one prefix (BOS/EOS) token that is never scored, so
-every document token is scored exactly once in both modes. A ``Window(start, end, n_score)`` scores
-``ids[end - n_score:end]``; the model's input is ``ids[start:end - 1]`` (each scored token conditioned
-on everything before it inside the window).
+every document token is scored exactly once in both modes. (Encoded as lm-eval does, a Llama-style
+tokenizer's own BOS follows the prefix and is a document token: lm-eval scores it too.)
+A ``Window(start, end, n_score)`` scores ``ids[end - n_score:end]``; the model's input is
+``ids[start:end - 1]`` (each scored token conditioned on everything before it inside the window).
 """
 
 from __future__ import annotations

@@ -4,16 +4,23 @@
 exactly the previous ≤ window-1 tokens as context, paper A) or ``rolling`` windows (disjoint, as
 lm-eval's ``loglikelihood_rolling``), and keeps per-document sums so that ``aggregate`` can
 micro-average — ``exp(Σ nll / Σ tokens)`` — over any bootstrap resample of the documents.
+
+``encoding`` says how a document becomes tokens, and is stored with every run (it is a param):
+``lm-eval`` encodes as lm-eval's ``HFLM`` (the tokenizer's own special tokens: a Llama-style tokenizer's
+BOS is then a scored token, as in lm-eval, so rolling mode equals ``HFLM.loglikelihood_rolling`` for
+every tokenizer); ``plain`` adds no special tokens. The default is ``lm-eval`` in rolling mode and
+``plain`` in paper mode (paper A's windows score the document's own tokens). For a tokenizer that adds
+no special tokens (GPT-2's, planeval's BPE) the two are the same ids and the same numbers.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
@@ -29,6 +36,16 @@ class PerplexityParams(TaskParams):
     window: int | None = Field(None, ge=2)
     split: Literal["val", "test"] = "test"
     max_docs: int | None = Field(None, ge=1)
+    #: ``lm-eval`` (lm-eval HFLM's encoding) or ``plain`` (no special tokens); default by mode, see above
+    encoding: Literal["lm-eval", "plain"] = "plain"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoding(cls, data: Any) -> Any:
+        """Resolve the mode's default before validation, so the stored params name the encoding used."""
+        if isinstance(data, dict) and data.get("encoding") is None:
+            data = {**data, "encoding": "lm-eval" if data.get("mode") == "rolling" else "plain"}
+        return data
 
 
 @TASKS.register("perplexity")
@@ -36,7 +53,7 @@ class Perplexity(Task):
     """Token-level perplexity of the held-out documents, micro-averaged over tokens."""
 
     Params = PerplexityParams
-    version = "1"
+    version = "2"  # 2: the encoding param (lm-eval's by default in rolling mode)
     metrics = {
         "perplexity": MetricInfo(
             higher_is_better=False, description="exp(Σ NLL / Σ tokens) over all scored tokens", fmt=".2f"
@@ -62,7 +79,9 @@ class Perplexity(Task):
         previous = model.documents
         model.documents = list(docs)
         try:
-            logprobs = model.token_logprobs(texts, mode=params.mode, window=window, progress=ctx.progress)
+            logprobs = model.token_logprobs(
+                texts, mode=params.mode, window=window, progress=ctx.progress, encoding=params.encoding
+            )
         finally:
             model.documents = previous
         return pd.DataFrame(
@@ -73,6 +92,12 @@ class Perplexity(Task):
                 "n_bytes": np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64),
             }
         )
+
+    def context_needs(self, params: PerplexityParams) -> dict[str, int]:
+        """Checked at plan time against every model (the same rule as ``_window`` at run time)."""
+        if params.mode == "paper":
+            return {"window": (params.window or PAPER_WINDOW) - 1}
+        return {"window": params.window} if params.window else {}
 
     @staticmethod
     def _window(model: PlanevalLM, params: PerplexityParams) -> int:

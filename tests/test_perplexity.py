@@ -1,5 +1,5 @@
-"""Perplexity task: rolling mode against lm-eval's HFLM, paper mode against a naive per-token loop,
-bits-per-byte by hand, and Params validation."""
+"""Perplexity task: rolling mode against lm-eval's HFLM (GPT-2-style and BOS-adding tokenizers), paper
+mode against a naive per-token loop, bits-per-byte by hand, and Params validation."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _llama import save_bos_model
 from _models import micro_model, sample_texts, tiny_tokenizer
 from pydantic import ValidationError
 
 from harness.corpus import Corpus, Document
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
+from harness.tokenizer import train_bpe
 from tasks.base import TASKS, TaskContext
 from tasks.perplexity import Perplexity, PerplexityParams
 
@@ -130,8 +132,60 @@ def test_aggregate_by_hand() -> None:
     assert Perplexity().aggregate(skewed, PerplexityParams())["perplexity"] == pytest.approx(2 ** (14 / 8))
 
 
+def test_rolling_equals_lm_eval_with_a_bos_adding_tokenizer(tmp_path: Path) -> None:
+    """The default rolling encoding is lm-eval's: with a Llama-style tokenizer that prepends BOS, the
+    task's numbers equal HFLM.loglikelihood_rolling to 1e-5 (BOS counted as a scored token, as lm-eval
+    does), and the run's params say which encoding it was."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    model_dir = save_bos_model(tmp_path / "llama", n_positions=48, seed=1)
+    texts = sample_texts(5, seed=9, sentences=(6, 12))
+    docs = [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    ours = HFCausalLM.from_pretrained(str(model_dir), batch_size=4)
+    ctx = _ctx(docs, tmp_path, mode="rolling")
+    assert ctx.params.encoding == "lm-eval"
+    stored = PerplexityParams.model_validate({"mode": "rolling"}).model_dump(mode="json")  # the run row's
+    assert stored["encoding"] == "lm-eval"
+    task = Perplexity()
+    samples = task.evaluate(ours, ctx)
+    metrics = task.aggregate(samples, ctx.params)
+
+    theirs = HFLM(pretrained=str(model_dir), device="cpu", batch_size=4)
+    reqs = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
+    ll = np.array(theirs.loglikelihood_rolling(reqs, disable_tqdm=True))
+    n_tokens = np.array([len(theirs.tok_encode(t)) for t in texts])
+    assert (samples["n_tokens"].to_numpy() == n_tokens).all() and max(n_tokens) > 2 * 48
+    np.testing.assert_allclose(samples["nll"].to_numpy(), -ll, rtol=1e-5)
+    assert metrics["perplexity"] == pytest.approx(math.exp(-ll.sum() / n_tokens.sum()), rel=1e-5)
+    # the plain encoding is the other number: one token fewer per document, not lm-eval's
+    plain = task.evaluate(ours, _ctx(docs, tmp_path, mode="rolling", encoding="plain"))
+    assert (plain["n_tokens"].to_numpy() == n_tokens - 1).all()
+    assert not np.allclose(plain["nll"].to_numpy(), -ll, rtol=1e-3)
+
+
+def test_planeval_bpe_numbers_do_not_depend_on_the_encoding(tmp_path: Path) -> None:
+    """planeval's own BPE (GPT-2-like, no special tokens added) gives the same ids, so the same numbers,
+    under the lm-eval default as under the plain encoding that rolling mode used before."""
+    texts = sample_texts(4, seed=3, sentences=(3, 6))
+    tok = train_bpe(sample_texts(200, seed=1), vocab_size=400, min_frequency=1)
+    plain_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert [tok(t)["input_ids"] for t in texts] == plain_ids
+    lm = HFCausalLM(micro_model(len(tok), n_positions=64, seed=5), tok, identity="test:bpe-64", batch_size=4)
+    docs = [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    lm_eval_enc = Perplexity().evaluate(lm, _ctx(docs, tmp_path, mode="rolling"))
+    plain = Perplexity().evaluate(lm, _ctx(docs, tmp_path, mode="rolling", encoding="plain"))
+    pd.testing.assert_frame_equal(lm_eval_enc, plain)
+    assert [lm.document_ids(t, "lm-eval") for t in texts] == [lm.document_ids(t) for t in texts]
+
+
 def test_params_validation() -> None:
     assert PerplexityParams().mode == "paper" and PerplexityParams().window is None
+    assert PerplexityParams().encoding == "plain" and PerplexityParams(mode="rolling").encoding == "lm-eval"
+    assert PerplexityParams(mode="rolling", encoding="plain").encoding == "plain"
+    assert PerplexityParams(mode="paper", encoding="lm-eval").encoding == "lm-eval"
+    with pytest.raises(ValidationError, match="encoding"):
+        PerplexityParams(encoding="hf")
     with pytest.raises(ValidationError, match="extra"):
         PerplexityParams(windw=128)
     with pytest.raises(ValidationError, match="mode"):
