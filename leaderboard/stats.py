@@ -138,11 +138,17 @@ def bootstrap_ci(
 
 
 def seed_summary(values: Iterable[float]) -> tuple[float, float, int]:
-    """(mean, sample std, n) over seeds, ignoring NaN; std is NaN with a single seed (it is unknown)."""
+    """(mean, sample std, n) over seeds; std is NaN with a single seed (it is unknown).
+
+    A NaN seed value makes the mean NaN (an infinite one makes it infinite): skipping it would report
+    the other seeds' mean as if every seed had finished; a NaN cell is never ranked or bolded."""
     arr = np.asarray([float(v) for v in values], dtype=float)
-    arr = arr[~np.isnan(arr)]
     if arr.size == 0:
-        raise ValueError("seed_summary needs at least one non-NaN value")
+        raise ValueError("seed_summary needs at least one value")
+    if np.isnan(arr).any():
+        return math.nan, math.nan, int(arr.size)
+    if not np.isfinite(arr).all():  # ±inf stays visible as such (never a best value)
+        return float(arr.mean()), math.nan, int(arr.size)
     std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
     return float(arr.mean()), std, int(arr.size)
 
