@@ -229,7 +229,7 @@ class Cache:
         return aside
 
     def _waiting(self, stage: str, key: str) -> Callable[[str], None]:
-        return lambda what: self.log(f"[{stage}] {key}: {what}")
+        return lambda what: self.log(f"[wait] {stage}/{key}: {what}")
 
     # -- building ---------------------------------------------------------------------------------
     @contextmanager
