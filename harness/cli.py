@@ -112,6 +112,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     run = store.get_run(args.run_id)
+    if args.json:
+        from leaderboard.commands import show_json
+
+        print(show_json(run, samples_of(run), args.samples), end="")
+        return 0
     metrics = run.pop("metrics", [])
     print(json.dumps(run, indent=2, default=str))
     print("\nmetrics:")
@@ -214,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_id")
     p.add_argument("--samples", type=int, default=10, help="how many sample rows to print")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print only JSON: metadata, metrics at full precision, --samples rows (-1: all)",
+    )
     p.set_defaults(func=cmd_show)
 
     # everything after 'lm-eval' goes to lm-eval untouched ('+' prefix: '--model' is not ours to parse)

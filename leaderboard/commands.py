@@ -1,14 +1,16 @@
 """The leaderboard's command-line verbs: ``compare``, ``regress`` and ``plot``, plus the selection options
-``leaderboard`` shares with them. ``harness.cli`` mounts them with ``add_commands``, so the leaderboard's
-options live next to the code they drive.
+``leaderboard`` shares with them and ``show --json``. ``harness.cli`` mounts them with ``add_commands``, so
+the leaderboard's options live next to the code they drive.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,11 +112,16 @@ def _fmt(x: float) -> str:
 
 
 def compare_text(frame: Any, a: str, b: str, fmt: str) -> str:
-    """The comparison as a markdown table (CI and p per metric), CSV or JSON records."""
+    """The comparison as a markdown table (CI and p per metric), CSV (text cells a spreadsheet would run
+    as a formula escaped) or JSON records (every float at full precision)."""
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        from leaderboard.render import csv_safe
+
+        text = frame.select_dtypes(include="object").columns
+        safe = {c: frame[c].map(lambda v: csv_safe(v) if isinstance(v, str) else v) for c in text}
+        return frame.assign(**safe).to_csv(index=False)
     if fmt == "json":
-        return json.dumps(json.loads(frame.to_json(orient="records")), indent=2) + "\n"
+        return json.dumps(jsonable(frame.to_dict(orient="records")), indent=2, allow_nan=False) + "\n"
     from leaderboard.render import md_escape
 
     lines = [
@@ -151,6 +158,51 @@ def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
         print(f"{args.a} vs {args.b} (difference = first - second; seeds {seeds}; {args.n_boot} resamples)\n")
     emit(compare_text(frame, args.a, args.b, args.format), args.output)
     return 0
+
+
+# -- show --json ------------------------------------------------------------------------------------
+def jsonable(value: Any) -> Any:
+    """Plain JSON values for ``json.dumps``: numpy scalars and arrays unwrapped (a float keeps every bit:
+    json writes its ``repr``), non-finite floats as null (JSON has none), dates in ISO 8601."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def show_json(run: dict[str, Any], samples: Any, n_samples: int) -> str:
+    """``planeval show RUN --json``: the run's metadata, its metrics unrounded, and the first
+    ``n_samples`` rows of its per-sample table (all rows when negative; ``samples`` is null when the
+    table is no longer in the cache) — one JSON document and nothing else, for scripts and checkers."""
+    run = dict(run)
+    metrics = run.pop("metrics", [])
+    doc: dict[str, Any] = {"run": run, "metrics": metrics, "samples": None}
+    if samples is not None:
+        head = samples if n_samples < 0 else samples.head(n_samples)
+        doc["samples"] = {
+            "n_rows": len(samples),
+            "columns": [str(c) for c in samples.columns],
+            "rows": head.to_dict(orient="records"),
+        }
+    return json.dumps(jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # -- regress ----------------------------------------------------------------------------------------

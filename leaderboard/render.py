@@ -3,6 +3,11 @@
 ``layout`` decides once what every format shows (rounded numbers, CI or ± spread, the best cell per
 column); each renderer only adds its own markup and escaping. Formats live in ``RENDERERS``, so a new
 format (or a richer variant of one) is a function registered with ``@renderer("name")``.
+
+Markdown, LaTeX and HTML are for reading: rounded numbers, every shown name escaped for its format.
+CSV and JSON are for checking: one record per cell with the unrounded numbers (Python's ``repr`` of each
+float, which reads back to the same double) and the ids of the runs behind it. CSV cells that a
+spreadsheet would execute as a formula are escaped (``csv_safe``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -54,6 +59,8 @@ class Cell:
     rank: int | None = None  # 1 = best in its column (ties share a rank); None without a direction
     ranked: int = 0  # how many cells of the column have a rank
     significant: bool = False  # p < alpha against the reference row
+    run_ids: tuple[str, ...] = ()  # the runs the cell's number comes from (one per seed)
+    seeds: tuple[int, ...] = ()
 
     def suffix(self) -> str:
         """What follows the value: ``[lo, hi]`` for a bootstrap CI, ``± std`` across seeds, † when the
@@ -163,10 +170,15 @@ def layout(table: pd.DataFrame) -> Layout:
         blocks.setdefault((task, metric), {})[stat] = values
     headers = [Header(t, m, directions.get((t, m))) for t, m in blocks]
     columns = [_column_cells(blocks[(h.task, h.metric)], h.higher_is_better, alpha) for h in headers]
-    rows = [
-        Row(str(family), str(variant), [col[i] for col in columns])
-        for i, (family, variant) in enumerate(table.index)
-    ]
+    runs = table.attrs.get("runs", {})
+    rows = []
+    for i, (family, variant) in enumerate(table.index):
+        row_cells = []
+        for h, col in zip(headers, columns, strict=True):
+            behind = runs.get((str(family), str(variant), h.task, h.metric), {})
+            ids, seeds = tuple(behind.get("run_ids", ())), tuple(behind.get("seeds", ()))
+            row_cells.append(replace(col[i], run_ids=ids, seeds=seeds))
+        rows.append(Row(str(family), str(variant), row_cells))
     return Layout(headers, rows, reference=table.attrs.get("reference"), alpha=alpha)
 
 
@@ -198,12 +210,16 @@ def render(table: pd.DataFrame, fmt: str) -> str:
 
 
 # -- markdown -------------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+#: every ASCII punctuation mark that starts markup inline in CommonMark / GFM or common extensions
+#: (emphasis, code, links, HTML and entities, tables, strikethrough, math, super/subscript, attributes)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~$&^{}!])")
+_LINE_BREAK = re.compile(r"[\r\n]+")
 
 
 def md_escape(text: str) -> str:
-    """Backslash-escape markdown punctuation (CommonMark allows it before any ASCII punctuation)."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Backslash-escape markdown punctuation (CommonMark allows it before any ASCII punctuation); a line
+    break would end the table row, so it becomes a space."""
+    return _MD_SPECIAL.sub(r"\\\1", _LINE_BREAK.sub(" ", text))
 
 
 def _md_cell(cell: Cell) -> str:
@@ -230,14 +246,60 @@ def render_md(lay: Layout) -> str:
 
 
 # -- CSV ------------------------------------------------------------------------------------------
+#: what makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula or command
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)")
+
+
+def csv_safe(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula (``=``, ``+``, ``-``, ``@``,
+    tab or a line break first, also after leading spaces) gets a leading ``'``, the OWASP remedy for
+    CSV injection. A plain number (``-1.5``) is data, not a formula, and stays as it is."""
+    if _NUMBER.fullmatch(text):
+        return text
+    if text.startswith(_FORMULA_START) or text.lstrip(" ").startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+CSV_COLUMNS = [
+    *ROW_KEYS, "task", "metric", "higher_is_better", "mean", "std", "n_seeds", "ci_low", "ci_high",
+    "best", "rank", "shown", "run_ids", "seeds",
+]  # fmt: skip
+
+
+def _flag(x: bool | None) -> str:
+    return "" if x is None else str(bool(x)).lower()
+
+
 @renderer("csv")
 def render_csv(lay: Layout) -> str:
-    """The shown text without markup (no bold); JSON carries the unrounded numbers."""
+    """One line per evaluated cell (long form): the unrounded numbers, the shown text, and the runs behind
+    it (``run_ids``/``seeds``, ``;``-separated, one per seed); ``p``/``significant`` with a reference.
+
+    Text fields are quoted and numbers are not (``QUOTE_NONNUMERIC``), so a number is never read as text
+    and a name with a line break or a carriage return stays one field; a float is written as its
+    ``repr``, which reads back to the same double."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*ROW_KEYS, *(h.title() for h in lay.headers)])
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    with_p = lay.reference is not None
+    writer.writerow([*CSV_COLUMNS, *(["p", "significant"] if with_p else [])])
     for row in lay.rows:
-        writer.writerow([row.family, row.variant, *(c.plain() for c in row.cells)])
+        for h, c in zip(lay.headers, row.cells, strict=True):
+            if c.value is None:
+                continue  # never evaluated: no record (the table formats show a dash)
+            stats = c.stats or {}
+            n = stats.get("n")  # present only when some cell of the table has several seeds
+            n_seeds = len(c.seeds) if c.seeds else int(n) if n is not None else 1
+            line = [
+                csv_safe(row.family), csv_safe(row.variant), csv_safe(h.task), csv_safe(h.metric),
+                _flag(h.higher_is_better), stats.get("mean"), stats.get("std"), n_seeds,
+                stats.get("ci_low"), stats.get("ci_high"), _flag(c.best), c.rank, csv_safe(c.plain()),
+                csv_safe(";".join(c.run_ids)), ";".join(str(s) for s in c.seeds),
+            ]  # fmt: skip
+            if with_p:
+                line += [stats.get("p"), _flag(c.significant)]
+            writer.writerow(line)
     return buf.getvalue()
 
 
@@ -262,7 +324,9 @@ _LATEX_ARROW = {True: r"$\uparrow$", False: r"$\downarrow$", None: ""}
 
 
 def latex_escape(text: str) -> str:
-    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], text)
+    """Every LaTeX special character as text; a line break (a blank line would end the row's paragraph
+    inside the tabular) becomes a space."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], _LINE_BREAK.sub(" ", text))
 
 
 LATEX_SHADE = (0.70, 1.0)  # gray level of the best and of the worst cell (\cellcolor[gray]{...})
@@ -371,7 +435,8 @@ def _finite(stats: dict[str, float | None]) -> dict[str, float | None]:
 
 @renderer("json")
 def render_json(lay: Layout) -> str:
-    """Unrounded numbers (null when absent) plus the best flags, for dashboards and scripts."""
+    """Unrounded numbers (null when absent; json writes each float's ``repr``), the best flags and the
+    runs behind each cell (``run_ids``, ``seeds``: one per seed), for dashboards, scripts and checkers."""
     doc = {
         "columns": [
             {"task": h.task, "metric": h.metric, "higher_is_better": h.higher_is_better} for h in lay.headers
@@ -387,6 +452,8 @@ def render_json(lay: Layout) -> str:
                         **_finite(c.stats or {}),
                         "best": c.best,
                         **({"significant": c.significant} if lay.reference is not None else {}),
+                        "run_ids": list(c.run_ids),
+                        "seeds": list(c.seeds),
                     }
                     for h, c in zip(lay.headers, row.cells, strict=True)
                 ],

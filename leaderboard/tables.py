@@ -1,7 +1,9 @@
 """The comparison table: variants as rows, (task, metric) as columns, seeds aggregated.
 
 The table stays numeric (a data frame) so that it can be saved, diffed and rendered in any format;
-``leaderboard.render`` turns it into text. Metric directions travel in ``table.attrs["higher_is_better"]``.
+``leaderboard.render`` turns it into text. Metric directions travel in ``table.attrs["higher_is_better"]``,
+and the runs behind every cell (their ids and seeds, so a checker can find each number's run) in
+``table.attrs["runs"]``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,21 @@ def _float(x: object) -> float:
     return float(x) if pd.notna(x) else math.nan
 
 
+def cell_runs(results: pd.DataFrame) -> dict[tuple[str, str, str, str], dict[str, list]]:
+    """(family, variant, task, metric) → the ``run_ids`` and ``seeds`` behind the cell, in seed order
+    (empty when the results carry no run ids)."""
+    if "run_id" not in results.columns:
+        return {}
+    out = {}
+    for key, group in results.groupby([*ROW_KEYS, "task", "metric"], sort=False):
+        group = group.sort_values(["seed", "run_id"])
+        out[tuple(str(k) for k in key)] = {
+            "run_ids": [str(r) for r in group["run_id"]],
+            "seeds": [int(s) for s in group["seed"]],
+        }
+    return out
+
+
 def cells(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (family, variant, task, metric): the seed summary, and the run's CI when 1 seed."""
     rows = []
@@ -121,6 +138,7 @@ def comparison_table(
     table = table.sort_index(level=ROW_KEYS)
     pairs = dict.fromkeys((t, m) for t, m, _ in order)
     table.attrs["higher_is_better"] = {tm: directions[tm] for tm in pairs}
+    table.attrs["runs"] = cell_runs(results)
     if significance is not None:
         table.attrs.update(reference=reference, alpha=alpha)
     return table

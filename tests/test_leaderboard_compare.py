@@ -118,16 +118,21 @@ def test_cli_compare_errors_are_one_line(fx, capsys, tmp_path):
 def test_leaderboard_selection_options(fx, capsys):
     code = main(["leaderboard", "--db", fx.store.url, "--variants", "base,better", "--tasks", "ppl",
                  "--seeds", "0", "--metrics", "perplexity", "--format", "csv"])  # fmt: skip
-    out = capsys.readouterr().out
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))  # long form: one record per cell
     assert code == 0
-    assert out.splitlines()[0] == "family,variant,ppl/perplexity ↓"
-    assert [line.split(",")[1] for line in out.splitlines()[1:]] == ["base", "better"]
+    assert [(r["variant"], r["task"], r["metric"], r["seeds"]) for r in rows] == [
+        ("base", "ppl", "perplexity", "0"), ("better", "ppl", "perplexity", "0"),
+    ]  # fmt: skip
     code = main(
         ["leaderboard", "--db", fx.store.url, "--metrics", "rouge2,ppl/perplexity,rouge1", "--format", "csv"]
     )
     assert code == 0  # tasks stay grouped; within a task, metrics in the order the patterns were given
-    header = capsys.readouterr().out.splitlines()[0]
-    assert header == "family,variant,ppl/perplexity ↓,rouge/rouge2 ↑,rouge/rouge1 ↑"
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    first = [(r["task"], r["metric"]) for r in rows if r["variant"] == rows[0]["variant"]]
+    assert first == [("ppl", "perplexity"), ("rouge", "rouge2"), ("rouge", "rouge1")]
     code = main(["leaderboard", "--db", fx.store.url, "--variants", "nope"])
     assert code == 2 and "no results" in capsys.readouterr().err
 

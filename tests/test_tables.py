@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import PlanevalError
-from leaderboard.render import RENDERERS, layout, render, renderer
+from leaderboard.render import RENDERERS, csv_safe, layout, render, renderer
 from leaderboard.store import MetricRecord, RunRecord, Store
 from leaderboard.tables import comparison_table
 
@@ -62,13 +62,72 @@ def test_table_shape_and_directions():
 
 
 def test_csv_exact():
+    """Long form: one record per cell, unrounded numbers (unquoted), text quoted, the shown text and the
+    run behind each number."""
     out = render(comparison_table(two_by_two()), "csv")
     assert out == (
-        "family,variant,wiki/ppl ↓,wiki/acc ↑\n"
-        'lm,base,"13.10 [12.6, 13.7]",0.4500\n'
-        'planner,soft,"12.34 [11.9, 12.8]",0.4100\n'
+        '"family","variant","task","metric","higher_is_better","mean","std","n_seeds","ci_low","ci_high",'
+        '"best","rank","shown","run_ids","seeds"\n'
+        '"lm","base","wiki","ppl","false",13.1,"",1,12.55,13.71,"false",2,"13.10 [12.6, 13.7]",'
+        '"base-wiki-0-s","0"\n'
+        '"lm","base","wiki","acc","true",0.45,"",1,"","","true",1,"0.4500","base-wiki-0-s","0"\n'
+        '"planner","soft","wiki","ppl","false",12.34,"",1,11.9,12.8,"true",1,"12.34 [11.9, 12.8]",'
+        '"soft-wiki-0-s","0"\n'
+        '"planner","soft","wiki","acc","true",0.41,"",1,"","","false",2,"0.4100","soft-wiki-0-s","0"\n'
     )
-    assert list(csv.reader(io.StringIO(out)))[1][2] == "13.10 [12.6, 13.7]"
+    assert list(csv.reader(io.StringIO(out)))[1][12] == "13.10 [12.6, 13.7]"
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["mean"].tolist() == [13.1, 0.45, 12.34, 0.41] and frame["run_ids"][2] == "soft-wiki-0-s"
+
+
+def test_csv_and_json_carry_full_precision_and_run_ids():
+    """What a checker needs: every float reads back to the stored double, and each cell names its runs
+    (one per seed, in seed order); the text formats keep rounding."""
+    awkward = [0.1 + 0.2, 1 / 3, 2 / 3 * 1e-7, 123456.78901234567]
+    rows = [result("f", f"v{i}", "t", "m", x, lo=x - 1e-9, hi=x + 1e-9) for i, x in enumerate(awkward)]
+    rows += [result("f", "multi", "t", "m", x, seed=s) for s, x in [(1, 0.7), (0, 0.30000000000000004)]]
+    table = comparison_table(pd.DataFrame(rows))
+    records = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    by_variant = {r["variant"]: r for r in records}
+    for i, x in enumerate(awkward):
+        r = by_variant[f"v{i}"]
+        assert float(r["mean"]) == x and float(r["ci_low"]) == x - 1e-9 and float(r["ci_high"]) == x + 1e-9
+        assert (r["run_ids"], r["seeds"], r["n_seeds"]) == (f"v{i}-t-0-s", "0", "1")
+    multi = by_variant["multi"]
+    assert (multi["run_ids"], multi["seeds"], multi["n_seeds"]) == ("multi-t-0-s;multi-t-1-s", "0;1", "2")
+    assert float(multi["mean"]) == (0.30000000000000004 + 0.7) / 2 and multi["ci_low"] == ""
+    doc = json.loads(render(table, "json"))
+    cells = {row["variant"]: row["cells"][0] for row in doc["rows"]}
+    for i, x in enumerate(awkward):
+        assert cells[f"v{i}"]["mean"] == x and cells[f"v{i}"]["run_ids"] == [f"v{i}-t-0-s"]
+    assert cells["multi"]["run_ids"] == ["multi-t-0-s", "multi-t-1-s"] and cells["multi"]["seeds"] == [0, 1]
+    assert "0.30000000000000004" in render(table, "json")
+    assert "0.3000 " not in render(table, "md")  # the reading formats still round (4 significant digits)
+
+
+def test_csv_escapes_formulas_but_not_numbers():
+    """A variant named like a spreadsheet formula is written as text (a leading '), in every text field;
+    negative numbers stay numbers."""
+    evil = '=HYPERLINK("http://x","y")'
+    rows = [
+        result("@fam", evil, "+task", "-metric", -0.5, lo=-1.0, hi=0.25),
+        result("fam", "\tcmd", "+task", "-metric", 2.0),
+        result("fam", "  =1+1", "+task", "-metric", 1.0),
+        result("fam", "\r=2", "+task", "-metric", 1.5),
+    ]
+    out = render(comparison_table(pd.DataFrame(rows)), "csv")
+    records = list(csv.DictReader(io.StringIO(out)))
+    variants = {r["variant"] for r in records}
+    assert variants == {"'" + evil, "'\tcmd", "'  =1+1", "'\r=2"}
+    assert all(r["family"] in ("'@fam", "fam") and r["task"] == "'+task" for r in records)
+    assert all(r["metric"] == "'-metric" for r in records)
+    first = next(r for r in records if r["variant"] == "'" + evil)
+    assert (first["mean"], first["ci_low"], first["ci_high"]) == ("-0.5", "-1.0", "0.25")  # numbers stay
+    assert first["shown"].startswith("'-0.5")  # shown text that a spreadsheet would evaluate is escaped
+    fields = [f for row in csv.reader(io.StringIO(out)) for f in row]
+    risky = [f for f in fields if f.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert risky and all(_is_float(f) for f in risky)  # only numbers start like a formula
+    assert csv_safe("-1.5e-3") == "-1.5e-3" and csv_safe("-inf") == "-inf" and csv_safe("a=b") == "a=b"
 
 
 def test_latex_booktabs_exact():
@@ -104,6 +163,7 @@ def test_json_has_unrounded_numbers():
     assert (base["family"], base["variant"]) == ("lm", "base")
     assert base["cells"][0] == {
         "task": "wiki", "metric": "ppl", "mean": 13.1, "ci_low": 12.55, "ci_high": 13.71, "best": False,
+        "run_ids": ["base-wiki-0-s"], "seeds": [0],
     }  # fmt: skip
     assert base["cells"][1]["best"] is True
 
@@ -119,6 +179,46 @@ def test_html_escapes_every_text():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "&lt;b&gt;fam&lt;/b&gt;" in out
     assert "ta&quot;sk/m&amp;m ↑" in out
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+SPECIALS = 'a_b & 50% $x$ #1 {y} ~z ^w \\ |p| <q> *r* `s` [t](u) !v'
+
+
+def test_every_shown_name_is_escaped_in_latex_and_markdown():
+    """Variant, family, task and metric names full of special characters: LaTeX shows each as text
+    (only our own markup is LaTeX), Markdown backslash-escapes each punctuation mark that could start
+    markup (and a pipe cannot split the row); a line break cannot end a row in either."""
+    rows = [
+        result(SPECIALS, SPECIALS, SPECIALS, SPECIALS, 1.0),
+        result("f", '=HYPERLINK("http://x","y")', SPECIALS, SPECIALS, 2.0),
+        result("f", "two\nlines", SPECIALS, SPECIALS, 3.0),
+    ]
+    table = comparison_table(pd.DataFrame(rows))
+    tex = render(table, "latex")
+    want_tex = (
+        r"a\_b \& 50\% \$x\$ \#1 \{y\} \textasciitilde{}z \textasciicircum{}w \textbackslash{} "
+        r"\textbar{}p\textbar{} \textless{}q\textgreater{} *r* `s` [t](u) !v"
+    )
+    assert f"{want_tex} & {want_tex} & 1.000" in tex
+    assert f"{want_tex}/{want_tex} $\\uparrow$" in tex
+    assert '=HYPERLINK("http://x","y")' in tex  # nothing special in LaTeX text
+    assert "two lines" in tex and "two\nlines" not in tex
+    body = [line for line in tex.splitlines() if "&" in line]
+    assert all(line.count(" & ") == 2 for line in body)  # no name adds a column separator
+    md = render(table, "md")
+    want_md = r"a\_b \& 50% \$x\$ \#1 \{y\} \~z \^w \\ \|p\| \<q\> \*r\* \`s\` \[t\](u) \!v"
+    assert f"| {want_md} | {want_md} | 1.000 |" in md
+    assert f"| {want_md}/{want_md} ↑ |" in md
+    assert "| f | two lines |" in md
+    assert all(line.replace("\\|", "").count("|") == 4 for line in md.splitlines() if line)
 
 
 def test_latex_and_markdown_escaping():
