@@ -286,7 +286,7 @@ def render_csv(lay: Layout) -> str:
     writer.writerow([*CSV_COLUMNS, *(["p", "significant"] if with_p else [])])
     for row in lay.rows:
         for h, c in zip(lay.headers, row.cells, strict=True):
-            if c.value is None:
+            if c.value is None and not c.run_ids:
                 continue  # never evaluated: no record (the table formats show a dash)
             stats = c.stats or {}
             n = stats.get("n")  # present only when some cell of the table has several seeds

@@ -37,7 +37,9 @@ import numpy as np
 from harness.hashing import stable_hash
 
 Seqs = Sequence[Sequence[int]]
-CRITICS_VERSION = "2"
+#: per critic kind, part of its cache key: bigram 2 = the deng2022 definition (the HMM is unchanged, so
+#: its fitted critics stay valid)
+CRITICS_VERSION = {"bigram": "2", "hmm": "1"}
 BigramDefinition = Literal["deng2022", "planeval-v1"]
 BIGRAM_DEFINITIONS: tuple[str, ...] = ("deng2022", "planeval-v1")
 #: the δ grid searched on validation by default: a log grid up to Laplace (1). The reference takes its
@@ -302,7 +304,7 @@ def fit_cached(
 
     if cache is None:
         return fit()
-    key = stable_hash("critic", CRITICS_VERSION, kind, params, n_actions, train, validation)
+    key = stable_hash("critic", CRITICS_VERSION.get(kind, "1"), kind, params, n_actions, train, validation)
     path = cache.path("critics", key) / "critic.json"
     if not cache.exists("critics", key):
         with cache.build("critics", key, {"kind": kind, "params": params, "n_train": len(train)}) as b:

@@ -382,3 +382,19 @@ def test_significance_marks_against_a_reference_row():
     assert "\u2020 |" not in render(
         comparison_table(two_by_two(), significance=not_sig, reference="base"), "md"
     )
+
+
+def test_csv_keeps_a_cell_whose_mean_is_undefined_with_its_runs():
+    """A NaN seed leaves the cell without a mean (never ranked or bolded); the CSV still lists the runs
+    behind it, with an empty mean, while a cell never evaluated has no record at all."""
+    rows = [
+        result("f", "a", "t", "m", math.nan, seed=0),
+        result("f", "a", "t", "m", 1.0, seed=1),
+        result("f", "b", "t", "m", 2.0),
+        result("f", "c", "u", "x", 1.0),
+    ]
+    records = list(csv.DictReader(io.StringIO(render(comparison_table(pd.DataFrame(rows)), "csv"))))
+    assert [(r["variant"], r["task"]) for r in records] == [("a", "t"), ("b", "t"), ("c", "u")]
+    undefined = records[0]
+    assert (undefined["mean"], undefined["rank"], undefined["best"]) == ("", "", "false")
+    assert (undefined["run_ids"], undefined["seeds"], undefined["n_seeds"]) == ("a-t-0-s;a-t-1-s", "0;1", "2")
