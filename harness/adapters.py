@@ -117,12 +117,15 @@ class PlanevalLM(LM):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_lm_eval(self, text: str) -> list[int]:
-        """As lm-eval's ``HFLM.tok_encode`` with its defaults: the tokenizer adds its own special tokens
-        (a Llama-style tokenizer prepends BOS; GPT-2's adds none), unless the text already starts with
-        the prefix token's text."""
+        """As lm-eval's ``HFLM.tok_encode``: the tokenizer adds its own special tokens (a Llama-style
+        tokenizer prepends BOS; GPT-2's adds none) — or what an adapter's ``add_bos_token`` says, as
+        lm-eval's model arg of that name — and none when the text starts with the prefix token's text."""
         tok = self.tokenizer
-        starts_with_prefix = text.startswith(tok.decode(self.prefix_token_id))
-        return list(tok(text, add_special_tokens=not starts_with_prefix)["input_ids"])
+        add_bos = getattr(self, "add_bos_token", None)
+        special = True if add_bos is None else bool(add_bos)
+        if text.startswith(tok.decode(self.prefix_token_id)):
+            special = False
+        return list(tok(text, add_special_tokens=special)["input_ids"])
 
     def document_ids(self, text: str, encoding: str = "plain") -> list[int]:
         """A document's token ids with the prefix token in front (the prefix is never scored), encoded

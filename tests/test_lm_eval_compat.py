@@ -111,3 +111,17 @@ def test_rolling_equals_lm_eval_with_a_bos_adding_tokenizer(bos_model: Path) -> 
     assert not np.allclose([lp.sum() for lp in plain[:-1]], want[:-1], rtol=1e-3)  # the test can fail
     with pytest.raises(ValueError, match="unknown encoding 'hf'"):
         ours.token_logprobs(texts, mode="rolling", encoding="hf")
+
+
+def test_rolling_follows_an_adapters_add_bos_token_as_lm_eval_does(bos_model: Path) -> None:
+    """lm-eval's ``add_bos_token`` model arg decides the special tokens of its encoding; an adapter with
+    ``add_bos_token`` set encodes the same way and still gets lm-eval's totals."""
+    texts = sample_texts(3, seed=8, sentences=(8, 12))
+    ours = HFCausalLM.from_pretrained(str(bos_model), batch_size=4)
+    ours.add_bos_token = False
+    theirs = HFLM(pretrained=str(bos_model), device="cpu", batch_size=4, add_bos_token=False)
+    assert [ours.encode_lm_eval(t) for t in texts] == [theirs.tok_encode(t) for t in texts]
+    assert [ours.encode_lm_eval(t) for t in texts] == [ours.encode(t) for t in texts]  # no BOS added
+    requests = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
+    want = np.array(theirs.loglikelihood_rolling(requests, disable_tqdm=True))
+    np.testing.assert_allclose(ours.loglikelihood_rolling(requests), want, rtol=1e-5)
