@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from safetensors.torch import load_file
 from harness.cache import Cache, seal, verify_tree
 from harness.catalog import SUITES, include_dir
 from harness.corpus import Corpus, Document
-from harness.lease import Lease, hostname, lease_live, owner_tag, read_lease
+from harness.lease import Lease, break_stale, hostname, lease_live, owner_tag, read_lease
 from harness.runner import Runner, plan_suite
 from harness.specs import CorpusSpec, VariantSpec
 from leaderboard.store import Store
@@ -321,6 +322,30 @@ def test_stale_leases_are_broken_by_one_breaker(tmp_path):
     os.utime(far, (old, old))  # its heartbeat stopped an hour ago
     with Lease.acquire(far, ttl=60, timeout=5):
         assert read_lease(far).host == hostname()
+
+
+def test_of_many_breakers_of_a_stale_lease_exactly_one_wins(tmp_path):
+    path = tmp_path / ".lease-k"
+    path.write_text(json.dumps({"host": hostname(), "pid": DEAD_PID, "token": "dead", "started": 0}))
+    judged = read_lease(path)
+    results: list[bool] = []
+    start = threading.Barrier(8)
+
+    def breaker() -> None:
+        start.wait()
+        results.append(break_stale(path, judged))
+
+    threads = [threading.Thread(target=breaker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True] and not path.exists()
+    assert not list(tmp_path.glob("*.broken-*"))
+    # a breaker that finds a new live owner under the name (taken between its read and its rename)
+    # puts that lease back instead of stealing it
+    with Lease.acquire(path):
+        assert not break_stale(path, judged) and read_lease(path).pid == os.getpid()
 
 
 def test_heartbeat_keeps_a_long_build_alive(tmp_path):

@@ -28,6 +28,7 @@ def suite_file(tmp_path: Path) -> Path:
     spec = yaml.safe_load((INCLUDE / "micro-suite.yaml").read_text())
     spec["name"] = "micro-concurrent"
     spec["overrides"] = {"micro-lm": {"max_steps": 10}}
+    spec["corpus"]["params"]["n_articles"] = 100
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -41,14 +42,15 @@ def leaderboard(home: Path) -> pd.DataFrame:
 
 def test_four_runs_in_one_home_build_each_stage_once(tmp_path):
     path = suite_file(tmp_path)
-    home = tmp_path / "shared-home"
+    home, single = tmp_path / "shared-home", tmp_path / "single-home"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--include", str(INCLUDE),
-           "--home", str(home), "--no-progress"]  # fmt: skip
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for _ in range(N_PROCESSES)
-    ]
+
+    def start(where: Path) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--include", str(INCLUDE),
+               "--home", str(where), "--no-progress"]  # fmt: skip
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    procs = [start(home) for _ in range(N_PROCESSES)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
@@ -79,6 +81,5 @@ def test_four_runs_in_one_home_build_each_stage_once(tmp_path):
     # the leaderboard is a single run's, one row per run
     runs = Store(f"sqlite:///{home / 'leaderboard.db'}").runs(status=None)
     assert len(runs) == len(plan.evals) and runs["run_id"].is_unique and (runs["status"] == "ok").all()
-    single = tmp_path / "single-home"
-    assert not Runner(single, progress=False, log=lambda s: None).run(plan).failed
+    assert not Runner(single, progress=False, log=lambda s: None).run(plan).failed  # a single run
     pd.testing.assert_frame_equal(leaderboard(home), leaderboard(single))
