@@ -137,9 +137,14 @@ class HFCausalLM(PlanevalLM):
         batch_size: int | str = 16,
         device: str = "cpu",
         fused_gelu: bool = True,
+        add_bos_token: bool | None = None,
         **kwargs: Any,  # lm-eval forwards extra options (max_batch_size, ...): accepted and ignored
     ) -> None:
         super().__init__()
+        #: lm-eval's ``add_bos_token`` model arg, for ``generate_until`` only (``None``: the tokenizer's
+        #: own default, as lm-eval's ``hf`` model); planeval's ``generate`` always puts the prefix token first
+        self.add_bos_token = add_bos_token
+        self._hflm: Any = None
         self._device = torch.device(device)
         self.model = model.to(self._device).eval()
         if fused_gelu:
@@ -160,6 +165,7 @@ class HFCausalLM(PlanevalLM):
         batch_size: int = 16,
         device: str = "cpu",
         dtype: str = "float32",
+        add_bos_token: bool | None = None,
     ) -> HFCausalLM:
         """Load a hub name (identity ``hf:<name>@<revision>``) or a local folder (identity
         ``hf:<abs path>#<content hash>``, so retraining into the same folder changes the identity)."""
@@ -175,7 +181,9 @@ class HFCausalLM(PlanevalLM):
         else:
             rev = revision or getattr(model.config, "_commit_hash", None) or "main"
             identity = f"hf:{name_or_path}@{rev}"
-        return cls(model, tokenizer, identity, batch_size=batch_size, device=device)
+        return cls(
+            model, tokenizer, identity, batch_size=batch_size, device=device, add_bos_token=add_bos_token
+        )
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> HFCausalLM:
@@ -183,6 +191,8 @@ class HFCausalLM(PlanevalLM):
         args = dict(kv.split("=", 1) for kv in arg_string.split(",") if kv)
         extra = {k: v for k, v in (additional_config or {}).items() if k in ("batch_size", "device") and v}
         name = args.pop("pretrained")
+        if "add_bos_token" in args:
+            args["add_bos_token"] = str(args["add_bos_token"]).strip().lower() in ("1", "true", "yes")
         return cls.from_pretrained(name, **{**args, **extra})
 
     # -- properties --------------------------------------------------------------------------------
@@ -311,6 +321,30 @@ class HFCausalLM(PlanevalLM):
                     results[i] = Generation(text[:cut] if cut >= 0 else text, toks, meta={"finish": why})
                 bar.update(len(rows))
         return [r for r in results if r is not None]
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = True) -> list[str]:
+        """lm-eval's generation requests, answered by the same code as lm-eval's own ``hf`` model
+        (``lm_eval.models.huggingface.HFLM`` on these weights): its prompt encoding (no prefix token;
+        BOS only where the tokenizer adds one or ``add_bos_token`` says so), its batching order, left
+        truncation to ``max_length - max_gen_toks``, stop sequences and decoding. GPT-2's GELU runs
+        unfused meanwhile, as in a model lm-eval loads itself. A subclass with its own ``generate``
+        (two-stage models) keeps the generic path."""
+        if type(self).generate is not HFCausalLM.generate:
+            return super().generate_until(requests)
+        if self._hflm is None:
+            import copy
+
+            from lm_eval.models.huggingface import HFLM
+
+            self._hflm = HFLM(
+                pretrained=self.model,
+                tokenizer=copy.deepcopy(self._tokenizer),  # lm-eval may set a pad token on its copy
+                batch_size=self.batch_size,
+                add_bos_token=self.add_bos_token,
+            )
+        self._hflm.cache_hook = self.cache_hook
+        with unfused_gelu(self.model):
+            return self._hflm.generate_until(requests, disable_tqdm=disable_tqdm)
 
     def _generate_rows(
         self,
@@ -461,6 +495,27 @@ def fuse_gelu(model: torch.nn.Module) -> int:
                 setattr(parent, name, _FusedGELUTanh())
                 swapped += 1
     return swapped
+
+
+class unfused_gelu:
+    """Within the block, modules ``fuse_gelu`` swapped are GPT-2's own ``NewGELUActivation`` again."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.swapped: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
+
+    def __enter__(self) -> None:
+        for parent in self.model.modules():
+            for name, child in parent.named_children():
+                if isinstance(child, _FusedGELUTanh):
+                    self.swapped.append((parent, name, child))
+        for parent, name, _ in self.swapped:
+            setattr(parent, name, NewGELUActivation())
+
+    def __exit__(self, *exc: Any) -> None:
+        for parent, name, child in self.swapped:
+            setattr(parent, name, child)
+        self.swapped.clear()
 
 
 class _FusedGELUTanh(torch.nn.Module):

@@ -1,10 +1,15 @@
-"""GSM8K accuracy (DESIGN §8), with the answer extractors reported side by side.
+"""GSM8K accuracy, with the answer extractors reported side by side. Definitions: docs/tasks/math.md.
 
-Per sample the raw output, the gold, and for each extractor the extracted answer and 0/1 correctness:
+``protocol``: ``planeval`` (the default: planeval's prompt and few-shot draw, ``tasks.math_prompts``) or
+``lm-eval-gsm8k`` / ``lm-eval-gsm8k-cot`` (the installed lm-eval's task, reproduced exactly:
+``tasks.lm_eval_protocols``). Per sample the raw output, the gold, and for each extractor the extracted
+answer and 0/1 correctness:
 
 * ``strict`` — lm-eval's ``strict-match``: the number after the FIRST ``#### ``, scored with lm-eval's
-  gsm8k ``exact_match`` (``,`` ``$`` trailing ``.`` ignored, case folded). Reference-compatible: this is
-  the number to compare with published lm-eval GSM8K scores.
+  gsm8k ``exact_match`` (``,`` ``$`` trailing ``.`` ignored, case folded). Under an lm-eval protocol it is
+  lm-eval's own filter and metric (gsm8k-cot's strict filter reads "The answer is"), and
+  ``acc_strict`` is the number published lm-eval GSM8K scores report; under ``planeval`` it is the same
+  filter on planeval's prompt, which no published number uses.
 * ``flexible`` — lm-eval's ``flexible-extract`` (the last number-like run), same scoring.
 * ``boxed`` — the value in the last ``\\boxed{}``, compared by value.
 * ``best`` (metric ``acc``) — ours: the answer stated last (``####``, ``\\boxed{}``, "answer is"),
@@ -30,7 +35,9 @@ from tasks.answers.numbers import (
     parse_number,
 )
 from tasks.base import TASKS, MetricInfo
+from tasks.lm_eval_protocols import GSM8K_FILTERS
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
+from tasks.math_prompts import solution_with_answer
 
 EXTRACTORS = ("strict", "flexible", "boxed", "best")
 #: each metric is the mean of a 0/1 per-sample column
@@ -64,13 +71,25 @@ class GSM8K(MathGenerationTask):
     """GSM8K-style word problems: exact numeric answer, lm-eval's extractors next to ours."""
 
     Params = MathTaskParams
-    version = "1"
+    #: 2: fractions before a full stop (``3/4.``), mixed numbers and LaTeX thousands separators read right
+    version = "2"
     metrics = {
         "acc": MetricInfo(True, "accuracy, last stated answer read as a number (ours)"),
-        "acc_strict": MetricInfo(True, "accuracy, lm-eval strict-match (first '#### ')"),
+        "acc_strict": MetricInfo(True, "accuracy, lm-eval strict-match (lm-eval's own under its protocols)"),
         "acc_flexible": MetricInfo(True, "accuracy, lm-eval flexible-extract (last number-like run)"),
         "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{} by value"),
     }
+
+    def lm_eval_doc(self, item: MathItem) -> dict[str, Any]:
+        row = item.row or {}
+        if "question" in row and "answer" in row:
+            return dict(row)
+        return {"question": item.question, "answer": solution_with_answer(item.solution or "", item.gold)}
+
+    def lm_eval_key(self, metric: str, filter_name: str) -> str:
+        if metric == "exact_match" and filter_name in GSM8K_FILTERS:
+            return GSM8K_FILTERS[filter_name]
+        return super().lm_eval_key(metric, filter_name)
 
     def metric_info(self, name: str) -> MetricInfo:
         if name.startswith("acc@level"):

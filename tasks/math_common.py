@@ -23,14 +23,14 @@ import json
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from harness.adapters import PlanevalLM
 from harness.corpus import Corpus, Document, build_corpus
@@ -40,6 +40,7 @@ from harness.specs import CorpusSpec
 from tasks.answers.math_answers import math_gold
 from tasks.answers.numbers import gsm8k_gold
 from tasks.base import Task, TaskContext, TaskParams
+from tasks.lm_eval_protocols import PLANEVAL, check_protocol, needs_fewshot_pool
 from tasks.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 
 CORPUS = "corpus"
@@ -55,6 +56,8 @@ class MathItem:
     solution: str | None = None  # the reference solution, for few-shot examples
     level: str | None = None
     subject: str | None = None
+    #: the data row as read (jsonl / hf), handed to lm-eval unchanged under an lm-eval protocol
+    row: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 def _level(value: Any) -> str | None:
@@ -77,6 +80,7 @@ def item_from_row(row: dict[str, Any], sample_id: str, where: str) -> MathItem:
             solution=answer,
             level=_level(row.get("level")),
             subject=row.get("type") or row.get("subject"),
+            row=row,
         )
     if "problem" in row and ("solution" in row or "answer" in row):
         solution = row.get("solution")
@@ -93,6 +97,7 @@ def item_from_row(row: dict[str, Any], sample_id: str, where: str) -> MathItem:
             solution=None if solution is None else str(solution),
             level=_level(row.get("level")),
             subject=row.get("type") or row.get("subject"),
+            row=row,
         )
     raise PlanevalError(
         f"{where}: expected GSM8K fields 'question' + 'answer' or MATH fields 'problem' + 'solution', "
@@ -213,7 +218,22 @@ def _fields(template: str) -> set[str]:
         raise ValueError(f"not a str.format template: {exc}") from None
 
 
+#: params that only planeval's own protocol reads, and those only lm-eval protocols read
+PLANEVAL_ONLY = ("n_shots", "prompt_template", "fewshot_template", "max_new_tokens", "temperature", "stop")
+LM_EVAL_ONLY = ("num_fewshot", "gen_kwargs", "fewshot_seed")
+
+
 class MathTaskParams(TaskParams):
+    #: the task whose protocols these params accept (``math`` overrides)
+    family: ClassVar[str] = "gsm8k"
+
+    protocol: str = Field(
+        PLANEVAL,
+        description="planeval (the default) or an lm-eval protocol reproducing the installed lm-eval's task",
+    )
+    num_fewshot: int | None = Field(None, ge=0, description="lm-eval protocols: lm-eval's --num_fewshot")
+    gen_kwargs: dict[str, Any] | None = Field(None, description="lm-eval protocols: lm-eval's --gen_kwargs")
+    fewshot_seed: int | None = Field(None, description="lm-eval protocols: lm-eval's fewshot seed (1234)")
     dataset: str = CORPUS
     split: str = "test"
     fewshot_dataset: str | None = None
@@ -268,10 +288,36 @@ class MathTaskParams(TaskParams):
 
     @model_validator(mode="after")
     def _shots_need_a_pool(self) -> MathTaskParams:
+        check_protocol(self.protocol, self.family)
         local = self.dataset not in (CORPUS,) and not self.dataset.startswith(HF_PREFIX)
-        if self.n_shots and self.fewshot_dataset is None and local:
-            raise ValueError("n_shots > 0 with a local dataset file needs fewshot_dataset (a train file)")
+        if self.protocol == PLANEVAL:
+            wrong = [k for k in LM_EVAL_ONLY if getattr(self, k) is not None]
+            if wrong:
+                raise ValueError(f"{wrong[0]} applies to lm-eval protocols only (protocol is {PLANEVAL!r})")
+            if self.n_shots and self.fewshot_dataset is None and local:
+                raise ValueError("n_shots > 0 with a local dataset file needs fewshot_dataset (a train file)")
+            return self
+        wrong = [k for k in PLANEVAL_ONLY if k in self.model_fields_set]
+        if wrong:
+            raise ValueError(
+                f"{wrong[0]} is planeval's protocol; under {self.protocol!r} lm-eval's task sets it "
+                "(use num_fewshot and gen_kwargs, as with lm-eval)"
+            )
+        if needs_fewshot_pool(self.protocol, self.num_fewshot) and self.fewshot_dataset is None and local:
+            raise ValueError(f"protocol {self.protocol!r} needs fewshot_dataset (shots from a train split)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _stable_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Params at their defaults that older planeval did not have are left out of the dump (the
+        evaluation key hashes it), so results computed before ``protocol`` existed keep their keys."""
+        data = handler(self)
+        if self.protocol == PLANEVAL:
+            data.pop("protocol", None)
+        for key in LM_EVAL_ONLY:
+            if getattr(self, key) is None:
+                data.pop(key, None)
+        return data
 
 
 class MathGenerationTask(Task):
@@ -283,14 +329,23 @@ class MathGenerationTask(Task):
         """Per-item scoring columns (extracted answers and 0/1 correctness per extractor)."""
         raise NotImplementedError
 
+    def lm_eval_doc(self, item: MathItem) -> dict[str, Any]:
+        """The item as a row of the dataset lm-eval's task reads (its own row when it has one)."""
+        raise NotImplementedError
+
     def fingerprint(self, params: MathTaskParams) -> str:
-        """Digests of local data files, so editing one re-runs the evaluation."""
+        """Digests of local data files, so editing one re-runs the evaluation; under an lm-eval protocol
+        also lm-eval's version and a digest of its task files."""
         from harness.hashing import file_digest
 
         parts = []
         for source in (params.dataset, params.fewshot_dataset):
             if source and source != CORPUS and not source.startswith(HF_PREFIX) and Path(source).is_file():
                 parts.append(file_digest(Path(source)))
+        if params.protocol != PLANEVAL:
+            from tasks.lm_eval_protocols import fingerprint
+
+            parts.append(fingerprint(params.protocol))
         return ",".join(parts)
 
     def corpus(self, ctx: TaskContext) -> Corpus | None:
@@ -309,7 +364,7 @@ class MathGenerationTask(Task):
 
     def fewshot_pool(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params
-        if p.n_shots == 0:
+        if p.protocol == PLANEVAL and p.n_shots == 0:
             return []
         source = p.fewshot_dataset or p.dataset  # the validator ensured a local file names its pool
         return load_items(source, p.fewshot_split, self.corpus(ctx), where="fewshot_dataset")
@@ -332,6 +387,8 @@ class MathGenerationTask(Task):
         items = self.items(ctx)
         if not items:
             raise PlanevalError(f"{p.dataset}: no items to evaluate in split {p.split!r}")
+        if p.protocol != PLANEVAL:
+            return self.evaluate_lm_eval(model, ctx, items)
         gens = model.generate(
             self.prompts(items, ctx),
             max_new_tokens=p.max_new_tokens,
@@ -357,6 +414,63 @@ class MathGenerationTask(Task):
             row.update(scores)
         return pd.DataFrame(rows)
 
+    def evaluate_lm_eval(self, model: PlanevalLM, ctx: TaskContext, items: list[MathItem]) -> pd.DataFrame:
+        """lm-eval's task on these items (``tasks.lm_eval_protocols``): its prompts, generation settings,
+        filters and scores, and ours on the same outputs. The lm-eval version and settings go into
+        ``work/lm_eval_protocol.json`` and a ``reference`` column."""
+        import hashlib
+
+        from tasks.lm_eval_protocols import needs_fewshot_pool, reference_label, run_protocol
+
+        p: MathTaskParams = ctx.params
+        pool = None
+        if needs_fewshot_pool(p.protocol, p.num_fewshot):
+            pool = [self.lm_eval_doc(i) for i in self.fewshot_pool(ctx)]
+        run = run_protocol(
+            p.protocol,
+            model,
+            [self.lm_eval_doc(i) for i in items],
+            pool,
+            num_fewshot=p.num_fewshot,
+            gen_kwargs=p.gen_kwargs,
+            fewshot_seed=p.fewshot_seed,
+            scratch=ctx.work_dir,
+        )
+        (ctx.work_dir / "lm_eval_protocol.json").write_text(json.dumps(run.info, indent=2, default=str))
+        label = reference_label(run.info)
+        rows = [
+            {
+                "sample_id": item.sample_id,
+                "level": item.level,
+                "subject": item.subject,
+                "question": item.question,
+                "output": out,
+                "gold": item.gold,
+                "n_tokens": len(model.encode(out)),
+                "prompt_hash": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),  # = lm-eval's
+                "reference": label,
+            }
+            for item, out, prompt in zip(items, run.outputs, run.prompts, strict=True)
+        ]
+        for row, scores in zip(rows, self.score(items, run.outputs, p), strict=True):
+            row.update(scores)
+        for (metric, filter_name), values in run.scores.items():
+            key = self.lm_eval_key(metric, filter_name)
+            for n, row in enumerate(rows):
+                value = values[n]
+                row[f"correct_{key}"] = float(value) if isinstance(value, (bool, int, float)) else value
+                if filter_name != "none":
+                    row[f"pred_{key}"] = str(run.filtered[filter_name][n])
+        return pd.DataFrame(rows)
+
+    def lm_eval_key(self, metric: str, filter_name: str) -> str:
+        """The column/metric suffix of lm-eval's ``<metric>,<filter>`` score: ``lm_eval``,
+        ``lm_eval_math_verify``, ``lm_eval_<filter>``, ... (``gsm8k`` maps its two filters to
+        ``strict``/``flexible``)."""
+        parts = ["lm_eval"] + ([] if metric == "exact_match" else [metric])
+        parts += [] if filter_name == "none" else [filter_name]
+        return "_".join(re.sub(r"\W+", "_", part).strip("_") for part in parts)
+
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """The text up to the first stop string (adapters trim already; this makes it a task guarantee)."""
@@ -366,7 +480,12 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 def accuracies(samples: pd.DataFrame, columns: dict[str, str]) -> dict[str, float]:
     """``{metric: mean of its 0/1 column}`` in one numpy pass: ``aggregate`` runs once per bootstrap
-    resample (1000 times), so pandas' per-call overhead would dominate."""
+    resample (1000 times), so pandas' per-call overhead would dominate. Columns ``correct_lm_eval*``
+    (lm-eval's own scores under an lm-eval protocol) become metrics ``acc_lm_eval*``."""
+    columns = dict(columns)
+    for col in samples.columns:
+        if col.startswith("correct_lm_eval"):
+            columns.setdefault("acc" + col[len("correct") :], col)
     if not len(samples):
         return {name: float("nan") for name in columns}
     return {name: float(samples[col].to_numpy(dtype=float).mean()) for name, col in columns.items()}

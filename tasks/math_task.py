@@ -1,5 +1,9 @@
-"""MATH accuracy (DESIGN §8), with the answer extractors reported side by side. Registers ``math``
-(the module is not named ``math.py``, which would shadow the standard library).
+"""MATH accuracy, with the answer extractors reported side by side. Registers ``math`` (the module is
+not named ``math.py``, which would shadow the standard library). Definitions: docs/tasks/math.md.
+
+``protocol``: ``planeval`` (the default) or ``lm-eval-hendrycks-math`` / ``lm-eval-minerva-math`` (the
+installed lm-eval's task reproduced exactly, ``tasks.lm_eval_protocols``; its scores are the columns
+``correct_lm_eval*`` and the metrics ``acc_lm_eval*``, next to ours on the same outputs).
 
 Gold: the last ``\\boxed{}`` of the reference solution (brace-matched), or the row's ``answer``.
 Per sample the raw output, the gold, and for each extractor the extracted answer and 0/1 correctness:
@@ -9,7 +13,8 @@ Per sample the raw output, the gold, and for each extractor the extracted answer
 * ``boxed``, ``minerva`` ("Final Answer: The final answer is X. I hope it is correct."), ``hash``
   (after the last ``#### ``, the format planeval's trainers teach) — each judged by the full check of
   ``tasks.answers.equivalence``: reference string check, our normalisation, exact numeric value, then
-  math-verify in worker processes with a time limit (``symbolic_timeout_s``).
+  math-verify in worker processes with a time limit (``symbolic_timeout_s``); the problem text tells
+  whether a bare ``70,110`` is a list.
 * ``best`` (metric ``acc``) — the answer stated last by any extractor, same full check; ``acc_string``
   is the same answers without the symbolic step, to show what sympy adds.
 """
@@ -18,12 +23,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from pydantic import Field
 
-from tasks.answers.equivalence import MathEquivalence, string_verdict
+from tasks.answers.equivalence import MathEquivalence, asks_for_list, string_verdict
 from tasks.answers.hendrycks import is_equiv
 from tasks.answers.math_answers import EXTRACTORS, best_of, extract_all
 from tasks.base import TASKS, MetricInfo
@@ -38,6 +43,8 @@ WORKERS_ENV = "PLANEVAL_VERIFY_WORKERS"
 
 
 class MathParams(MathTaskParams):
+    family: ClassVar[str] = "math"
+
     symbolic: bool = True
     symbolic_timeout_s: float = Field(5.0, gt=0, le=120)
 
@@ -62,11 +69,12 @@ def score_math(
         row: dict[str, Any] = {f"pred_{name}": (p or "") for name, p in preds.items() if name != "best"}
         row.update(pred=best or "", pred_from=kind)
         row["correct_hendrycks"] = int(preds["boxed"] is not None and is_equiv(preds["boxed"], item.gold))
-        string, _ = string_verdict(best, item.gold) if best else (None, False)
+        string, _ = string_verdict(best, item.gold, asks_for_list(item.question)) if best else (None, False)
         row["correct_string"] = int(bool(string and string.correct))
         rows.append(row)
         pairs.extend((preds[name], item.gold) for name in (*EXTRACTORS, "best"))
-    verdicts = iter(judge.judge(pairs))
+    problems = [item.question for item in items for _ in (*EXTRACTORS, "best")]
+    verdicts = iter(judge.judge(pairs, problems))
     for row in rows:
         for name in (*EXTRACTORS, "best"):
             v = next(verdicts)
@@ -81,8 +89,11 @@ class Math(MathGenerationTask):
     """MATH-style problems: boxed / Minerva / #### answers, reference and symbolic equivalence."""
 
     Params = MathParams
-    version = "1"
+    #: 2: mixed numbers, row breaks, thousands separators, shapes and words judged right (docs/tasks/math.md)
+    version = "2"
     metrics = {
+        "acc_lm_eval": MetricInfo(True, "accuracy, lm-eval's own exact_match (lm-eval protocols only)"),
+        "acc_lm_eval_math_verify": MetricInfo(True, "accuracy, lm-eval minerva_math's math_verify"),
         "acc": MetricInfo(True, "accuracy, last stated answer, string/numeric/symbolic equivalence (ours)"),
         "acc_hendrycks": MetricInfo(True, "accuracy, last \\boxed{} + Hendrycks is_equiv (reference)"),
         "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{}, full equivalence"),
@@ -95,6 +106,15 @@ class Math(MathGenerationTask):
         if name.startswith("acc@level"):
             return MetricInfo(True, f"accuracy (ours) at {name.split('@', 1)[1]}")
         return super().metric_info(name)
+
+    def lm_eval_doc(self, item: MathItem) -> dict[str, Any]:
+        row = item.row or {}
+        if "problem" in row and "solution" in row:
+            return dict(row)
+        solution = item.solution or ""
+        if "\\boxed" not in solution:  # lm-eval reads the gold from the solution's last box
+            solution = f"{solution}\n$\\boxed{{{item.gold}}}$".lstrip()
+        return {"problem": item.question, "solution": solution}
 
     def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
         judge = MathEquivalence(

@@ -2,6 +2,9 @@
 
 Brace matching skips escaped braces (``\\{``, ``\\}``): they are literal set braces, so
 ``\\boxed{\\{1,2\\}}`` holds ``\\{1,2\\}`` and an unbalanced ``\\left\\{`` inside a box does not end it early.
+
+``fold_spacing`` removes LaTeX spacing without changing what an answer means (docs/tasks/math.md):
+a ``\\\\`` row break stays, thousands separators between digit groups go, other spacing becomes a space.
 """
 
 from __future__ import annotations
@@ -72,3 +75,30 @@ def strip_math_delimiters(s: str) -> str:
         if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
             return s[len(left) : len(s) - len(right)].strip()
     return s
+
+
+#: thousands separators as LaTeX writes them (``10,\\!080``, ``11,\\! 111``, ``10{,}080``, ``10\\,000``),
+#: only between a digit and a group of exactly three digits
+_THOUSANDS_SEP = r"(?<=\d)(?:,\\!|\{,\}|\\,|,\\,|,\\ |\\ )\s*(?=\d{3}(?!\d))"
+_SPACING = re.compile(rf"\\\\|(?P<sep>{_THOUSANDS_SEP})|\\[!,;: ]|\{{,\}}|~")
+
+
+def fold_spacing(s: str) -> str:
+    """LaTeX spacing folded so that the value is kept: ``\\\\`` (a matrix or vector row break) is left
+    alone, a thousands separator between digit groups is removed (``11,\\! 111,\\! 100`` → ``11111100``),
+    ``\\!`` (negative space) is removed, ``{,}`` becomes ``,`` and ``\\,`` ``\\;`` ``\\:`` ``\\ `` ``~``
+    a space. Replacing ``\\ `` naively would turn a row break ``\\\\ `` into ``\\ `` and merge two rows."""
+
+    def repl(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text == "\\\\":
+            return text
+        if m["sep"] is not None:
+            return ""
+        if text == "\\!":
+            return ""
+        if text == "{,}":
+            return ","
+        return " "
+
+    return _SPACING.sub(repl, s)

@@ -9,7 +9,9 @@ retracted one); flexible takes the last number-like run, so trailing text wins (
 Ours (``best``): the answer stated last — after ``#### ``, in ``\\boxed{}``, or after "answer is" /
 "Final Answer:" — read as a number (thousands separators ``,`` / spaces / ``{,}`` / ``,\\!``, a sign
 apart from its digits, ``$``, ``%``, units and trailing punctuation tolerated; ``\\frac{a}{b}`` and
-``a/b`` as fractions), compared by value (``18.00 == 18``); with no marker, the last number in the text.
+``a/b`` as fractions, also before a full stop; ``4\\frac{2}{3}`` and ``4 2/3`` as mixed numbers),
+compared by value (``18.00 == 18``); with no marker, the last number in the text. Definitions:
+docs/tasks/math.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 from fractions import Fraction
 from typing import NamedTuple
 
-from tasks.answers.latex import boxed_spans
+from tasks.answers.latex import boxed_spans, fold_spacing
 
 # -- lm-eval's reference ---------------------------------------------------------------------------
 
@@ -69,11 +71,6 @@ def extract_flexible(text: str) -> str:
 # -- numbers ---------------------------------------------------------------------------------------
 
 _CLEAN = (
-    (",\\!", ","),
-    ("{,}", ","),
-    ("\\!", ""),
-    ("\\,", " "),
-    ("\\ ", " "),
     ("\\$", "$"),
     ("\\%", "%"),
     ("\u2009", " "),
@@ -82,15 +79,25 @@ _CLEAN = (
     ("\u2212", "-"),  # unicode minus
     ("\u2013", "-"),  # en dash used as a minus
 )
-_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(\d+)\s*\}|\\[dt]?frac(\d)(\d)")
+#: ``\frac{a}{b}``, ``\dfrac``, ``\tfrac`` and the shorthand ``\frac12`` with integer parts; a digit
+#: right before it makes a mixed number (``4\frac{2}{3}`` is 4 2/3, never 42/3)
+_FRAC = re.compile(
+    r"(?P<whole>\d\s*)?\\[dt]?frac\s*(?:\{\s*(?P<num>-?\d+)\s*\}\s*\{\s*(?P<den>\d+)\s*\}|(?P<n1>\d)(?P<d1>\d))"
+)
 _EQUALS_TAIL = re.compile(r"=(?![^=]*=)")
 
 
 def _number_pattern(space_groups: bool, loose_sign: bool) -> re.Pattern[str]:
+    """One number: sign, ``$``, digits (thousands-grouped or not, decimals), an optional ``/den`` and, in
+    front, an optional whole part of a mixed number (``4 2/3``; checked to be proper in ``_value``). A
+    denominator may be followed by a full stop or any other punctuation (``3/4.`` is 3/4), not by more
+    digits or a decimal part."""
     sign = r"(?P<sign>-\s?)?" if loose_sign else r"(?P<sign>-)?"
     groups = r"\d{1,3}(?:,\d{3})+" + (r"|\d{1,3}(?: \d{3})+" if space_groups else "")
+    whole = r"(?:(?P<whole>\d+) (?=\d+ ?/ ?\d))?"
     body = rf"(?P<body>(?:{groups}|\d+)(?:\.\d+)?|\.\d+)"
-    return re.compile(rf"(?<![\w.]){sign}(?:\$\s?)?{body}(?:\s?/\s?(?P<den>\d+)(?![\d.]))?(?![\d])")
+    den = r"(?: ?/ ?(?P<den>\d+)(?!\d|\.\d))?"
+    return re.compile(rf"(?<![\w.]){sign}(?:\$\s?)?{whole}{body}{den}(?!\d)")
 
 
 _SPAN_NUMBER = _number_pattern(space_groups=True, loose_sign=True)
@@ -102,11 +109,20 @@ class Found(NamedTuple):
     start: int  # where the number starts in the cleaned text
 
 
+def _fraction(m: re.Match[str]) -> str:
+    num, den = (m["num"], m["den"]) if m["num"] is not None else (m["n1"], m["d1"])
+    whole = m["whole"]
+    return f"{whole.strip()} {num}/{den}" if whole else f"{num}/{den}"
+
+
 def clean(text: str) -> str:
-    """LaTeX spacing and separators folded to plain characters; ``\\frac{a}{b}`` → ``a/b``."""
+    """LaTeX spacing and separators folded without changing the value (``latex.fold_spacing``: thousands
+    separators go, a row break stays), ``\\frac{a}{b}`` → ``a/b`` and a mixed ``4\\frac{2}{3}`` →
+    ``4 2/3``."""
+    text = fold_spacing(text)
     for before, after in _CLEAN:
         text = text.replace(before, after)
-    return _FRAC.sub(lambda m: f"{m[1] or m[3]}/{m[2] or m[4]}", text)
+    return _FRAC.sub(_fraction, text)
 
 
 def _value(m: re.Match[str]) -> Fraction | None:
@@ -117,6 +133,10 @@ def _value(m: re.Match[str]) -> Fraction | None:
         if den == 0:
             return None
         value /= den
+    if m["whole"] is not None:
+        if m["den"] is None or "." in body or value >= 1:
+            return None  # "2 5/3" is no mixed number: not a value we can read
+        value += int(m["whole"])
     return -value if m["sign"] else value
 
 
@@ -126,10 +146,17 @@ def numbers_in(text: str, *, span: bool) -> list[Found]:
     ``20 - 10`` or ``3 000 of 5 000`` would be misread."""
     pattern = _SPAN_NUMBER if span else _TEXT_NUMBER
     out = []
-    for m in pattern.finditer(text):
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
         v = _value(m)
+        if v is None and m["whole"] is not None:  # "2 5/3": not a mixed number, so two numbers
+            whole = int(m["whole"])
+            out.append(Found(-Fraction(whole) if m["sign"] else Fraction(whole), m.start()))
+            pos = m.start("body")
+            continue
         if v is not None:
             out.append(Found(v, m.start()))
+        pos = max(m.end(), pos + 1)
     return out
 
 
@@ -213,9 +240,13 @@ def gsm8k_gold(answer: str) -> str:
     return answer.strip()
 
 
-def exact_number(s: str) -> Fraction | None:
-    """The value of ``s`` when it is nothing but a number (``-0.75``, ``1,000``, ``\\frac{3}{4}``,
-    ``3/4``, ``$5``), else ``None``: MATH answers that compare by value without sympy."""
+def exact_number(s: str, lists: bool | None = None) -> Fraction | None:
+    """The value of ``s`` when it is nothing but one number whose reading is certain (``-0.75``,
+    ``1,000``, ``10,\\!080``, ``\\frac{3}{4}``, ``3/4``, a mixed ``2\\frac{1}{4}`` or ``2 1/4``, ``$5``),
+    else ``None``: MATH answers that compare by value without sympy. ``lists=True`` (the problem asks for
+    a list, "separated by commas") reads ``70,110`` as two numbers, so not as one."""
     s = clean(s).strip()
     m = _SPAN_NUMBER.fullmatch(s)
-    return _value(m) if m else None
+    if m is None or (lists and "," in m["body"]):
+        return None
+    return _value(m)
