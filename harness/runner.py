@@ -67,6 +67,12 @@ class ModelRef:
     hf_identity: str | None = None  # its identity (hub name, or path + digest of the weights)
     #: the model's context (max positions) when known at plan time, for checking lengths before work
     context: int | None = None
+    #: the train stage's key: ``key`` without the evaluation-only config fields
+    #: (``Trainer.eval_fields``), so variants differing only in how they are evaluated train once
+    train_key: str = ""
+
+    def __post_init__(self) -> None:
+        self.train_key = self.train_key or self.key
     #: upstream train stages this model builds on (``Trainer.requires``), by requirement name
     requires: dict[str, ModelRef] = field(default_factory=dict)
 
@@ -261,20 +267,25 @@ class _ModelPlanner:
         if trainer_cls.uses_actions:
             self.uses_actions = True
             actions_key = self.actions_key
-        key = stable_hash(
+        eval_only = {f: getattr(config, f) for f in trainer_cls.eval_fields}
+        train_key = stable_hash(
             "train",
             spec.trainer,
             trainer_cls.version,
             spec.family,
-            config,
+            trainer.train_identity(config),
             seed,
             self.corpus_key,
             self.tokenizer_key,
             trainer.fingerprint(config),
             *([actions_key] if actions_key else []),
-            *([{n: r.key for n, r in sorted(requires.items())}] if requires else []),
+            *([{n: r.train_key for n, r in sorted(requires.items())}] if requires else []),
         )
-        return ModelRef(spec, seed, key, config=config, trainer=trainer, requires=requires, context=context)
+        key = stable_hash("model", train_key, eval_only) if eval_only else train_key
+        return ModelRef(
+            spec, seed, key, config=config, trainer=trainer, requires=requires, context=context,
+            train_key=train_key,
+        )  # fmt: skip
 
 
 def _check_pretrained_inputs(suite: SuiteSpec, source: str, uses_actions: bool) -> None:
@@ -443,6 +454,7 @@ class Runner:
                 )
             )
         seen: set[str] = set()
+        trained: dict[str, str] = {}  # train key -> the first model label that trains it
         for m in [u for top in plan.models for u in [*top.upstream(), top]]:
             if m.key in seen:
                 continue
@@ -450,11 +462,14 @@ class Runner:
             if m.hf_name:
                 rows.append(("model", m.label, m.key, "pretrained (no training)"))
                 continue
-            state = self._state("train", m.key)
+            state = self._state("train", m.train_key)
             if state == "to run":
-                step = _latest_step(self.cache.partial("train", m.key))
+                step = _latest_step(self.cache.partial("train", m.train_key))
                 state = f"resume from step {step}" if step else state
-            rows.append(("train", m.label, m.key, state))
+            if m.train_key in trained:
+                state = f"shares the training of {trained[m.train_key]}"
+            trained.setdefault(m.train_key, m.label)
+            rows.append(("train", m.label, m.train_key, state))
         for e in plan.evals:
             rows.append(("eval", e.label, e.key, self._state("eval", e.key)))
         width = max(len(r[1]) for r in rows)
@@ -514,7 +529,7 @@ class Runner:
         return self._actions
 
     def train(self, plan: Plan, m: ModelRef) -> None:
-        if m.hf_name or self.cache.exists("train", m.key):
+        if m.hf_name or self.cache.exists("train", m.train_key):
             return
         assert m.trainer is not None
         for req in m.requires.values():
@@ -527,14 +542,14 @@ class Runner:
             "seed": m.seed,
             "corpus_key": plan.corpus_key,
             "tokenizer_key": plan.tokenizer_key,
-            "requires": {n: r.key for n, r in m.requires.items()},
+            "requires": {n: r.train_key for n, r in m.requires.items()},
         }
-        partial = self.cache.partial("train", m.key)
-        claim = self.cache.claim("train", m.key)  # one trainer per stage: its checkpoints are its own
+        partial = self.cache.partial("train", m.train_key)
+        claim = self.cache.claim("train", m.train_key)  # one trainer per stage: its checkpoints are its own
         if claim is None:
             return
         self.log(f"[train] {m.label} ({m.variant.trainer})")
-        with claim, self.cache.build("train", m.key, manifest) as b:
+        with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
                 variant=m.variant,
@@ -545,7 +560,7 @@ class Runner:
                 out_dir=b.dir,
                 checkpoint_dir=partial,
                 progress=self.progress,
-                inputs={n: self.cache.path("train", r.key) for n, r in m.requires.items()},
+                inputs={n: self.cache.path("train", r.train_key) for n, r in m.requires.items()},
                 log=self.log,
                 actions=actions,
             )
@@ -558,7 +573,8 @@ class Runner:
                 self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name)
             else:
                 assert m.trainer is not None
-                self._models[m.key] = m.trainer.load(self.cache.path("train", m.key), identity=m.key)
+                path = self.cache.path("train", m.train_key)
+                self._models[m.key] = m.trainer.load_model(path, identity=m.key, config=m.config)
         return self._models[m.key]
 
     def _summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
@@ -643,7 +659,7 @@ class Runner:
         for stage, key in (
             ("corpus", plan.corpus_key),
             ("tokenizer", plan.tokenizer_key),
-            ("train", e.model.key),
+            ("train", e.model.train_key),
             ("eval", e.key),
         ):
             if self.cache.exists(stage, key):
@@ -686,7 +702,7 @@ class Runner:
         failed_models: dict[str, str] = {}
         for m in plan.models:
             try:
-                was_cached = m.hf_name is not None or self.cache.exists("train", m.key)
+                was_cached = m.hf_name is not None or self.cache.exists("train", m.train_key)
                 self.train(plan, m)
                 (summary.cached if was_cached else summary.ran).append(f"train {m.label}")
             except PlanevalError:

@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from harness.action_usage import COLLAPSE_ENTROPY, usage_stats
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.generation import UnconditionalParams, unconditional
@@ -60,7 +61,7 @@ class PlanMatch(Task):
     """Agreement between planned actions and the actions of the sentences actually generated."""
 
     Params = PlanMatchParams
-    version = "2"
+    version = "3"  # 3: plan_entropy (the collapse check at evaluation)
     uses_actions = True
     metrics = {
         "plan_match": MetricInfo(
@@ -71,6 +72,11 @@ class PlanMatch(Task):
         ),
         "plan_match_chance": MetricInfo(
             False, "agreement expected if the written actions were independent of the plan"
+        ),
+        "plan_entropy": MetricInfo(
+            True,
+            "entropy of the planned actions' histogram / ln K (0: the planner always plans one "
+            f"action — collapsed below {COLLAPSE_ENTROPY}; 1: all K equally often)",
         ),
     }
 
@@ -90,6 +96,7 @@ class PlanMatch(Task):
             return pd.DataFrame({"sample_id": ["skipped"], "skipped": [True], "reason": [reason]})
         protocol = params.protocol()
         gens = unconditional(model, ctx, protocol)
+        n_actions = int(ctx.actions.n_actions)
         tagged = ctx.actions.tag(list(gens["text"]), progress=ctx.progress)
         rows = []
         for g, tags in zip(gens.itertuples(index=False), tagged, strict=True):
@@ -99,8 +106,9 @@ class PlanMatch(Task):
                     f"sample {g.sample_id} of {ctx.model_key or model.identity!r} has no plan"
                 )
             rows.append(
-                {"sample_id": g.sample_id, "plans": plans, "tagged": tags, **compare(plans, tags, g.text)}
-            )
+                {"sample_id": g.sample_id, "plans": plans, "tagged": tags, **compare(plans, tags, g.text),
+                 "n_actions": n_actions}
+            )  # fmt: skip
         return pd.DataFrame(rows).assign(skipped=False)
 
     def aggregate(self, samples: pd.DataFrame, params: PlanMatchParams) -> dict[str, float]:
@@ -111,7 +119,15 @@ class PlanMatch(Task):
             "plan_match": samples["n_match"].sum() / compared if compared else float("nan"),
             "count_agreement": float((samples["n_plans"] == samples["n_sentences"]).mean()),
             "plan_match_chance": chance_agreement(samples),
+            "plan_entropy": plan_entropy(samples),
         }
+
+
+def plan_entropy(samples: pd.DataFrame) -> float:
+    """Normalised entropy of every planned action of the samples (the planner's action usage)."""
+    planned = [int(a) for plans in samples["plans"] for a in list(plans)]
+    k = int(samples["n_actions"].iloc[0]) if len(samples) else 0
+    return usage_stats(planned, k)["entropy_norm"] if planned and k > 1 else float("nan")
 
 
 def chance_agreement(samples: pd.DataFrame) -> float:

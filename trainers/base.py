@@ -65,6 +65,9 @@ class Trainer(ABC):
     version: ClassVar[str] = "1"
     #: whether training needs the suite's writing actions (then their key is part of the model key)
     uses_actions: ClassVar[bool] = False
+    #: config fields that change only how the trained model is evaluated (e.g. the planner's
+    #: ``eval_actions``): left out of the train key, so variants differing only in them train once
+    eval_fields: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def train(self, ctx: TrainContext) -> None: ...
@@ -94,6 +97,18 @@ class Trainer(ABC):
 
     @abstractmethod
     def load(self, artifact_dir: Path, identity: str) -> PlanevalLM: ...
+
+    def train_identity(self, config: Any) -> Any:
+        """What the train key hashes: the config without ``eval_fields``; a trainer may also map
+        configs that train identically to one form (the planner's mix at q = 0 is oracle training)."""
+        if not self.eval_fields:
+            return config
+        return config.model_dump(mode="json", exclude=set(self.eval_fields))
+
+    def load_model(self, artifact_dir: Path, identity: str, config: Any) -> PlanevalLM:
+        """``load`` for a variant's ``config``: a trainer with ``eval_fields`` applies them here (the
+        shared artifact was trained by whichever variant came first)."""
+        return self.load(artifact_dir, identity)
 
 
 TRAINERS: Registry[type[Trainer]] = Registry("trainer", "planeval.trainers", builtin_packages=("trainers",))

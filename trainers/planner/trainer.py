@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ from trainers.checkpointing import (
 from trainers.finite import check_loss
 from trainers.lm import HF_PRESET, make_accelerator, prefix_id
 from trainers.planner.data import Batch, examples, sample_batch, token_weights
+from trainers.planner.diagnostics import COLLAPSE_ENTROPY, plan_usage
 from trainers.planner.model import PlannedLM
 from trainers.planner.modules import Planner
 from trainers.planner.nap import NAPConfig, PlannerArch, load_planner
@@ -111,6 +113,9 @@ class PlannerTrainer(Trainer):
     Config = PlannerConfig
     version = "1"
     uses_actions = True
+    #: OA is trained with oracle actions and (paper protocol) evaluated with predicted ones; an
+    #: oracle-at-evaluation upper bound is the same trained model: one training for both
+    eval_fields = ("eval_actions",)
 
     def __init__(self, stop_after: int | None = None) -> None:
         self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)
@@ -242,13 +247,14 @@ class PlannerTrainer(Trainer):
             num_warmup_steps=cfg.warmup_steps,
             num_training_steps=cfg.max_steps,
         )
-        start, recent = 0, []
+        start, recent, usage = 0, [], []
         checkpoint = latest_checkpoint(ctx.checkpoint_dir)
         if checkpoint is not None:
             state = load_checkpoint(
                 checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False
             )
             start, recent = state["step"], list(state["extra"].get("losses", []))
+            usage = list(state["extra"].get("plan_usage", []))
             ctx.log(f"[planner] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
         model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
         if checkpoint is not None:
@@ -276,20 +282,31 @@ class PlannerTrainer(Trainer):
                 bar.update(1)
                 bar.set_postfix(loss=f"{parts['lm']:.3f}", refresh=False)
                 if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                    if cfg.conditioning == "planner":
+                        usage.append({"step": done, **plan_usage(model, val or train)})
                     save_checkpoint(
                         ctx.checkpoint_dir,
                         done,
                         model=model,
                         optimizer=optimizer,
                         scheduler=scheduler,
-                        extra={"losses": recent},
+                        extra={"losses": recent, "plan_usage": usage},
                     )
                 if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
                     raise TrainingInterrupted(f"stopped after step {done} as asked")
         seconds = time.perf_counter() - loop
         model = accelerator.unwrap_model(model)
         model.eval()
-        val_loss = self._val_loss(model, cfg, val, seq_len, ctx.seed) if val else None
+        val_losses = self._val_loss(model, cfg, val, seq_len, ctx.seed) if val else {}
+        val_loss = val_losses.get("predicted" if cfg.conditioning == "planner" else "none")
+        final_usage = usage[-1] if usage else None
+        if final_usage and final_usage["collapsed"]:
+            ctx.log(
+                f"[planner] WARNING {ctx.variant.name}: the planner has collapsed — its predictions use "
+                f"{final_usage['distinct']} of {final_usage['n_actions']} actions (normalised entropy "
+                f"{final_usage['entropy_norm']:.3f} < {COLLAPSE_ENTROPY}); predicted-action rows then "
+                "carry no plan information"
+            )
         if cfg.conditioning == "none":
             model.conditioner.remove()
             model.lm.save_pretrained(ctx.out_dir / "model", safe_serialization=True)
@@ -302,7 +319,10 @@ class PlannerTrainer(Trainer):
             "resumed_from_step": start or None,
             "unfrozen_at_step": cfg.unfreeze_step(),
             "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
-            "val_loss": val_loss,
+            "val_loss": val_loss,  # with planner-predicted actions: the paper's evaluation protocol
+            "val_loss_by_actions": val_losses,
+            "plan_usage": final_usage,  # action-usage entropy of the planner's predictions (collapse check)
+            "plan_usage_curve": usage,
             "adapter_parameters": sum(p.numel() for p in model.conditioner.parameters()),
             "planner_parameters": sum(p.numel() for p in model.planner.parameters()),
             "lm_trained": not cfg.freeze_lm,
@@ -315,20 +335,37 @@ class PlannerTrainer(Trainer):
         ctx.log(f"[planner] done: train loss {summary['final_train_loss']:.4f}, val loss {shown}")
 
     @torch.no_grad()
-    def _val_loss(self, model: PlannedLM, cfg: PlannerConfig, val: list, seq_len: int, seed: int) -> float:
-        """LM loss on validation windows with the actions the model is evaluated with."""
-        eval_cfg = cfg.model_copy(
-            update={"train_actions": "oracle" if cfg.eval_actions == "oracle" else "predicted"}
-        )
-        losses = [
-            float(
-                self.loss(model, eval_cfg, sample_batch(val, cfg.batch_size, seq_len, (seed, 9, i)), 0, seed)[
-                    1
-                ]["lm"]
-            )
-            for i in range(4)
-        ]
-        return float(np.mean(losses))
+    def _val_loss(
+        self, model: PlannedLM, cfg: PlannerConfig, val: list, seq_len: int, seed: int
+    ) -> dict[str, float]:
+        """LM loss on validation windows under each action protocol: ``predicted`` (the paper's
+        evaluation, whatever the training used) and ``oracle`` (the true sentences' actions, an upper
+        bound); ``none`` for the LM-only row."""
+        protocols = ("predicted", "oracle") if cfg.conditioning == "planner" else ("none",)
+        out = {}
+        for protocol in protocols:
+            actions = "oracle" if protocol == "oracle" else "predicted"
+            eval_cfg = cfg.model_copy(update={"train_actions": actions})
+            batches = [sample_batch(val, cfg.batch_size, seq_len, (seed, 9, i)) for i in range(4)]
+            out[protocol] = float(np.mean([self.loss(model, eval_cfg, b, 0, seed)[1]["lm"] for b in batches]))
+        return out
+
+    def train_identity(self, config: PlannerConfig) -> Any:
+        """Mixing at q = 0 trains exactly as oracle actions do, and at q = 1 as predicted ones (the same
+        batches, the same RNG draws), so they share one train stage."""
+        view = super().train_identity(config)
+        if config.train_actions == "mix" and config.predicted_fraction in (0.0, 1.0):
+            view["train_actions"] = "oracle" if config.predicted_fraction == 0.0 else "predicted"
+            view["predicted_fraction"] = PlannerConfig.model_fields["predicted_fraction"].default
+        return view
+
+    def load_model(self, artifact_dir: Path, identity: str, config: PlannerConfig) -> HFCausalLM:
+        """The shared trained model, evaluated with this variant's ``eval_actions``."""
+        model = self.load(artifact_dir, identity)
+        if hasattr(model, "spec"):
+            model.spec = replace(model.spec, eval_actions=config.eval_actions)
+            model.planned.spec = model.spec
+        return model
 
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         from trainers.planner.adapter import PlannerLM
