@@ -141,8 +141,9 @@ class HFCausalLM(PlanevalLM):
         **kwargs: Any,  # lm-eval forwards extra options (max_batch_size, ...): accepted and ignored
     ) -> None:
         super().__init__()
-        #: lm-eval's ``add_bos_token`` model arg, for ``generate_until`` only (``None``: the tokenizer's
-        #: own default, as lm-eval's ``hf`` model); planeval's ``generate`` always puts the prefix token first
+        #: lm-eval's ``add_bos_token`` model arg, for ``generate_until`` and the ``lm-eval`` scoring encoding
+        #: (``encode_lm_eval``; ``None``: the tokenizer's own default, as lm-eval's ``hf`` model); planeval's
+        #: ``generate`` always puts the prefix token first
         self.add_bos_token = add_bos_token
         self._hflm: Any = None
         self._device = torch.device(device)
