@@ -29,7 +29,7 @@ from harness.runner import Runner, plan_suite
 from harness.specs import CorpusSpec, VariantSpec
 from leaderboard.store import Store
 from trainers.base import TrainContext
-from trainers.checkpointing import TrainingInterrupted, latest_checkpoint, list_checkpoints
+from trainers.checkpointing import TrainingInterrupted, latest_checkpoint, list_checkpoints, save_checkpoint
 from trainers.lm import LMConfig, PlainLMTrainer
 
 INCLUDE = Path(__file__).parent / "data" / "include"
@@ -287,7 +287,54 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_older_intact_one(tmp_path
     assert json.loads((killed.out_dir / "training.json").read_text())["resumed_from_step"] == 4
 
 
+def test_dry_run_shows_a_corrupt_stage_and_moves_nothing(reference_home, tmp_path):
+    home, cache = copy_of(reference_home, tmp_path)
+    tr = train_dir(cache, "unigram")
+    (tr / "manifest.json").unlink()
+    text = Runner(home, progress=False, log=lambda s: None).describe(plan_suite(small_suite()))
+    (line,) = [line for line in text.splitlines() if tr.name in line]
+    assert "corrupt, will rebuild (has files but no manifest.json)" in line
+    assert tr.is_dir() and not list((cache / "train").glob(".corrupt-*"))
+
+
+def test_checkpoint_cleanup_spares_a_live_writers_temporary_folder(tmp_path):
+    """The old cleanup removed every other process's ``.tmp-step-*`` (``Parent directory … does not
+    exist`` in the process still writing it); now only a dead owner's go."""
+    model = torch.nn.Linear(2, 2)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / "ck" / f".tmp-step-00000001-{hostname()}-{other.pid}-abcdef"
+        live.mkdir(parents=True)
+        save_checkpoint(tmp_path / "ck", 1, model=model)
+        assert live.exists()
+    finally:
+        other.kill()
+        other.wait()
+    save_checkpoint(tmp_path / "ck", 2, model=model)
+    assert not live.exists()
+    assert [p.name for p in list_checkpoints(tmp_path / "ck")] == ["step-00000001", "step-00000002"]
+
+
 # -- leases and temporary folders ------------------------------------------------------------------
+
+
+def test_lease_of_a_killed_holder_is_taken_at_once(tmp_path):
+    path = tmp_path / ".lease-k"
+    code = (
+        "import time; from pathlib import Path; from harness.lease import Lease\n"
+        f"with Lease.acquire(Path({str(path)!r})):\n    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert lease_live(path)
+    finally:
+        holder.kill()  # SIGKILL: no chance to release
+        holder.wait()
+    start = time.monotonic()
+    with Lease.acquire(path, timeout=10):  # the TTL is 120 s: a dead owner of this host is not waited for
+        assert read_lease(path).pid == os.getpid()
+    assert time.monotonic() - start < 5
 
 
 def test_lease_is_exclusive_and_waiters_sleep_until_release(tmp_path):
