@@ -71,6 +71,13 @@ class RewardWeightedConfig(TrainerConfig):
     stop_at_eos: bool | None = Field(
         None, description="candidates may end early; default: no for continuation, yes for summarization"
     )
+    candidate_lengths: Literal["fixed", "sampled"] = Field(
+        "sampled",
+        description="sampled: each candidate is cut to a length drawn uniformly from "
+        "[min_candidate_tokens, target_tokens] (seeded), so sum and avg aggregation differ; fixed: every "
+        "candidate has target_tokens tokens (then avg·L̄ = sum and the aggregation ablation is void)",
+    )
+    min_candidate_tokens: int = Field(8, ge=1, description="shortest candidate (also EOS's earliest step)")
     eval_prompts: int = Field(8, ge=0, description="validation inputs for the reward model's accuracy")
     mixed_precision: Literal["no", "bf16"] = "no"
 
@@ -84,6 +91,10 @@ class RewardWeightedConfig(TrainerConfig):
             )
         if ARTICLE not in self.template:
             raise ValueError(f"template must contain {ARTICLE}")
+        if self.min_candidate_tokens > self.target_tokens:
+            raise ValueError(
+                f"min_candidate_tokens {self.min_candidate_tokens} exceeds target_tokens {self.target_tokens}"
+            )
         if self.reward_level == "sequence" and self.objective == "mle":
             raise ValueError("reward_level only matters with a reward model (objective wmle or reinforce)")
         return self

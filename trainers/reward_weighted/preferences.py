@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import GenerationConfig
 
@@ -28,6 +29,9 @@ class Sampling:
     temperature: float = 1.0
     top_k: int | None = None
     stop_at_eos: bool = False
+    #: "sampled": each candidate is cut to a seeded length in [min_new_tokens, max_new_tokens]
+    lengths: str = "fixed"
+    min_new_tokens: int = 1
 
 
 @torch.no_grad()
@@ -42,8 +46,11 @@ def sample_candidates(
     seed: int,
 ) -> list[list[int]]:
     """``k`` sampled continuations of each source, grouped by source (row ``i*k + j``). A continuation
-    that ends at end-of-text keeps that token (stopping is an action too); with ``stop_at_eos=False``
-    end-of-text is never drawn and every continuation has ``max_new_tokens`` tokens."""
+    that ends at end-of-text keeps that token (stopping is an action too; never before
+    ``min_new_tokens``); with ``stop_at_eos=False`` end-of-text is never drawn. With ``lengths=
+    "sampled"`` each continuation is then cut to a length drawn from ``[min_new_tokens,
+    max_new_tokens]`` by a generator seeded with ``seed``: candidates of one source differ in length, as
+    natural text does, so length-sensitive aggregations (sum vs avg) are told apart."""
     was_training = policy.training
     policy.eval()
     device = next(policy.parameters()).device
@@ -63,6 +70,7 @@ def sample_candidates(
         num_beams=1,
         num_return_sequences=1 if greedy else k,
         pad_token_id=pad_id,
+        min_new_tokens=min(sampling.min_new_tokens, sampling.max_new_tokens) if sampling.stop_at_eos else 0,
         eos_token_id=eos_id if sampling.stop_at_eos else None,
         suppress_tokens=None if sampling.stop_at_eos else [eos_id],
     )
@@ -76,9 +84,13 @@ def sample_candidates(
     if greedy:
         rows = [r for r in rows for _ in range(k)]
     cands = []
+    cut = np.random.default_rng([seed & 0xFFFFFFFF, 7])
     for row in rows:
         if sampling.stop_at_eos and eos_id in row:
             row = row[: row.index(eos_id) + 1]
+        if sampling.lengths == "sampled":
+            low = min(sampling.min_new_tokens, len(row))
+            row = row[: int(cut.integers(low, len(row) + 1))]
         cands.append(row)
     return cands
 

@@ -59,6 +59,34 @@ _SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_wit
 _RECENT = 50
 
 
+def wilson_interval(accuracy: float | None, n: int, alpha: float = 0.05) -> tuple[float, float] | None:
+    """The Wilson score interval of a pairwise accuracy over ``n`` pairs (None when undefined)."""
+    if accuracy is None or n <= 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(round(accuracy * n), n).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def reward_accuracy_summary(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last round's held-out pairwise accuracy with its n and 95% interval, and whether it is
+    measurably better than chance (the interval's low end above 0.5): pg-* rows mean little if not."""
+    scored = [r for r in rounds if r.get("val_pair_accuracy") is not None]
+    if not scored:
+        return None
+    last = scored[-1]
+    ci = last.get("val_pair_ci") or wilson_interval(last["val_pair_accuracy"], last.get("val_pairs", 0))
+    return {
+        "accuracy": last["val_pair_accuracy"],
+        "n_pairs": last.get("val_pairs"),
+        "ci_low": ci[0] if ci else None,
+        "ci_high": ci[1] if ci else None,
+        "chance": 0.5,
+        "better_than_chance": bool(ci and ci[0] > 0.5),
+    }
+
+
 def seed_of(*parts: int) -> int:
     """A well-mixed 63-bit seed from integers (for torch.manual_seed and torch.Generator)."""
     state = np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(2, dtype=np.uint32)
@@ -104,6 +132,8 @@ class _Run:
             temperature=self.cfg.sample_temperature,
             top_k=self.cfg.sample_top_k,
             stop_at_eos=self.cfg.candidates_stop_at_eos,
+            lengths=self.cfg.candidate_lengths,
+            min_new_tokens=self.cfg.min_candidate_tokens,
         )
         self.log: dict[str, Any] = {"losses": [], "rounds": [], "policy_seconds": 0.0, "reward_seconds": 0.0}
 
@@ -186,7 +216,7 @@ class _Run:
             losses.append(float(loss.detach()))
             a, c = pairwise_accuracy(e.detach(), prefs.targets.to(e.device))
             agree, compared = agree + a, compared + c
-        held_out = self.held_out_accuracy(index)
+        held_out, held_n = self.held_out_accuracy(index)
         seconds = time.perf_counter() - start
         self.log["reward_seconds"] += seconds
         self.log["rounds"].append(
@@ -198,20 +228,24 @@ class _Run:
                 "loss_last": float(np.mean(losses[-5:])),
                 "train_pair_accuracy": agree / compared if compared else None,
                 "val_pair_accuracy": held_out,
+                "val_pairs": held_n,
+                "val_pair_ci": wilson_interval(held_out, held_n),
             }
         )
-        shown = f"{held_out:.3f}" if held_out is not None else "n/a"
+        ci = wilson_interval(held_out, held_n)
+        shown = f"{held_out:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] on {held_n} pairs" if ci else "n/a"
         self.ctx.log(
             f"[reward_weighted] reward round {index} (after step {step}): ListMLE {losses[0]:.4f} -> "
             f"{np.mean(losses[-5:]):.4f}, held-out pair accuracy {shown}, {seconds:.1f}s"
         )
 
     @torch.no_grad()
-    def held_out_accuracy(self, index: int) -> float | None:
+    def held_out_accuracy(self, index: int) -> tuple[float | None, int]:
         """Share of candidate pairs of validation inputs (with different metric scores) that the reward
-        model orders like the metric: does the learned guidance generalise beyond its training pairs?"""
+        model orders like the metric, and the number of such pairs: does the learned guidance generalise
+        beyond its training pairs? (0.5 is chance; read it with its interval.)"""
         if not self.val_examples or self.reward_model is None:
-            return None
+            return None, 0
         cfg, model = self.cfg, self.reward_model
         prefs = collect_preferences(
             self.policy,
@@ -231,7 +265,7 @@ class _Run:
             rewards, prefs, level=cfg.reward_level, aggregation=cfg.aggregation, beta=cfg.beta
         )
         a, c = pairwise_accuracy(e, prefs.targets.to(e.device))
-        return a / c if c else None
+        return (a / c if c else None), int(c)
 
     # -- policy learning ------------------------------------------------------------------------------
     def policy_loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -355,6 +389,7 @@ class _Run:
             "steps_per_epoch": self.per_epoch,
             "retrain_after_steps": self.schedule.steps() if self.reward_model is not None else [],
             "reward_rounds": self.log["rounds"],
+            "reward_model_accuracy": reward_accuracy_summary(self.log["rounds"]),
             "final_policy_loss": float(np.mean(self.log["losses"][-10:])) if self.log["losses"] else None,
             "policy_parameters": sum(p.numel() for p in policy.parameters()),
             "reward_parameters": sum(p.numel() for p in self.reward_model.parameters())
