@@ -171,3 +171,90 @@ def test_symbolic_worker_processes(benchmark, symbolic_pairs: list[tuple[str, st
     n = len(symbolic_pairs)
     line = _ratio_line("symbolic", n, "pairs", benchmark.stats.stats.min, "symbolic_ref", "in-process")
     record_figure(f"symbolic equivalence ({checker.n_workers} workers, {hits}/{n} equal)", line)
+
+
+# -- agreement figures (no timing) -----------------------------------------------------------------
+
+#: hand-written GSM8K-style outputs and the value a reader takes as the answer
+HAND_READ = [
+    ("#### 18", "18"),
+    ("#### 1,234.", "1234"),
+    ("#### $18", "18"),
+    ("#### -3", "-3"),
+    ("#### - 3", "-3"),
+    ("#### 18.00", "18"),
+    ("#### .5", "0.5"),
+    ("#### 14 000", "14000"),
+    ("so the total is 72.\n#### 72", "72"),
+    ("#### 40\nno, #### 42", "42"),
+    ("The answer is \\boxed{42}$. I hope it is correct.", "42"),
+    ("It costs $1,200.50 in total", "1200.50"),
+    ("12, 13, 14.", "14"),
+    ("-7", "-7"),
+    ("The answer is 6", "6"),
+    ("The probability is 3/4.", "3/4"),
+    ("The probability is 3/4", "3/4"),
+    ("#### 3/4.", "3/4"),
+    ("It is 3/4, so", "3/4"),
+    ("He walks 4 2/3 miles.", "14/3"),
+    ("Answer: 10,\\!080", "10080"),
+    ("#### 2\\frac{1}{2}", "5/2"),
+]
+
+
+def test_extraction_agreement_figures(record_figure) -> None:
+    """Ours vs lm-eval's strict and flexible filters: on the hand-written outputs above (read as a reader
+    does, scored by value), and on every GSM8K test reference solution as an output (scored by each
+    extractor's own metric). Printed, not timed."""
+    from fractions import Fraction
+
+    from tasks.answers.numbers import extract_best, extract_flexible, extract_strict, parse_number
+
+    def value(s: str) -> Fraction | None:
+        try:
+            return parse_number(s)
+        except (ValueError, ZeroDivisionError):
+            return None
+
+    hits = {"strict": 0, "flexible": 0, "ours": 0}
+    for output, read in HAND_READ:
+        want = Fraction(read)
+        hits["strict"] += value(extract_strict(output)) == want
+        hits["flexible"] += value(extract_flexible(output)) == want
+        hits["ours"] += extract_best(output)[0] == want
+    n = len(HAND_READ)
+    record_figure(
+        "gsm8k hand-written outputs read right (by value)",
+        ", ".join(f"{k} {v}/{n}" for k, v in hits.items()),
+    )
+    try:
+        rows = _rows("gsm8k/test.jsonl")
+    except pytest.skip.Exception:
+        return
+    ref = {"strict": 0, "flexible": 0, "ours": 0}
+    for r in rows:
+        scores = score_gsm8k(r["answer"], r["answer"].rsplit("####", 1)[1].strip())
+        ref["strict"] += scores["correct_strict"]
+        ref["flexible"] += scores["correct_flexible"]
+        ref["ours"] += scores["correct"]
+    record_figure(
+        "gsm8k reference solutions scored right",
+        ", ".join(f"{k} {v}/{len(rows)}" for k, v in ref.items()),
+    )
+
+
+def test_equivalence_table_figures(record_figure) -> None:
+    """The MATH equivalence table (tests/data/math_equivalence_pairs.tsv): errors per checker."""
+    from tasks.answers.agreement import DEFAULT_TABLE, judge_all, load_pairs, render, tally
+
+    path = DATA / "math" / "math_test_full.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared test data file {path} is absent")
+    pairs = load_pairs(DEFAULT_TABLE, path)
+    tallies = tally(pairs, judge_all(pairs, workers=verify_workers()))
+    total = tallies["all"]
+    record_figure(
+        f"math equivalence table ({len(pairs)} pairs), errors = false accepts + false rejects",
+        "; ".join(f"{c} {t.errors} ({t.false_accepts} + {t.false_rejects})" for c, t in total.items()),
+    )
+    print("\n" + render(tallies))

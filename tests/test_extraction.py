@@ -13,7 +13,7 @@ import pytest
 from lm_eval.tasks.hendrycks_math import utils as lm_eval_hendrycks
 
 from tasks.answers import hendrycks
-from tasks.answers.equivalence import MathEquivalence, string_verdict
+from tasks.answers.equivalence import MathEquivalence, asks_for_list, shape, string_verdict
 from tasks.answers.latex import boxed_spans, last_boxed, strip_math_delimiters
 from tasks.answers.math_answers import (
     clean_answer,
@@ -63,6 +63,22 @@ from tasks.answers.symbolic import SymbolicChecker
         ("The answer is 64.", 64, "answer"),
         ("Answer: 10,\\!080", 10080, "answer"),
         ("He had 20 - 10 = 10 left, then 3 more", 3, "last"),  # no marker: the last number
+        # a fraction followed by punctuation is still a fraction (it was read as its denominator)
+        ("The probability is 3/4.", Fraction(3, 4), "last"),
+        ("The probability is 3/4", Fraction(3, 4), "last"),
+        ("It is 3/4, so we stop", Fraction(3, 4), "last"),
+        ("Is it 3/4? Yes", Fraction(3, 4), "last"),
+        ("She ate 3/4!", Fraction(3, 4), "last"),
+        ("(that is, 3/4).", Fraction(3, 4), "last"),
+        ("It is 3/4; done", Fraction(3, 4), "last"),
+        ("so \\frac{3}{4}.", Fraction(3, 4), "last"),
+        ("The answer is 3/4.", Fraction(3, 4), "answer"),
+        ("#### 3/4.", Fraction(3, 4), "hash"),
+        ("#### -3/4.", Fraction(-3, 4), "hash"),
+        ("He walks 4 2/3 miles.", Fraction(14, 3), "last"),  # a mixed number
+        ("#### 2\\frac{1}{2}.", Fraction(5, 2), "hash"),
+        ("x 2 5/3", Fraction(5, 3), "last"),  # not a mixed number: 2, then 5/3
+        ("It is 3/4.5 of it", Fraction(9, 2), "last"),  # a decimal after '/': no fraction 3/4
         ("So 20 - 10", 10, "last"),  # free text: '- 10' after a number is subtraction
         ("no number here", None, ""),
     ],
@@ -172,7 +188,76 @@ def test_normalize(answer: str, normal: str) -> None:
 
 def test_clean_answer_keeps_latex_parseable() -> None:
     assert clean_answer("\\pi r^2") == "\\pi r^2"  # strip_string would glue \pir
-    assert clean_answer("x \\text{ cm}") == "x \\text{ cm}"  # units are dropped only after a number
+    assert clean_answer("x \\text{ apples}") == "x \\text{ apples}"  # unknown words: only after a number
+    assert clean_answer("\\frac34\\pi\\text{ inches}") == "\\frac34\\pi"  # a known unit after anything
+    assert clean_answer("5 apples") == "5" and clean_answer("2 pi") == "2 pi"  # mathematics is no unit
+
+
+@pytest.mark.parametrize(
+    ("answer", "cleaned"),
+    [
+        # a matrix row break survives (replacing "\\ " used to merge the rows of a vector)
+        ("\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}"),
+        *[
+            (m, m)
+            for m in (
+                "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+                "\\left(\\begin{array}{c} -5 \\\\ 2 \\end{array}\\right)",
+            )
+        ],
+        # thousands separators as MATH writes them, also with a space after ,\!
+        ("11,\\! 111,\\! 111,\\! 100", "11111111100"),
+        ("10,\\!080", "10080"),
+        ("10{,}080", "10080"),
+        ("10\\,000", "10000"),
+        ("\\$16,\\!386.16", "16386.16"),
+        ("1,\\!2", "1,2"),  # not a thousands group: a comma
+        # \! and \, elsewhere are spacing
+        ("x\\!+\\!1", "x+1"),
+        ("2\\,\\sqrt{5}", "2 \\sqrt{5}"),
+        ("0.25\\,\\text{ cm}", "0.25"),
+        # units, degrees, percent, time of day, "and"
+        ("45°", "45"),
+        ("9\\text{ a.m.}", "9"),
+        ("9:00 a.m.", "9"),
+        ("19 \\text{ and }43", "19, 43"),
+        ("65 \\text{ children tickets }", "65"),
+    ],
+)
+def test_clean_answer_keeps_the_meaning(answer: str, cleaned: str) -> None:
+    assert clean_answer(answer) == cleaned
+
+
+def test_bare_thousands_depend_on_whether_the_problem_asks_for_a_list() -> None:
+    assert clean_answer("15,600") == "15600"  # "In how many ways ...": a number
+    assert clean_answer("70,110", lists=True) == "70, 110"  # "Enter all the solutions, separated by commas"
+    assert exact_number("70,110") == 70110 and exact_number("70,110", lists=True) is None
+    assert asks_for_list("Enter all the solutions, separated by commas.")
+    assert not asks_for_list("In how many ways can we choose the officers?")
+    assert asks_for_list(None) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [
+        ("4\\frac{2}{3}", Fraction(14, 3)),  # a mixed number, never 42/3
+        ("4 \\frac{2}{3}", Fraction(14, 3)),
+        ("4 2/3", Fraction(14, 3)),
+        ("-2\\frac{1}{4}", Fraction(-9, 4)),  # the sign applies to the whole mixed number
+        ("-2 1/4", Fraction(-9, 4)),
+        ("6\\frac15", Fraction(31, 5)),
+        ("\\dfrac{3}{4}", Fraction(3, 4)),
+        ("\\tfrac{10}{3}", Fraction(10, 3)),
+        ("-\\dfrac{3}{4}", Fraction(-3, 4)),
+        ("42/3", Fraction(14)),
+        ("11,\\! 111,\\! 100", Fraction(11111100)),
+        ("2\\frac{5}{3}", None),  # an improper "mixed number": not a reading we can be sure of
+        ("2\\frac{\\pi}{3}", None),
+        ("1,2", None),
+    ],
+)
+def test_exact_number_only_when_the_reading_is_certain(answer: str, value: Fraction | None) -> None:
+    assert exact_number(answer) == value
 
 
 # -- equivalence ---------------------------------------------------------------------------------
@@ -187,11 +272,48 @@ def test_clean_answer_keeps_latex_parseable() -> None:
         ("10080", "10,\\!080", "normalized"),
         ("5 dollars", "5", "normalized"),
         ("5", "5\\text{ cm}", "hendrycks"),
+        ("\\frac{14}{3}", "4\\frac{2}{3}", "numeric"),
+        ("11111100", "11,\\! 111,\\! 100", "normalized"),
+        ("\\text{evelyn}", "\\text{Evelyn}", "text"),
+        ("C", "\\text{(C)}", "choice"),
     ],
 )
 def test_string_equivalence(pred: str, gold: str, how: str) -> None:
     verdict, _ = string_verdict(pred, gold)
     assert verdict is not None and verdict.correct and verdict.how == how
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "how"),
+    [
+        ("42/3", "4\\frac{2}{3}", ""),  # 14 is not 14/3: the numeric verdict is final and right
+        ("\\frac{8}{3}", "4\\frac{2}{3}", ""),
+        ("\\{1,2\\}", "(1,2)", "shape"),  # math-verify calls these equal
+        ("(2,1)", "\\{1,2\\}", "shape"),
+        ("(-5, 2)", "\\begin{pmatrix} -5 \\\\ 2 \\end{pmatrix}", "shape"),
+        ("\\text{Eveyln}", "\\text{Evelyn}", "text"),  # math-verify reads both as a product of letters
+        ("9\\text{ p.m.}", "9\\text{ a.m.}", "shape"),  # Hendrycks drops both units
+        ("100 \\text{ radians}", "100^\\circ", "shape"),
+    ],
+)
+def test_string_rejections_are_final(pred: str, gold: str, how: str) -> None:
+    verdict, final = string_verdict(pred, gold)
+    assert final and verdict is not None and not verdict.correct and verdict.how == how
+
+
+def test_reference_acceptance_that_drops_content_is_not_trusted() -> None:
+    """Hendrycks' ``is_equiv`` cuts an answer at ``\\text{ ``: "19" equals "19 \\text{ and }43" there.
+    Ours does not accept it; sympy gets the list 19, 43 and says no."""
+    assert hendrycks.is_equiv("19", "19 \\text{ and }43")
+    assert string_verdict("19", "19 \\text{ and }43") == (None, False)
+
+
+def test_shapes() -> None:
+    assert shape("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}") == "matrix"
+    assert shape("\\left\\{1, 2\\right\\}") == "set"
+    assert shape("[2, 5)") == shape("(1,2)") == "tuple"
+    assert shape("(-\\infty,-8)\\cup (8,\\infty)") == "other"  # a union is no single tuple
+    assert shape("1, 2, 3") == "list" and shape("5") == "other"
 
 
 def test_hendrycks_is_strict_where_we_are_not() -> None:
@@ -219,6 +341,14 @@ def test_symbolic_equivalence(judge: MathEquivalence) -> None:
     ]
     verdicts = judge.judge(pairs)
     assert [v.correct for v in verdicts] == [True, True, True, False, False, False, False, False, False]
+    # a vector with a flipped sign: the row break reaches sympy intact, so the vectors differ
+    vectors = [
+        ("\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}"),
+        ("\\begin{bmatrix} 1 \\\\ -2 \\end{bmatrix}", "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}"),
+        ("110, 70", "70,110"),
+    ]
+    got = judge.judge(vectors, [None, None, "Enter all the solutions, separated by commas."])
+    assert [v.correct for v in got] == [False, True, True]
     assert [v.how for v in verdicts[:3]] == ["symbolic"] * 3
     assert verdicts[5].how == "" and verdicts[7].how == "no answer"
 

@@ -137,15 +137,15 @@ def test_math_protocol_equals_lm_eval(model_dir: Path, tmp_path: Path) -> None:
     rows = _rows("math/math_test_full.jsonl")
     picked = [rows[i] for i in range(0, 5000, 5000 // N_MATH)][:N_MATH]  # every subject, every level
     test = write_jsonl(tmp_path / "math.jsonl", picked)
-    theirs = _lm_eval(
-        model_dir, tmp_path, "hendrycks_math/hendrycks_math_algebra.yaml", "hendrycks_math_algebra", {"test": test}
-    )
+    yaml_rel = "hendrycks_math/hendrycks_math_algebra.yaml"
+    theirs = _lm_eval(model_dir, tmp_path, yaml_rel, "hendrycks_math_algebra", {"test": test})
     samples = _by_filter(theirs["samples"]["hendrycks_math_algebra"], "none")
     assert len(samples) == N_MATH
 
     model = HFCausalLM.from_pretrained(str(model_dir), batch_size=4)
     task = TASKS.get("math")()
-    ctx = _ctx(type(task), {"protocol": "lm-eval-hendrycks-math", "dataset": str(test), "gen_kwargs": GEN_KWARGS}, tmp_path)
+    params = {"protocol": "lm-eval-hendrycks-math", "dataset": str(test), "gen_kwargs": GEN_KWARGS}
+    ctx = _ctx(type(task), params, tmp_path)
     ours = task.evaluate(model, ctx)
     assert list(ours["prompt_hash"]) == [s["prompt_hash"] for s in samples]
     assert list(ours["output"]) == [s["resps"][0][0] for s in samples]
@@ -242,7 +242,8 @@ def test_protocol_params_are_validated(tmp_path: Path) -> None:
             validate(MathTaskParams, params, "suite.yaml", prefix="tasks.0.params")
     # gsm8k-cot's shots are fixed in its YAML: no train file needed
     assert validate(MathTaskParams, {"protocol": "lm-eval-gsm8k-cot", "dataset": str(data)}, "s").protocol
-    assert validate(MathParams, {"protocol": "lm-eval-hendrycks-math"}, "s").protocol == "lm-eval-hendrycks-math"
+    hendrycks = validate(MathParams, {"protocol": "lm-eval-hendrycks-math"}, "s")
+    assert hendrycks.protocol == "lm-eval-hendrycks-math"
 
 
 def test_a_protocol_the_installed_lm_eval_cannot_load_says_why() -> None:
@@ -256,4 +257,9 @@ def test_a_protocol_the_installed_lm_eval_cannot_load_says_why() -> None:
         assert "lm-eval" in str(exc)
     else:  # an environment where it loads: then it validates
         check_protocol("lm-eval-minerva-math", "math")
-    assert set(PROTOCOLS) == {"lm-eval-gsm8k", "lm-eval-gsm8k-cot", "lm-eval-minerva-math", "lm-eval-hendrycks-math"}
+    assert set(PROTOCOLS) == {
+        "lm-eval-gsm8k",
+        "lm-eval-gsm8k-cot",
+        "lm-eval-minerva-math",
+        "lm-eval-hendrycks-math",
+    }
