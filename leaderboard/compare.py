@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harness.errors import PlanevalError
 from leaderboard.paired import compare_samples
 from leaderboard.stats import Aggregate
+
+if TYPE_CHECKING:
+    from leaderboard.fast_aggregates import Factory
 
 UNIT = "_planeval_unit"  # the pooled sample key: "<seed>/<sample id>"
 COLUMNS = [
@@ -30,12 +33,19 @@ SampleLoader = Callable[[dict[str, Any]], "pd.DataFrame | None"]
 
 def task_aggregate(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, str]:
     """The registered task's ``aggregate`` bound to a run's params, and the task's sample-id column."""
+    aggregate, unit, _ = task_functions(task_name, params)
+    return aggregate, unit
+
+
+def task_functions(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, str, Factory | None]:
+    """``task_aggregate`` plus the task's array kernel (``fast_aggregates``; None: pandas only)."""
+    from leaderboard.fast_aggregates import lookup
     from tasks.base import TASKS
 
     cls = TASKS.get(task_name)
     impl = cls()
     validated = cls.Params.model_validate(params)
-    return (lambda df: impl.aggregate(df, validated)), impl.sample_id
+    return (lambda df: impl.aggregate(df, validated)), impl.sample_id, lookup(task_name, validated)
 
 
 def cache_samples(run: dict[str, Any]) -> pd.DataFrame | None:
@@ -43,6 +53,19 @@ def cache_samples(run: dict[str, Any]) -> pd.DataFrame | None:
     from harness.runner import samples_of
 
     return samples_of(run)
+
+
+def memoised(load: SampleLoader) -> SampleLoader:
+    """``load`` reading each run's table once (by run id); callers must not modify what it returns."""
+    seen: dict[str, pd.DataFrame | None] = {}
+
+    def cached(run: dict[str, Any]) -> pd.DataFrame | None:
+        key = str(run["run_id"])
+        if key not in seen:
+            seen[key] = load(run)
+        return seen[key]
+
+    return cached
 
 
 def _one_suite(results: pd.DataFrame) -> None:
@@ -89,6 +112,7 @@ def _one_task(
     alpha: float,
     seed: int,
     ci: bool,
+    engine: str = "arrays",
 ) -> list[dict[str, Any]]:
     first = runs_a[0]
     for run in [*runs_a, *runs_b]:
@@ -97,7 +121,7 @@ def _one_task(
                 f"task {task!r} was run with different settings ({first['task_name']} {first['params']} vs "
                 f"{run['task_name']} {run['params']}): its samples are not comparable"
             )
-    aggregate, unit = task_aggregate(first["task_name"], first["params"])
+    aggregate, unit, kernel = task_functions(first["task_name"], first["params"])
     diffs = compare_samples(
         _pooled(runs_a, unit, load),
         _pooled(runs_b, unit, load),
@@ -108,6 +132,7 @@ def _one_task(
         seed=seed,
         metrics=keep,
         ci=ci,
+        kernel=kernel if engine == "arrays" else None,
     )
     seeds = ",".join(str(r["seed"]) for r in runs_a)
     return [{"task": task, **asdict(d), "seeds": seeds} for d in diffs]
@@ -123,18 +148,21 @@ def compare_variants(
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    engine: str = "arrays",
 ) -> pd.DataFrame:
     """Per (task, metric): a, b, a - b, its CI, p-value, test, paired sample count and the better side.
 
     ``results`` is the long form (``Store.results``) already narrowed to one suite and the wanted tasks
     and seeds; ``runs`` holds those runs' rows (``Store.runs``); ``keep`` filters metric names.
+    ``engine``: "arrays" resamples through the tasks' array kernels where they reproduce the pandas
+    aggregate (``leaderboard.fast_aggregates``), "pandas" always re-runs the aggregate (the reference).
     """
     if a == b:
         raise PlanevalError(f"compare needs two different variants, got {a!r} twice")
     for name in (a, b):
         _require_variant(results, name)
     _one_suite(results)
-    out = _compare(results, runs, a, b, keep, load, n_boot, alpha, seed, ci=True)
+    out = _compare(results, runs, a, b, keep, load, n_boot, alpha, seed, ci=True, engine=engine)
     if out.empty:
         raise PlanevalError(f"{a!r} and {b!r} share no (task, seed) with results in this selection")
     return out
@@ -151,8 +179,11 @@ def _compare(
     alpha: float,
     seed: int,
     ci: bool,
+    engine: str = "arrays",
 ) -> pd.DataFrame:
     """``compare_variants`` without the checks; empty when the two share no (task, seed)."""
+    if engine not in ("arrays", "pandas"):
+        raise ValueError(f"engine must be 'arrays' or 'pandas', got {engine!r}")
     wanted = set(results["metric"]) if keep is None else {m for m in set(results["metric"]) if keep(m)}
     by_id = runs.set_index("run_id", drop=False)
     directions = results.drop_duplicates(["task", "metric"]).set_index(["task", "metric"])["higher_is_better"]
@@ -167,7 +198,7 @@ def _compare(
              .sort_values("seed")["run_id"]]
             for v in (a, b)
         )  # fmt: skip
-        rows += _one_task(task, runs_a, runs_b, wanted.__contains__, load, n_boot, alpha, seed, ci)
+        rows += _one_task(task, runs_a, runs_b, wanted.__contains__, load, n_boot, alpha, seed, ci, engine)
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     out = pd.DataFrame(rows)
@@ -192,16 +223,20 @@ def significance_vs(
     load: SampleLoader = cache_samples,
     n_boot: int = 1000,
     seed: int = 0,
+    engine: str = "arrays",
 ) -> pd.DataFrame:
-    """p-value of every other variant's difference from ``reference`` per (task, metric), for tables."""
+    """p-value of every other variant's difference from ``reference`` per (task, metric), for tables.
+
+    The reference's sample tables are read once (every other variant is compared with them)."""
     _require_variant(results, reference)
     _one_suite(results)
+    load = memoised(load)
     frames = []
     for variant in dict.fromkeys(results["variant"]):
         if variant == reference:
             continue
         # a variant that shares no (task, seed) with the reference gets no marks: not an error
-        diff = _compare(results, runs, variant, reference, None, load, n_boot, 0.05, seed, ci=False)
+        diff = _compare(results, runs, variant, reference, None, load, n_boot, 0.05, seed, False, engine)
         frames.append(diff.assign(variant=variant)[["variant", "task", "metric", "diff", "p_value"]])
     if not frames:
         return pd.DataFrame(columns=["variant", "task", "metric", "diff", "p_value"])

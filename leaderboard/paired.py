@@ -12,6 +12,14 @@ ratios.
 * ``permutation_test``: under "no difference" the two runs' rows of a sample are exchangeable, so swap
   them on a random half of the samples and see how often the difference is as large as observed.
 * ``mcnemar``: for 0/1 per-sample scores (accuracies), the exact binomial test on discordant pairs.
+
+Both resampling tests have two implementations that draw the same random numbers: the pandas one
+(``paired_bootstrap``, ``permutation_test``: the task's ``aggregate`` on every resampled table, the
+definition) and the array one (``paired_bootstrap_arrays``, ``permutation_test_arrays``): a task's
+``leaderboard.fast_aggregates`` kernel turns each sample into a row of feature sums, one matrix of draws
+(bootstrap counts, or permutation swaps) shared by the pair weights both sides at once, and the
+kernel maps the weighted sums to metric values. ``compare_samples`` uses the arrays when the task has
+a kernel that reproduces the pandas aggregate on the tables at hand, pandas otherwise.
 """
 
 from __future__ import annotations
@@ -19,12 +27,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
 from leaderboard.stats import Aggregate, GroupIndex, percentile_interval, used_columns
+
+if TYPE_CHECKING:
+    from leaderboard.fast_aggregates import Factory, Kernel
+
+#: cells of one block of resample weights (draws × samples): bounds the memory of the array tests
+BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,135 @@ def _codes(index: GroupIndex, n_rows: int) -> np.ndarray:
     return codes
 
 
+# -- the array path -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sums:
+    """Each shared sample's feature sums on both sides (samples × features), for one kernel."""
+
+    kernel: Kernel
+    a: np.ndarray
+    b: np.ndarray
+
+
+def group_sums(paired: Paired, kernel: Kernel) -> Sums:
+    """Sum the kernel's per-row features within each shared sample, on both sides."""
+    out = []
+    for frame, index in ((paired.a, paired.index_a), (paired.b, paired.index_b)):
+        sums = np.zeros((paired.n, kernel.width))
+        np.add.at(sums, _codes(index, len(frame)), kernel.features(frame))
+        out.append(sums)
+    return Sums(kernel, out[0], out[1])
+
+
+def _blocks(n_draws: int, n: int) -> list[slice]:
+    step = max(1, BLOCK_CELLS // max(n, 1))
+    return [slice(i, min(i + step, n_draws)) for i in range(0, n_draws, step)]
+
+
+def _counts(chosen: np.ndarray, n: int) -> np.ndarray:
+    """Each draw's multiplicity of every sample (draws × n) from drawn sample numbers (draws × n)."""
+    flat = (np.arange(len(chosen))[:, None] * n + chosen).ravel()
+    return np.bincount(flat, minlength=len(chosen) * n).reshape(len(chosen), n).astype(float)
+
+
+def _metric_values(sums: Sums, weights_a: np.ndarray, weights_b: np.ndarray) -> dict[str, np.ndarray]:
+    """The kernel's metrics of the table that takes sample g ``weights_a[:, g]`` times from side a and
+    ``weights_b[:, g]`` times from side b, one row of weights per resample."""
+    return sums.kernel.finalize(weights_a @ sums.a + weights_b @ sums.b)
+
+
+def paired_bootstrap_arrays(
+    paired: Paired, sums: Sums, names: list[str], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """``paired_bootstrap`` with the same draws, each side's resample a count vector over the samples."""
+    if n_boot < 1 or not 0 < alpha < 1:
+        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got n_boot={n_boot}, alpha={alpha}")
+    chosen = np.random.default_rng(seed).integers(0, paired.n, size=(n_boot, paired.n))
+    values = {name: np.full(n_boot, np.nan) for name in names}
+    zero = np.zeros((1, paired.n))
+    for block in _blocks(n_boot, paired.n):
+        counts = _counts(chosen[block], paired.n)
+        va = _metric_values(sums, counts, zero)
+        vb = _metric_values(sums, zero, counts)
+        for name in names:
+            values[name][block] = va[name] - vb[name]
+    return {name: percentile_interval(vals, alpha) for name, vals in values.items()}
+
+
+def permutation_test_arrays(
+    paired: Paired, sums: Sums, observed: dict[str, float], n_perm: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """``permutation_test`` with the same swaps: a swapped sample weighs the other side's sums."""
+    if n_perm < 1:
+        raise ValueError(f"need n_perm >= 1, got {n_perm}")
+    flips = np.random.default_rng(seed).integers(0, 2, size=(n_perm, paired.n)).astype(bool)
+    extreme = dict.fromkeys(observed, 0)
+    valid = dict.fromkeys(observed, 0)
+    for block in _blocks(n_perm, paired.n):
+        swapped = flips[block].astype(float)
+        kept = 1.0 - swapped
+        va = _metric_values(sums, kept, swapped)
+        vb = _metric_values(sums, swapped, kept)
+        for name, obs in observed.items():
+            d = va[name] - vb[name]
+            ok = ~np.isnan(d)
+            valid[name] += int(ok.sum())
+            extreme[name] += int((np.abs(d[ok]) >= abs(obs) * (1 - 1e-12)).sum())
+    return {
+        name: (1 + extreme[name]) / (1 + valid[name]) if not math.isnan(observed[name]) else math.nan
+        for name in observed
+    }
+
+
+def _agrees(kernel_values: dict[str, np.ndarray], pandas_values: dict[str, float], names: list[str]) -> bool:
+    """The kernel gives the pandas aggregate's value (to 1e-9 relative) for every metric, NaN included
+    (a metric the pandas aggregate leaves out is NaN in the kernel)."""
+    for name in names:
+        if name not in kernel_values:
+            return False
+        mine = float(kernel_values[name][0])
+        theirs = float(pandas_values.get(name, math.nan))
+        if math.isnan(mine) or math.isnan(theirs):
+            if math.isnan(mine) != math.isnan(theirs):
+                return False
+        elif not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12):
+            return False
+    return True
+
+
+def verified_sums(
+    paired: Paired,
+    aggregate: Aggregate,
+    factory: Factory,
+    unit: str,
+    names: list[str],
+    observed: tuple[dict[str, float], dict[str, float]],
+    seed: int = 0,
+) -> Sums | None:
+    """The kernel's per-sample sums when it reproduces the pandas ``aggregate`` here — on both full
+    tables and on one paired resample — else None (the caller then runs the pandas tests)."""
+    try:
+        kernel = factory([paired.a, paired.b], unit)
+        if kernel is None:
+            return None
+        sums = group_sums(paired, kernel)
+        ones, zero = np.ones((1, paired.n)), np.zeros((1, paired.n))
+        if not (
+            _agrees(_metric_values(sums, ones, zero), observed[0], names)
+            and _agrees(_metric_values(sums, zero, ones), observed[1], names)
+        ):
+            return None
+        chosen = np.random.default_rng(seed).integers(0, paired.n, size=(1, paired.n))
+        counts = _counts(chosen, paired.n)
+        sides = ((paired.a, paired.index_a, counts, zero), (paired.b, paired.index_b, zero, counts))
+        for frame, index, wa, wb in sides:
+            if not _agrees(_metric_values(sums, wa, wb), aggregate(frame.take(index.rows(chosen[0]))), names):
+                return None
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None
+    return sums
+
+
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
     """(a right & b wrong, a wrong & b right, exact two-sided p) for paired 0/1 outcomes.
 
@@ -198,32 +342,53 @@ def compare_samples(
     seed: int = 0,
     metrics: Callable[[str], bool] | None = None,
     ci: bool = True,
+    kernel: Factory | None = None,
 ) -> list[Difference]:
     """Every metric of ``aggregate`` compared between two sample tables: difference, CI and p-value.
 
     The p-value comes from McNemar for accuracies (0/1 per sample) and from the permutation test for
     everything else; the CI from the paired bootstrap (skipped, NaN, with ``ci=False``: significance
-    marks need only the p-value, and the bootstrap costs as much again).
+    marks need only the p-value, and the bootstrap costs as much again). With ``kernel`` (the task's
+    ``fast_aggregates`` kernel) the resampling runs on arrays when the kernel reproduces ``aggregate``
+    on these tables; the results equal the pandas path's to rounding (same draws).
     """
-    columns = list(dict.fromkeys([*used_columns(a, aggregate), *used_columns(b, aggregate)]))
-    paired = pair(a, b, unit, columns=columns)
+    if kernel is not None:
+        paired = pair(a, b, unit)
+    else:
+        columns = list(dict.fromkeys([*used_columns(a, aggregate), *used_columns(b, aggregate)]))
+        paired = pair(a, b, unit, columns=columns)
     keep = metrics or (lambda _: True)
     va, vb = aggregate(paired.a), aggregate(paired.b)
     names = [k for k in va if k in vb and keep(k)]
     if not names:
         return []
+    sums = None
+    if kernel is not None:
+        sums = verified_sums(paired, aggregate, kernel, unit, names, (va, vb), seed)
+        if sums is None:  # the pandas path: copy only the columns the aggregate reads
+            columns = list(dict.fromkeys([*used_columns(a, aggregate), *used_columns(b, aggregate)]))
+            paired = pair(a, b, unit, columns=columns)
 
     def agg(df: pd.DataFrame) -> dict[str, float]:
         out = aggregate(df)
         return {k: out[k] for k in names}
 
-    cis = paired_bootstrap(paired, agg, n_boot=n_boot, alpha=alpha, seed=seed) if ci else {}
+    cis: dict[str, tuple[float, float]] = {}
+    if ci:
+        cis = (
+            paired_bootstrap_arrays(paired, sums, names, n_boot=n_boot, alpha=alpha, seed=seed)
+            if sums is not None
+            else paired_bootstrap(paired, agg, n_boot=n_boot, alpha=alpha, seed=seed)
+        )
     binary = {
         k: v for k in names if (v := binary_outcomes(paired, k, float(va[k]), float(vb[k]))) is not None
     }
     continuous = [k for k in names if k not in binary]
     p_perm: dict[str, float] = {}
-    if continuous:
+    if continuous and sums is not None:
+        observed = {k: float(va[k]) - float(vb[k]) for k in continuous}
+        p_perm = permutation_test_arrays(paired, sums, observed, n_perm=n_boot, seed=seed + 1)
+    elif continuous:
 
         def agg_continuous(df: pd.DataFrame) -> dict[str, float]:
             out = aggregate(df)
