@@ -318,6 +318,7 @@ def test_sft_lowers_loss_and_loads(tmp_path: Path, corpus: Corpus, tokenizer) ->
     curve = [loss for _, loss in summary["train_loss"]]
     assert len(curve) == 12 and sum(curve[-3:]) / 3 < sum(curve[:3]) / 3
     assert summary["format"] == "plan" and summary["plans"]["source"] == "gold" and summary["val_loss"] > 0
+    assert summary["optimizer_steps"] == 12 and summary["input_tokens_seen"] > 12 * MICRO["batch_size"]
     assert (ctx.out_dir / "model" / "model.safetensors").is_file()
     assert (ctx.checkpoint_dir / "checkpoint-6").is_dir()  # TRL's resumable checkpoints
     lm = PlanSFTTrainer().load(ctx.out_dir, "m1")

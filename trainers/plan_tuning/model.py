@@ -157,6 +157,8 @@ def trl_common(cfg: OptimConfig, ctx: TrainContext) -> dict[str, Any]:
         dataloader_num_workers=0,
         eval_strategy="no",
         activation_checkpointing=False,  # TRL turns it on by default: recomputation only costs time here
+        # equal-compute comparisons need the tokens each model trained on, not only its steps
+        include_num_input_tokens_seen="non_padding",
     )
 
 

@@ -176,6 +176,8 @@ class PlanSFTTrainer(Trainer):
                 "val_loss": val_loss,
                 "train_seconds": seconds,
                 "wall_seconds": timer.seconds(),
+                "input_tokens_seen": int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0),
+                "optimizer_steps": int(trainer.state.global_step),
             },
             plan_max_tokens=cfg.plan_max_tokens,
         )
