@@ -1,4 +1,4 @@
-"""Answer extraction, normalisation and equivalence on hand-written outputs (DESIGN §8 pitfalls), the
+"""Answer extraction, normalisation and equivalence on hand-written outputs (docs/tasks/math.md), the
 Hendrycks port against lm-eval's copy, and the time-limited symbolic checker (off the main thread,
 killing a hung worker)."""
 
@@ -90,7 +90,7 @@ def test_gsm8k_best_extractor(output: str, value: Fraction | int | None, kind: s
 
 
 def test_lm_eval_reference_pitfalls_are_reproduced() -> None:
-    """Our strict/flexible ARE lm-eval's (reference-compatible), pitfalls included (DESIGN §8)."""
+    """Our strict/flexible ARE lm-eval's (reference-compatible), pitfalls included (docs/tasks/math.md)."""
     corrected = "#### 40\nWait, I double-counted.\n#### 42"
     assert extract_strict(corrected) == "40"  # the retracted answer
     assert extract_flexible("so \\boxed{42}$. I hope") == "$."  # trailing text wins

@@ -114,6 +114,12 @@ tasks:
     params: {{dataset: "{gsm_test}", fewshot_dataset: "{gsm_train}", n_shots: 1, max_new_tokens: 8}}
   - name: math
     params: {{dataset: "{math_test}", max_new_tokens: 8, max_items: 3}}
+  - name: gsm8k
+    alias: gsm8k-lm-eval-cot
+    params: {{protocol: lm-eval-gsm8k-cot, dataset: "{gsm_test}", gen_kwargs: {{max_gen_toks: 8}}}}
+  - name: math
+    alias: math-lm-eval
+    params: {{protocol: lm-eval-hendrycks-math, dataset: "{math_test}", gen_kwargs: {{max_gen_toks: 8}}}}
 """
     return validate(SuiteSpec, yaml.safe_load(text), "math-micro.yaml")
 
@@ -127,8 +133,8 @@ def test_both_tasks_through_the_runner(tmp_path: Path) -> None:
     plan = plan_suite(_suite(tmp_path, model_dir), "math-micro.yaml")
     runner = Runner(tmp_path / "home", progress=False, log=lambda s: None)
     summary = runner.run(plan)
-    assert not summary.failed and len(summary.ran) == 2
-    by_task = {e.task.name: runner.cache.path("eval", e.key) for e in plan.evals}
+    assert not summary.failed and len(summary.ran) == 4
+    by_task = {e.task.label: runner.cache.path("eval", e.key) for e in plan.evals}
     gsm = pd.read_parquet(by_task["gsm8k"] / "samples.parquet")
     math = pd.read_parquet(by_task["math"] / "samples.parquet")
     assert len(gsm) == 5 and len(math) == 3
@@ -142,3 +148,12 @@ def test_both_tasks_through_the_runner(tmp_path: Path) -> None:
         assert m["higher_is_better"] and 0.0 <= m["value"] <= 1.0
         assert m["ci_low"] is not None and m["ci_low"] <= m["value"] <= m["ci_high"]
     assert gsm_metrics["acc"]["n"] == 5 and math_metrics["acc"]["n"] == 3
+    # lm-eval protocols through the runner: lm-eval's scores next to ours, with CIs and the version kept
+    cot = {m["name"]: m for m in json.loads((by_task["gsm8k-lm-eval-cot"] / "metrics.json").read_text())}
+    lm_math = {m["name"]: m for m in json.loads((by_task["math-lm-eval"] / "metrics.json").read_text())}
+    assert {"acc", "acc_strict", "acc_flexible"} <= set(cot) and {"acc", "acc_lm_eval"} <= set(lm_math)
+    assert lm_math["acc_lm_eval"]["ci_low"] is not None
+    info = json.loads((by_task["math-lm-eval"] / "work" / "lm_eval_protocol.json").read_text())
+    assert info["task"] == "hendrycks_math_algebra" and info["lm_eval"]
+    keys = {e.task.label: e.key for e in plan.evals}
+    assert len(set(keys.values())) == 4  # the protocol is part of the key

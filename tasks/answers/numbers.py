@@ -2,7 +2,7 @@
 
 Reference (``strict``, ``flexible``): lm-eval's gsm8k ``RegexFilter`` patterns and its ``exact_match``
 with the task's ``regexes_to_ignore`` (``,`` ``$`` ``(?s).*#### `` trailing ``.``, case folded). Their
-known misses (DESIGN §8): strict takes the *first* ``####`` (a self-corrected answer scores the
+known misses (docs/tasks/math.md): strict takes the *first* ``####`` (a self-corrected answer scores the
 retracted one); flexible takes the last number-like run, so trailing text wins (``\\boxed{42}$.`` gives
 ``$.``); both miss ``18.00``, ``.5``, ``14 000`` and ``- 10``.
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 def wrap(answer: str) -> str:
     """``$answer$``: math-verify then reads the whole answer as one LaTeX expression; on a bare string
-    it can grab one number out of an expression (``15x - 80`` → 80, DESIGN §8)."""
+    it can grab one number out of an expression (``15x - 80`` → 80; docs/tasks/math.md)."""
     return f"${answer.strip().strip('$').strip()}$"
 
 
