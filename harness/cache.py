@@ -380,4 +380,10 @@ class Cache:
                         size = tree_bytes(p)
                         shutil.rmtree(p, ignore_errors=True)
                         freed.append((p, size))
+                    elif not live:  # resumable: keep the checkpoints, drop dead writers' half ones
+                        for tmp in p.glob(f"{TMP_PREFIX}*"):
+                            if not owner_alive(tmp.name, tmp.stat().st_mtime, self.ttl):
+                                size = tree_bytes(tmp)
+                                shutil.rmtree(tmp, ignore_errors=True)
+                                freed.append((tmp, size))
         return freed

@@ -223,6 +223,10 @@ def test_cache_verify_and_gc_commands(reference_home, tmp_path):
     live_tmp.mkdir()
     finished_partial = cache / "train" / f"{train_dir(cache, 'unigram').name}.partial"
     finished_partial.mkdir()
+    unfinished = cache / "train" / "0123456789abcdef.partial"  # a killed training: resumable, kept
+    (unfinished / "step-00000005").mkdir(parents=True)
+    half_checkpoint = unfinished / f".tmp-step-00000010-{hostname()}-{DEAD_PID}-abcdef"
+    half_checkpoint.mkdir()
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "harness.cli", "cache", *args, "--home", str(home)]
@@ -240,6 +244,7 @@ def test_cache_verify_and_gc_commands(reference_home, tmp_path):
     assert out.returncode == 0, out.stderr
     assert not list((cache / "corpus").glob(".corrupt-*")) and not dead_tmp.exists()
     assert not finished_partial.exists() and live_tmp.exists()
+    assert (unfinished / "step-00000005").is_dir() and not half_checkpoint.exists()
     assert "freed" in out.stdout.splitlines()[-1]
 
 
