@@ -323,15 +323,17 @@ class HFCausalLM(PlanevalLM):
                 bar.update(len(rows))
         return [r for r in results if r is not None]
 
-    def generate_until(self, requests: list[Any], disable_tqdm: bool = True) -> list[str]:
-        """lm-eval's generation requests, answered by the same code as lm-eval's own ``hf`` model
-        (``lm_eval.models.huggingface.HFLM`` on these weights): its prompt encoding (no prefix token;
-        BOS only where the tokenizer adds one or ``add_bos_token`` says so), its batching order, left
-        truncation to ``max_length - max_gen_toks``, stop sequences and decoding. GPT-2's GELU runs
-        unfused meanwhile, as in a model lm-eval loads itself. A subclass with its own ``generate``
-        (two-stage models) keeps the generic path."""
+    def lm_eval_generate_until(self, requests: list[Any], disable_tqdm: bool = True) -> list[str]:
+        """lm-eval's generation requests answered exactly as lm-eval's own ``hf`` model answers them
+        (the lm-eval protocols of the math tasks): the code of ``lm_eval.models.huggingface.HFLM`` on
+        these weights — its prompt encoding (no prefix token; BOS only where the tokenizer adds one or
+        ``add_bos_token`` says so), batching order, left truncation to ``max_length - max_gen_toks``,
+        stop sequences and decoding, and its sampling (unseeded). GPT-2's GELU runs unfused meanwhile,
+        as in a model lm-eval loads itself. ``generate_until`` (planeval's seeded generation behind
+        lm-eval's interface) is unchanged; a subclass with its own ``generate`` (two-stage models)
+        answers through it here too."""
         if type(self).generate is not HFCausalLM.generate:
-            return super().generate_until(requests)
+            return self.generate_until(requests)
         if self._hflm is None:
             import copy
 

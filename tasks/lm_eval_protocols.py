@@ -8,8 +8,8 @@ lm-eval does — its YAML is ``include``d unchanged, only the dataset is replace
 and then runs lm-eval's evaluation loop: the task's requests (its prompt template, few-shot sampler and
 seed, target and few-shot delimiters, ``until`` strings and generation settings, with ``gen_kwargs`` and
 ``num_fewshot`` applied as ``lm_eval.simple_evaluate`` applies them), the model's ``generate_until``
-(for ``HFCausalLM`` the same code as lm-eval's ``hf`` model, BOS handling included), the task's
-filters and ``process_results``. The scores are lm-eval's, per item.
+(``lm_eval_generate_until`` where the model has it: for ``HFCausalLM`` the same code as lm-eval's ``hf``
+model, BOS handling included), the task's filters and ``process_results``. The scores are lm-eval's, per item.
 """
 
 from __future__ import annotations
@@ -252,7 +252,9 @@ def run_protocol(
         eval_docs = list(task.eval_docs)
         if len(instances) != len(eval_docs) or len(eval_docs) != len(docs):
             raise PlanevalError(f"protocol {name!r}: expected one request per item, got {len(instances)}")
-        responses = model.generate_until(instances)
+        # a model that can answer as lm-eval's own backend for it would (HFCausalLM: lm-eval's hf code)
+        answer = getattr(model, "lm_eval_generate_until", None) or model.generate_until
+        responses = answer(instances)
         for inst, resp in zip(instances, responses, strict=True):
             inst.resps.append(resp)
         task.apply_filters()
