@@ -175,7 +175,10 @@ class HFCausalLM(PlanevalLM):
         torch_dtype: Any = "auto" if dtype == "auto" else _DTYPES[dtype]
         local = Path(name_or_path).expanduser()
         source = str(local.resolve()) if local.is_dir() else name_or_path
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        # as lm-eval's hf model loads it: add_bos_token reaches the tokenizer (only lm_eval_generate_until
+        # encodes with the tokenizer's special tokens; planeval's own paths never do)
+        bos = {} if add_bos_token is None else {"add_bos_token": add_bos_token}
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, **bos)
         model = AutoModelForCausalLM.from_pretrained(source, revision=revision, dtype=torch_dtype)
         if local.is_dir():
             identity = local_identity(local)

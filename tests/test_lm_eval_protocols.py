@@ -48,7 +48,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _lm_eval(model_dir: Path, tmp: Path, yaml_rel: str, task: str, files: dict[str, Path]) -> dict:
+def _lm_eval(
+    model_dir: Path, tmp: Path, yaml_rel: str, task: str, files: dict[str, Path], model_args: str = ""
+) -> dict:
     """lm-eval's own run: a task YAML that includes the installed one and only swaps the dataset."""
     folder = tmp / "lm_eval_tasks"
     folder.mkdir()
@@ -61,7 +63,7 @@ def _lm_eval(model_dir: Path, tmp: Path, yaml_rel: str, task: str, files: dict[s
     )
     return lm_eval.simple_evaluate(
         model="hf",
-        model_args=f"pretrained={model_dir}",
+        model_args=f"pretrained={model_dir}{model_args}",
         tasks=[task],
         task_manager=TaskManager(include_path=str(folder), include_defaults=False),
         gen_kwargs=dict(GEN_KWARGS),
@@ -215,6 +217,25 @@ def test_gsm8k_protocol_scores_equal_lm_eval_when_answers_are_right(tmp_path: Pa
     strict = _by_filter(theirs["samples"]["gsm8k"], "strict-match")
     assert list(ours["correct_strict"]) == [s["exact_match"] for s in strict]
     assert metrics["acc"] == 0.5  # ours reads the same outputs: the reference solutions are right
+
+
+def test_add_bos_token_is_handled_as_lm_eval_handles_it(model_dir: Path, tmp_path: Path) -> None:
+    """The model arg ``add_bos_token=True`` (lm-eval's): a BOS before every prompt on both sides, and
+    still the same generations; without it this tokenizer adds none, and the generations differ."""
+    rows = _rows("math/math_test_full.jsonl")[:6]
+    test = write_jsonl(tmp_path / "math.jsonl", rows)
+    yaml_rel = "hendrycks_math/hendrycks_math_algebra.yaml"
+    bos = ",add_bos_token=True"
+    theirs = _lm_eval(model_dir, tmp_path, yaml_rel, "hendrycks_math_algebra", {"test": test}, bos)
+    samples = _by_filter(theirs["samples"]["hendrycks_math_algebra"], "none")
+    task = TASKS.get("math")()
+    params = {"protocol": "lm-eval-hendrycks-math", "dataset": str(test), "gen_kwargs": GEN_KWARGS}
+    with_bos = HFCausalLM.from_pretrained(str(model_dir), batch_size=4, add_bos_token=True)
+    ours = task.evaluate(with_bos, _ctx(type(task), params, tmp_path))
+    assert list(ours["output"]) == [s["resps"][0][0] for s in samples]
+    plain_model = HFCausalLM.from_pretrained(str(model_dir), batch_size=4)
+    plain = task.evaluate(plain_model, _ctx(type(task), params, tmp_path))
+    assert list(plain["output"]) != list(ours["output"])
 
 
 # -- params ------------------------------------------------------------------------------------------
