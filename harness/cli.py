@@ -115,7 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         from leaderboard.commands import show_json
 
-        print(show_json(run, samples_of(run), args.samples), end="")
+        print(show_json(run, samples_of(run, store), args.samples), end="")
         return 0
     metrics = run.pop("metrics", [])
     print(json.dumps(run, indent=2, default=str))
@@ -123,9 +123,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     for m in metrics:
         ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m.get("ci_low") is not None else ""
         print(f"  {m['name']:<20} {m['value']:.6g}{ci}  n={m['n']}")
-    samples = samples_of(run)
+    samples = samples_of(run, store)
     if samples is None:
-        print("\n(per-sample details are no longer in the cache)")
+        print("\n(no per-sample table: recorded before tables were stored, and its cache file is gone)")
     else:
         head = samples.head(args.samples).copy()
         for col in head.columns:

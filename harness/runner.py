@@ -685,12 +685,14 @@ class Runner:
             params=e.params.model_dump(mode="json"),
             status="failed" if error else "ok",
             error=error,
-            samples_path=None if error else str(eval_dir / "samples.parquet"),
+            samples_path=None if error else str((eval_dir / "samples.parquet").resolve()),
         )
         metrics = (
             [] if error else [MetricRecord(**m) for m in json.loads((eval_dir / "metrics.json").read_text())]
         )
-        store.record(run, metrics)
+        # the per-sample table travels with the row: results are readable from the database alone
+        samples = None if error else (eval_dir / "samples.parquet").read_bytes()
+        store.record(run, metrics, samples)
 
     def run(self, plan: Plan) -> RunSummary:
         start = time.perf_counter()
@@ -761,8 +763,11 @@ def _latest_step(checkpoint_dir: Path) -> int | None:
     return int(digits) if digits else None
 
 
-def samples_of(run: dict[str, Any]) -> pd.DataFrame | None:
-    """The per-sample table of a leaderboard run, when its artifact is still in the cache."""
+def samples_of(run: dict[str, Any], store: Store | None = None) -> pd.DataFrame | None:
+    """The per-sample table of a leaderboard run: from the database (``store``; every run recorded
+    since tables are stored there), else from the cache file of an older row while it still exists."""
+    if store is not None:
+        return store.load_samples(run)
     path = run.get("samples_path")
     if path and Path(path).exists():
         return pd.read_parquet(path)

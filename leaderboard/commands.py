@@ -151,8 +151,9 @@ def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
     results = select_metrics(results, args.metrics)
     runs = store.runs(suite=args.suite)
     frame = compare_variants(
-        results, runs, args.a, args.b, n_boot=args.n_boot, alpha=args.alpha, seed=args.bootstrap_seed
-    )
+        results, runs, args.a, args.b, load=store.load_samples, n_boot=args.n_boot, alpha=args.alpha,
+        seed=args.bootstrap_seed,
+    )  # fmt: skip
     if args.format == "md":
         seeds = ", ".join(sorted(set(frame["seeds"])))
         print(f"{args.a} vs {args.b} (difference = first - second; seeds {seeds}; {args.n_boot} resamples)\n")

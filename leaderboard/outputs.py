@@ -48,6 +48,8 @@ class Board:
     results: pd.DataFrame
     runs: pd.DataFrame
     table: pd.DataFrame
+    #: reads a run's per-sample table (the store's: from the database itself)
+    load: Callable[[Any], pd.DataFrame | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,14 @@ def build_board(store: Any, sel: Selection, fmt: str = "md") -> Board:
     if sel.reference is not None:
         from leaderboard.compare import significance_vs
 
-        significance = significance_vs(results, runs, sel.reference, n_boot=sel.n_boot)
+        significance = significance_vs(
+            results, runs, sel.reference, load=store.load_samples, n_boot=sel.n_boot
+        )
     order = metric_order(results, sel.metrics)
     table = comparison_table(
         results, order, significance=significance, reference=sel.reference, alpha=sel.alpha
     )
-    return Board(sel, results.reset_index(drop=True), runs, table)
+    return Board(sel, results.reset_index(drop=True), runs, table, load=store.load_samples)
 
 
 def write(fmt: str, board: Board) -> str:
@@ -131,11 +135,13 @@ def plot_input(board: Board) -> PlotInput:
     from leaderboard.compare import cache_samples
     from leaderboard.plots import PlotInput, sweep_positions
 
+    load = board.load or cache_samples
+
     sel = board.selection
     variants = list(dict.fromkeys(board.results["variant"]))
     params_of = variant_params(sel.suite) if sel.sweep_param else None
     x = sweep_positions(variants, sel.sweep_map, sel.sweep_param, params_of)
-    return PlotInput(board.results, board.runs, cache_samples, sweep_x=x)
+    return PlotInput(board.results, board.runs, load, sweep_x=x)
 
 
 @output("html")

@@ -7,6 +7,8 @@ while writing never leaves a run without its metrics.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import os
 import uuid
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -24,6 +27,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -114,6 +118,19 @@ class Metric(Base):
     higher_is_better: Mapped[bool] = mapped_column(Boolean, default=True)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
+
+
+class Samples(Base):
+    """A run's per-sample table (parquet bytes) in the database itself, so that CIs, paired tests,
+    ``show`` and re-scoring work from any folder, home or machine that reaches the database, and after
+    the cache that produced it is gone. The digest names the content (verified on read)."""
+
+    __tablename__ = "run_samples"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 @dataclass
@@ -295,8 +312,9 @@ class Store:
         self.engine.dispose()
 
     # -- writing --------------------------------------------------------------------------------
-    def record(self, run: RunRecord, metrics: list[MetricRecord]) -> None:
-        """Write a run and its metrics atomically, replacing any earlier row with the same run_id."""
+    def record(self, run: RunRecord, metrics: list[MetricRecord], samples: bytes | None = None) -> None:
+        """Write a run, its metrics and its per-sample table (parquet bytes) atomically, replacing any
+        earlier row with the same run_id."""
         if run.status not in ("ok", "failed"):
             raise ValueError(f"run status must be 'ok' or 'failed', not {run.status!r}")
         if run.status == "failed" and metrics:
@@ -312,6 +330,7 @@ class Store:
             )
             old = list(session.scalars(same))
             session.execute(delete(Metric).where(Metric.run_id.in_(old)))
+            session.execute(delete(Samples).where(Samples.run_id.in_(old)))
             session.execute(delete(Run).where(Run.run_id.in_(old)))
             row = Run(**asdict(run), created_at=utcnow())
             row.metrics = [
@@ -326,6 +345,34 @@ class Store:
                 for m in metrics
             ]
             session.add(row)
+            if samples is not None:
+                session.flush()  # the run row first: the samples row references it
+                n_rows = pq.ParquetFile(io.BytesIO(samples)).metadata.num_rows
+                digest = hashlib.sha256(samples).hexdigest()
+                session.add(Samples(run_id=run.run_id, digest=digest, n_rows=n_rows, data=samples))
+
+    def load_samples(self, run: Any) -> pd.DataFrame | None:
+        """A run's (a row of ``runs`` or ``get_run``) per-sample table: from the database, else — rows
+        recorded before tables were stored there — from its cache file while that still exists. The
+        ``SampleLoader`` of paired tests, CIs, ``show`` and the plots."""
+        found = self.samples(str(run["run_id"]))
+        if found is not None:
+            return found
+        path = run.get("samples_path")
+        if path and Path(path).exists():
+            return pd.read_parquet(path)
+        return None
+
+    def samples(self, run_id: str) -> pd.DataFrame | None:
+        """A run's per-sample table from the database (None when it was recorded without one)."""
+        with self._session() as session:
+            row = session.get(Samples, run_id)
+            if row is None:
+                return None
+            data, digest = bytes(row.data), row.digest
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise PlanevalError(f"run {run_id}: its per-sample table in {self.url} fails its digest")
+        return pd.read_parquet(io.BytesIO(data))
 
     # -- reading --------------------------------------------------------------------------------
     def has_run(self, run_id: str) -> bool:
