@@ -257,7 +257,7 @@ class PlainLMTrainer(Trainer):
             num_training_steps=cfg.max_steps,
         )
         start, recent = 0, []
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
         if checkpoint is not None:
             state = load_checkpoint(
                 checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False

@@ -126,7 +126,7 @@ class NAPTrainer(Trainer):
             raise ValueError("NAP pretraining: the training split has no sentences")
         optimizer = torch.optim.AdamW(planner.parameters(), lr=cfg.lr)
         start = 0
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
         if checkpoint is not None:
             start = load_checkpoint(checkpoint, model=planner, optimizer=optimizer, rng=False)["step"]
             ctx.log(f"[nap] resuming from {checkpoint.name}")

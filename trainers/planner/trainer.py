@@ -248,7 +248,7 @@ class PlannerTrainer(Trainer):
             num_training_steps=cfg.max_steps,
         )
         start, recent, usage = 0, [], []
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
         if checkpoint is not None:
             state = load_checkpoint(
                 checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False

@@ -309,7 +309,7 @@ class _Run:
         if self.reward_model is not None:
             modules["reward"] = self.reward_model
         start = 0
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir)
+        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
         if checkpoint is not None:
             state = load_checkpoint(
                 checkpoint, model=modules, optimizer=optimizer, scheduler=scheduler, rng=False
