@@ -10,6 +10,10 @@
   math-verify in-process on the main thread (what lm-eval's minerva_math does, SIGALRM limits) vs our
   worker processes (time limits that work from any thread; ``PLANEVAL_VERIFY_WORKERS`` workers).
 
+* Figures, not timed: hand-written GSM8K outputs read right by lm-eval's strict / flexible filters and by
+  ours, every GSM8K reference solution scored, and the MATH equivalence table (ours vs math-verify vs
+  Hendrycks; per category: ``python -m tasks.answers.agreement``).
+
 Ratios are time ours / time reference on the fastest round. Run:
 ``.venv/bin/pytest benchmarks/bench_extraction.py --benchmark-enable -q``.
 """
