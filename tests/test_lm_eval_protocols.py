@@ -3,7 +3,7 @@
 ``lm_eval.simple_evaluate(model="hf", tasks=["gsm8k"])`` on the same items (the installed task YAML
 included unchanged, only its dataset pointed at local files) give the same generations and the same
 strict and flexible scores as planeval with ``protocol: lm-eval-gsm8k``; the same for lm-eval's
-``hendrycks_math`` (the MATH task the installed lm-eval can run) on 12 MATH test items. Both sides get
+``hendrycks_math`` (the MATH task the installed lm-eval can run) on 20 MATH test items. Both sides get
 ``gen_kwargs={"max_gen_toks": 32}`` so the test stays short; every other setting is lm-eval's."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tasks.math_common import MathTaskParams
 from tasks.math_task import MathParams
 
 GEN_KWARGS = {"max_gen_toks": 32}
-N_GSM8K, N_MATH = 20, 12
+N_GSM8K, N_MATH = 20, 20
 
 
 def _rows(rel: str, n: int | None = None) -> list[dict]:
