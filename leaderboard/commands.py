@@ -256,10 +256,36 @@ def cmd_plot(open_store: OpenStore, home: Home, args: argparse.Namespace) -> int
 
 
 # -- mounting ---------------------------------------------------------------------------------------
+def cmd_claims(open_store: OpenStore, args: argparse.Namespace) -> int:
+    from leaderboard.claims import CLAIMS_FILE, build, load_claims, render_markdown
+
+    claims = load_claims(Path(args.claims) if args.claims else CLAIMS_FILE)
+    frame, n_tests = build(
+        open_store(args), claims, alpha=args.alpha, correction=args.correction, n_boot=args.n_boot
+    )
+    emit(render_markdown(frame, n_tests, args.correction, args.alpha), args.output)
+    return 0
+
+
 def add_commands(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser, open_store: OpenStore, home: Home
 ) -> None:
-    """Register ``compare``, ``regress`` and ``plot`` on the planeval command line."""
+    """Register ``compare``, ``regress``, ``plot`` and ``claims`` on the planeval command line."""
+    p = sub.add_parser(
+        "claims",
+        parents=[common],
+        help="the claims table: which of the seed papers' findings the leaderboard reproduces",
+        description="Each finding of leaderboard/claims.yaml (or --claims FILE) as paired comparisons of "
+        "leaderboard rows, p-values corrected together (Holm by default), a verdict with its reason.",
+    )
+    p.add_argument("--claims", help="a claims YAML (default: the bundled leaderboard/claims.yaml)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bh"], help="multiple-comparison "
+                   "correction: holm (family-wise error) or bh (false discovery rate)")  # fmt: skip
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations (1000)")
+    p.add_argument("--output", "-o", help="write to this file (e.g. docs/claims.md) instead of stdout")
+    p.set_defaults(func=partial(cmd_claims, open_store))
+
     p = sub.add_parser(
         "compare",
         parents=[common],
