@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference", metavar="VARIANT", help="mark cells that differ significantly from this row"
     )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the marks (0.05)")
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=["holm", "bh", "none"],
+        help="multiple-comparison correction of the --reference marks (holm: family-wise; bh: FDR)",
+    )
     p.add_argument("--n-boot", type=int, default=1000, help="permutations per significance test (1000)")
     add_sweep_args(p)
     p.set_defaults(func=cmd_leaderboard)

@@ -92,6 +92,7 @@ def selection(args: argparse.Namespace, suite: str | None = None) -> Selection:
         reference=getattr(args, "reference", None),
         alpha=getattr(args, "alpha", 0.05),
         n_boot=getattr(args, "n_boot", 1000),
+        correction=getattr(args, "correction", "holm"),
         sweep_param=getattr(args, "sweep_param", None),
         sweep_map=getattr(args, "sweep_map", None) or {},
     )

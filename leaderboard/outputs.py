@@ -36,6 +36,7 @@ class Selection:
     reference: str | None = None  # mark cells differing significantly from this variant
     alpha: float = 0.05
     n_boot: int = 1000
+    correction: str = "holm"  # of the --reference marks' p-values: holm, bh or none
     sweep_param: str | None = None  # the variants' trainer param holding the fraction q
     sweep_map: Mapping[str, float] = field(default_factory=dict)
 
@@ -100,10 +101,17 @@ def build_board(store: Any, sel: Selection, fmt: str = "md") -> Board:
         significance = significance_vs(
             results, runs, sel.reference, load=store.load_samples, n_boot=sel.n_boot
         )
+        if sel.correction != "none" and not significance.empty:
+            from leaderboard.multiplicity import adjust
+
+            # a table shows every p-value at once: correct them together, or chance makes marks
+            significance = significance.assign(p_value=adjust(significance["p_value"], sel.correction))
     order = metric_order(results, sel.metrics)
     table = comparison_table(
         results, order, significance=significance, reference=sel.reference, alpha=sel.alpha
     )
+    if significance is not None:
+        table.attrs["correction"] = sel.correction
     return Board(sel, results.reset_index(drop=True), runs, table, load=store.load_samples)
 
 

@@ -95,14 +95,19 @@ class Layout:
     rows: list[Row]
     reference: str | None = None  # the row significance marks compare against
     alpha: float = 0.05
+    correction: str = "none"  # how the marks' p-values were corrected for multiplicity
 
     def note(self) -> str | None:
         """The legend of the significance mark, when the table carries one."""
         if self.reference is None:
             return None
+        corrected = {
+            "holm": "; p-values Holm-corrected over every comparison in the table",
+            "bh": "; p-values Benjamini–Hochberg-corrected (false discovery rate) over the table",
+        }.get(self.correction, "; p-values not corrected for multiple comparisons")
         return (
             f"{DAGGER} differs from {self.reference} at p < {self.alpha:g} "
-            "(paired test on the same samples: McNemar for accuracies, permutation otherwise)"
+            f"(paired test on the same samples: McNemar for accuracies, permutation otherwise{corrected})"
         )
 
 
@@ -179,7 +184,10 @@ def layout(table: pd.DataFrame) -> Layout:
             ids, seeds = tuple(behind.get("run_ids", ())), tuple(behind.get("seeds", ()))
             row_cells.append(replace(col[i], run_ids=ids, seeds=seeds))
         rows.append(Row(str(family), str(variant), row_cells))
-    return Layout(headers, rows, reference=table.attrs.get("reference"), alpha=alpha)
+    return Layout(
+        headers, rows, reference=table.attrs.get("reference"), alpha=alpha,
+        correction=str(table.attrs.get("correction", "none")),
+    )  # fmt: skip
 
 
 # -- the format registry --------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def test_significance_vs_reference(fx):
 
 
 def test_reference_marks_the_table(fx, capsys):
-    code = main(["leaderboard", "--db", fx.store.url, "--reference", "base", "--n-boot", "100",
+    # 1000 permutations: p can reach 0.001, so the marks survive Holm over the table's comparisons
+    code = main(["leaderboard", "--db", fx.store.url, "--reference", "base", "--n-boot", "1000",
                  "--metrics", "perplexity,rouge1"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
@@ -92,7 +93,15 @@ def test_reference_marks_the_table(fx, capsys):
     }
     assert lines["better"].count("\u2020") == 2  # both columns differ from base
     assert "\u2020" not in lines["same"] and "\u2020" not in lines["base"]
-    assert "differs from base at p \\< 0.05" in out
+    assert "differs from base at p \\< 0.05" in out and "Holm-corrected" in out
+    # with 100 permutations the smallest p (1/101) cannot survive the correction: no mark is made
+    assert main(["leaderboard", "--db", fx.store.url, "--reference", "base", "--n-boot", "100",
+                 "--metrics", "perplexity,rouge1"]) == 0  # fmt: skip
+    assert "\u2020 |" not in capsys.readouterr().out.split("\n\n")[0]
+    assert main(["leaderboard", "--db", fx.store.url, "--reference", "base", "--n-boot", "100",
+                 "--metrics", "perplexity,rouge1", "--correction", "none"]) == 0  # fmt: skip
+    uncorrected = capsys.readouterr().out
+    assert "not corrected" in uncorrected and uncorrected.count("\u2020") >= 3
 
 
 def test_cli_compare_formats(fx, capsys):

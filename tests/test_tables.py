@@ -372,8 +372,9 @@ def test_significance_marks_against_a_reference_row():
     assert "| planner | soft | **12.34** [11.9, 12.8] \u2020 | 0.4100 |" in md
     assert "| lm | base | 13.10 [12.6, 13.7] | **0.4500** |" in md
     assert md.rstrip().endswith(
-        "(paired test on the same samples: McNemar for accuracies, permutation otherwise)"
-    )
+        "(paired test on the same samples: McNemar for accuracies, permutation otherwise; "
+        "p-values not corrected for multiple comparisons)"
+    )  # comparison_table alone corrects nothing; build_board applies --correction (Holm by default)
     assert "differs from base at p \\< 0.05" in md  # markdown-escaped
     assert r"12.8]$^\dagger$" in render(table, "latex")
     doc = json.loads(render(table, "json"))
