@@ -170,19 +170,23 @@ class PlanevalLM(LM):
 
     # -- lm-eval's interface ---------------------------------------------------------------------
     def _context_continuation(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """Split as lm-eval's HFLM does: trailing spaces of the context move to the continuation and
-        the pair is encoded whole, so tokens that merge across the boundary are handled the same way."""
+        """Split and encode as lm-eval's HFLM does (``_encode_pair`` with ``tok_encode``): trailing spaces
+        of the context move to the continuation, the pair is encoded whole (tokens that merge across the
+        boundary are handled the same way), with the tokenizer's own special tokens (a Llama-style BOS;
+        see ``encode_lm_eval``). An empty context (``TemplateLM.loglikelihood``): the continuation without
+        special tokens after the prefix token — or, when it starts with the prefix token, that token."""
+        if not context:
+            cont = self.encode(continuation)
+            if cont and cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
         n_spaces = len(context) - len(context.rstrip())
         if n_spaces:
             continuation = context[-n_spaces:] + continuation
             context = context[:-n_spaces]
-        whole = self.encode(context + continuation)
-        ctx = self.encode(context)
-        cont = whole[len(ctx) :]
-        if not context:
-            ctx = [self.prefix_token_id]
-            cont = self.encode(continuation)
-        return ctx, cont
+        whole = self.encode_lm_eval(context + continuation)
+        ctx = self.encode_lm_eval(context)
+        return ctx, whole[len(ctx) :]
 
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
         spans = []

@@ -1,6 +1,7 @@
 """HFCausalLM inside lm-eval: accepted by ``simple_evaluate`` on local tasks, and rolling log-likelihoods
-equal to lm-eval's own ``hf`` backend on the same saved micro model (DESIGN §3, §10), for a GPT-2-style
-tokenizer (no special tokens added) and a Llama-style one that prepends BOS itself."""
+equal to lm-eval's own ``hf`` backend on the same saved micro model (docs/model-api.md,
+docs/environment.md), for a GPT-2-style tokenizer (no special tokens added) and a Llama-style one that
+prepends BOS itself."""
 
 from __future__ import annotations
 
@@ -125,3 +126,25 @@ def test_rolling_follows_an_adapters_add_bos_token_as_lm_eval_does(bos_model: Pa
     requests = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
     want = np.array(theirs.loglikelihood_rolling(requests, disable_tqdm=True))
     np.testing.assert_allclose(ours.loglikelihood_rolling(requests), want, rtol=1e-5)
+
+
+def test_loglikelihood_equals_lm_eval_with_a_bos_adding_tokenizer(bos_model: Path) -> None:
+    """Context + continuation requests are encoded as lm-eval's ``_encode_pair`` (the tokenizer's BOS
+    in front of the context; an empty context is the prefix token, the continuation without special
+    tokens): the same ids, the same sums and greedy flags as ``HFLM.loglikelihood``."""
+    texts = sample_texts(4, seed=9, sentences=(3, 6))
+    pairs = [(t[: len(t) // 2], t[len(t) // 2 :]) for t in texts] + [
+        ("", texts[0][:40]),
+        (texts[1][:30] + " ", "x y"),
+    ]
+    ours = HFCausalLM.from_pretrained(str(bos_model), batch_size=4)
+    theirs = HFLM(pretrained=str(bos_model), device="cpu", batch_size=4)
+    for ctx, cont in pairs:
+        if ctx:
+            assert ours._context_continuation(ctx, cont) == tuple(theirs._encode_pair(ctx, cont))
+            assert ours._context_continuation(ctx, cont)[0][0] == ours.tokenizer.bos_token_id
+    requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+    want = theirs.loglikelihood(requests, disable_tqdm=True)
+    got = ours.loglikelihood(requests)
+    np.testing.assert_allclose([g[0] for g in got], [w[0] for w in want], rtol=1e-5)
+    assert [g[1] for g in got] == [w[1] for w in want]
