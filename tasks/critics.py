@@ -1,5 +1,5 @@
-"""Critics of action-id sequences for latent perplexity (DESIGN §8): models of the real texts' writing
-actions that score any text's action sequence. ``exp(-Σ log P / N)`` over a set of sequences is its
+"""Critics of action-id sequences for latent perplexity (docs/tasks/latent_ppl.md): models of the real texts'
+writing actions that score any text's action sequence. ``exp(-Σ log P / N)`` over a set of sequences is its
 latent perplexity under the critic.
 
 * ``BigramCritic`` (Deng et al. 2022, used by paper A; docs/tasks/latent_ppl.md): a transition matrix
@@ -16,9 +16,10 @@ latent perplexity under the critic.
     every one of the ``n + 1`` transitions is scored.
 * ``HMMCritic``: hmmlearn's ``CategoricalHMM`` with ``n_states`` hidden states over the ids (no
   ``<bos>``/``<eos>`` symbols; a sequence of n ids has n predictions, the first from the initial
-  distribution). EM with the ``scaling`` implementation (~8× faster than ``log``, DESIGN §10). Emission
-  probabilities get a floor ``emission_floor`` (renormalised) so that an id unseen in training — common
-  in generated text with K=1024 actions — costs a finite amount instead of making the perplexity infinite.
+  distribution). EM with the ``scaling`` implementation (~8× faster than ``log``, docs/environment.md).
+  Emission probabilities get a floor ``emission_floor`` (renormalised) so that an id unseen in training —
+  common in generated text with K=1024 actions — costs a finite amount instead of making the perplexity
+  infinite.
 
 Both are fitted on the TRAIN split's actions and cached (``fit_cached``) by their params and a hash of
 the training and validation sequences, so every model of a suite is scored by the same critic.

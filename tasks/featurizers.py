@@ -1,5 +1,5 @@
-"""Text → feature vector for MAUVE (DESIGN §8). MAUVE scores computed with different featurizers do not
-compare, so every featurizer has an ``identity`` (name + what pins its weights + ``max_text_length``)
+"""Text → feature vector for MAUVE (docs/tasks/mauve.md). MAUVE scores computed with different featurizers do
+not compare, so every featurizer has an ``identity`` (name + what pins its weights + ``max_text_length``)
 that is stored with every score.
 
 Featurizer names (the ``featurizer`` param of the ``mauve`` task):

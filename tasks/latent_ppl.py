@@ -1,5 +1,5 @@
-"""Latent perplexity (DESIGN §8; Deng et al. 2022, paper A): how plausible the *sequence of writing
-actions* of a text is under a critic fitted on real training texts, ``exp(-Σ log P / N_transitions)``.
+"""Latent perplexity (docs/tasks/latent_ppl.md; Deng et al. 2022, paper A): how plausible the *sequence of
+writing actions* of a text is under a critic fitted on real training texts, ``exp(-Σ log P / N_transitions)``.
 
 Texts become action sequences through the suite's ``ActionTagger`` (corpus documents use the
 precomputed actions of the actions stage; generated texts are split and tagged). Two critics

@@ -1,5 +1,5 @@
-"""MAUVE between real held-out texts (P) and the model's unconditional samples (Q) (DESIGN §8; paper A:
-1024-token samples vs real articles, ``max_text_length=256``).
+"""MAUVE between real held-out texts (P) and the model's unconditional samples (Q) (docs/tasks/mauve.md;
+paper A: 1024-token samples vs real articles, ``max_text_length=256``).
 
 mauve-text's ``compute_mauve`` quantizes the features of both sides together (l2-normalise, PCA to 90%
 of the variance, faiss k-means with ``num_buckets`` clusters, seeded), then measures the divergence

@@ -1,4 +1,4 @@
-"""Perplexity and bits-per-byte (DESIGN §8).
+"""Perplexity and bits-per-byte (docs/tasks/perplexity.md).
 
 ``evaluate`` scores every token of each held-out document once, in ``paper`` windows (stride 1,
 exactly the previous ≤ window-1 tokens as context, paper A) or ``rolling`` windows (disjoint, as

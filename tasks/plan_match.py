@@ -1,5 +1,5 @@
-"""Plan-match (DESIGN §8): the fraction of generated sentences whose tagged action equals the action the
-planner planned for them — does the conditioned LM write what it was told to write?
+"""Plan-match (docs/tasks/plan_match.md): the fraction of generated sentences whose tagged action equals the
+action the planner planned for them — does the conditioned LM write what it was told to write?
 
 The generated texts are the shared unconditional samples (``tasks.generation``, same defaults as
 ``mauve``/``latent_ppl``, so no extra generation); ``Generation.plans`` holds one planned action per

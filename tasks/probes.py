@@ -1,5 +1,5 @@
-"""Linear probes (DESIGN §8; the papers' Fig. 3): how much a frozen model's representation at a site
-says about the token k = 1..K positions ahead.
+"""Linear probes (docs/tasks/probes.md; the papers' Fig. 3): how much a frozen model's representation at a
+site says about the token k = 1..K positions ahead.
 
 For each site, a linear softmax classifier (multinomial logistic regression: standardised features →
 logits over the tokens seen as targets in probe-training) is trained per distance k to predict

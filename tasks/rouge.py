@@ -1,4 +1,4 @@
-"""ROUGE of generated vs true continuations of held-out prefixes (DESIGN §8).
+"""ROUGE of generated vs true continuations of held-out prefixes (docs/tasks/rouge.md).
 
 Each prompt (``tasks.prompts``) is continued once with ``max(lengths)`` new tokens; the score at
 length L compares the first L generated tokens with the first L true tokens, both decoded by the

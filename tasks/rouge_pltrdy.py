@@ -1,5 +1,5 @@
 """ROUGE as pltrdy's ``rouge`` PyPI package computes it (1.0.x, ``Rouge()`` defaults), the scorer behind
-paper A's ROUGE numbers (DESIGN §8), re-implemented here so the harness does not depend on it.
+paper A's ROUGE numbers (docs/tasks/rouge.md), re-implemented here so the harness does not depend on it.
 
 Its semantics differ from ROUGE-1.5.5 / rouge-score, which is why it is a separate ``implementation``:
 

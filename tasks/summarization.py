@@ -1,4 +1,5 @@
-"""Summarisation ROUGE: a generated summary of each held-out article against its reference (DESIGN §8).
+"""Summarisation ROUGE: a generated summary of each held-out article against its reference
+(docs/tasks/rouge.md).
 
 Documents come from a corpus that keeps the reference in ``Document.meta`` (the ``pairs`` source,
 ``harness/corpus/pairs.py``). Each article is cut to its first ``max_source_tokens`` tokens (the model's

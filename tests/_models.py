@@ -53,7 +53,7 @@ def _bpe(vocab_size: int) -> str:
 
 
 def tiny_tokenizer(vocab_size: int = 400) -> GPT2TokenizerFast:
-    """A byte-level BPE wrapped the way transformers 5 saves readable configs (DESIGN §10)."""
+    """A byte-level BPE wrapped the way transformers 5 saves readable configs (docs/environment.md)."""
     tok = Tokenizer.from_str(_bpe(vocab_size))
     return GPT2TokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, pad_token=EOS, unk_token=EOS)
 

@@ -1,4 +1,4 @@
-"""Writing actions (DESIGN §4): the real packaged sentence encoder, sklearn k-means, and the ground
+"""Writing actions (docs/actions.md): the real packaged sentence encoder, sklearn k-means, and the ground
 truth check that clustering recovers the synthetic corpus' planted actions."""
 
 from __future__ import annotations

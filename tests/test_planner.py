@@ -1,6 +1,6 @@
-"""The planner family's mechanics (DESIGN §4–5) on micro models: selection modes, the conditioning
-hooks, token alignment, when gradients reach the planner, re-planning during generation, and the
-same adapter on Llama- and OLMo-architecture models built from config."""
+"""The planner family's mechanics (docs/actions.md, docs/families/planner.md) on micro models: selection
+modes, the conditioning hooks, token alignment, when gradients reach the planner, re-planning during
+generation, and the same adapter on Llama- and OLMo-architecture models built from config."""
 
 from __future__ import annotations
 

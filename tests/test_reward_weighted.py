@@ -1,5 +1,6 @@
-"""The reward-weighted family's maths (DESIGN §6): ListMLE, aggregations, WMLE, REINFORCE, bounds,
-tie-breaking, the retrain schedule and the sequence metrics. Pure tensors and micro models: fast."""
+"""The reward-weighted family's maths (docs/families/reward_weighted.md): ListMLE, aggregations, WMLE,
+REINFORCE, bounds, tie-breaking, the retrain schedule and the sequence metrics. Pure tensors and micro
+models: fast."""
 
 from __future__ import annotations
 

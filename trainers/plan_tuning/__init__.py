@@ -1,4 +1,5 @@
-"""The plan-tuned family (DESIGN §7): SFT on (problem, plan, execution, answer) tuples and GRPO on top.
+"""The plan-tuned family (docs/families/plan_tuned.md): SFT on (problem, plan, execution, answer) tuples
+and GRPO on top.
 
 * ``plan-sft`` (``sft.py``): TRL ``SFTTrainer`` with the loss on completion tokens only, in three
   formats — ``solution`` (the SFT baseline: problem → solution), ``plan`` (M1: problem → plan +

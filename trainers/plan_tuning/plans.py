@@ -1,4 +1,4 @@
-"""Plan sources: where the plan of each training tuple comes from (DESIGN §7 (a)-(c)).
+"""Plan sources: where the plan of each training tuple comes from (docs/families/plan_tuned.md).
 
 * ``gold``: the plan the corpus carries (the arithmetic generator's decomposition; for GSM8K documents
   the reference steps).

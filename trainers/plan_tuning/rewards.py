@@ -1,4 +1,5 @@
-"""GRPO rewards: ``R = 1[answer correct] + λ·sim(generated plan, reference plan)`` (DESIGN §7).
+"""GRPO rewards: ``R = 1[answer correct] + λ·sim(generated plan, reference plan)``
+(docs/families/plan_tuned.md).
 
 Each term is a TRL reward function (``completions`` plus dataset columns as keyword lists) and TRL's
 ``reward_weights`` carry ``[1, λ]``, so the trainer logs both terms apart; ``total_reward`` computes the

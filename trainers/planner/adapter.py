@@ -2,7 +2,7 @@
 
 * Scoring (perplexity, lm-eval requests): the document is split into sentences, each sentence's
   action is planned from the preceding sentences only (or, for ``eval_actions: oracle``, is the
-  k-means id of the true sentence), and every token is conditioned as DESIGN §4 aligns it.
+  k-means id of the true sentence), and every token is conditioned as docs/actions.md aligns it.
 * Generation: batched sampling with a KV cache that re-plans once at every sentence end; the action
   planned for each generated sentence is returned in ``Generation.plans``.
 * Hidden sites: the plain LM's sites plus ``layer{i}.pre_merge`` / ``layer{i}.post_merge`` at each
@@ -211,8 +211,8 @@ class _Rows:
     Each row keeps its token history, the weights conditioning every position, the embeddings of its
     finished sentences and the text of the sentence in progress. When a sampled token ends a
     sentence, that sentence is embedded and the planner plans the next one — once per sentence — and
-    the token that ended it is fed with the new plan (DESIGN §4's alignment). When the context fills,
-    every row is re-encoded from its last tokens with their stored weights.
+    the token that ended it is fed with the new plan (the alignment of docs/actions.md). When the context
+    fills, every row is re-encoded from its last tokens with their stored weights.
     """
 
     def __init__(self, lm: PlannerLM, prompts: list[str], seeds: list[int]):

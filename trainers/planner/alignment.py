@@ -1,4 +1,4 @@
-"""Token ↔ sentence alignment (DESIGN §4).
+"""Token ↔ sentence alignment (docs/actions.md).
 
 Each token carries the action of its own sentence, except the last token of a sentence, which
 carries the next sentence's action: the hidden state at position t predicts token t+1, so it is

@@ -1,4 +1,4 @@
-"""The planner and the action conditioning of the LM (DESIGN §5).
+"""The planner and the action conditioning of the LM (docs/families/planner.md).
 
 * ``Planner``: preceding sentence embeddings + sinusoidal positions → linear → a small transformer
   encoder → mean-pool → logits over the K actions (head initialised with the codebook).

@@ -1,5 +1,5 @@
-"""Next-Action-Prediction (NAP) pretraining of the planner (DESIGN §5): cross-entropy between the
-planner's prediction from the preceding sentences and the k-means id of the next sentence.
+"""Next-Action-Prediction (NAP) pretraining of the planner (docs/families/planner.md): cross-entropy between
+the planner's prediction from the preceding sentences and the k-means id of the next sentence.
 
 Validation accuracy is reported next to two baselines computed on the same split, so a number means
 something: the majority class and a bigram model (most frequent next action after the previous one).

@@ -1,4 +1,5 @@
-"""The planner family's trainer (DESIGN §5): one config space, every Table 1 row is a point in it.
+"""The planner family's trainer (docs/families/planner.md): one config space, every Table 1 row is a point
+in it.
 
 The base LM is a required stage (a registered variant such as ``tiny-lm``, or ``hf:<name or path>``)
 and the NAP-pretrained planner another (``nap``), so every variant that needs the same base or the

@@ -1,4 +1,5 @@
-"""The reward-weighted family (Yang et al. 2023, "Preference-grounded token-level guidance"; DESIGN §6).
+"""The reward-weighted family (Yang et al. 2023, "Preference-grounded token-level guidance";
+docs/families/reward_weighted.md).
 
 Sequence-level preferences (K sampled continuations ranked by a sequence metric against the reference)
 are grounded into a token-level reward r(s_t, a_t) in (0, 1] with the Plackett–Luce (ListMLE) loss over

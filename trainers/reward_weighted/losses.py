@@ -1,4 +1,4 @@
-"""The losses of the reward-weighted family (DESIGN §6), as pure tensor functions.
+"""The losses of the reward-weighted family (docs/families/reward_weighted.md), as pure tensor functions.
 
 Reward learning: token rewards r_t in (0, 1] of each of K candidate sequences are aggregated into a
 sequence evaluation e = f(r_0..r_{T-1}) and fitted to the metric's ranking of the candidates with the

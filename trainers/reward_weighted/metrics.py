@@ -57,8 +57,8 @@ SEQUENCE_METRICS.add(
 
 
 def _action_edit(preds: Sequence[str], refs: Sequence[str], actions: Any = None) -> list[float]:
-    """1 − normalised Levenshtein distance between the action-id sequences (DESIGN §8's action edit
-    distance, as a similarity)."""
+    """1 − normalised Levenshtein distance between the action-id sequences (the action edit
+    distance of docs/tasks/action_edit.md, as a similarity)."""
     if actions is None:
         raise ValueError("the action_edit metric needs the suite's writing actions (ActionTagger)")
     from rapidfuzz.distance import Levenshtein

@@ -1,4 +1,5 @@
-"""The policy objectives: MLE, reward-weighted MLE and REINFORCE with an entropy bonus (DESIGN §6).
+"""The policy objectives: MLE, reward-weighted MLE and REINFORCE with an entropy bonus
+(docs/families/reward_weighted.md).
 
 Every reward-model call here runs under ``torch.no_grad()``: the guidance is a constant to the policy,
 so gradients reach the policy only through its log-probabilities and never flow into the reward model.
