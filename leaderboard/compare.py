@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import PlanevalError
-from leaderboard.paired import compare_samples
+from leaderboard.paired import Difference, compare_samples
 from leaderboard.stats import Aggregate
 
 if TYPE_CHECKING:
@@ -49,10 +51,13 @@ def task_functions(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, s
 
 
 def cache_samples(run: dict[str, Any]) -> pd.DataFrame | None:
-    """The runner's per-sample table of a run (None when the cache entry is gone)."""
-    from harness.runner import samples_of
-
-    return samples_of(run)
+    """The runner's per-sample table of a run (None when the cache entry is gone): the parquet file its
+    run row names (``harness.runner.samples_of``, read here without importing the runner, which pulls
+    in the model stack — a leaderboard needs none of it)."""
+    path = run.get("samples_path")
+    if path and Path(path).exists():
+        return pd.read_parquet(path)
+    return None
 
 
 def memoised(load: SampleLoader) -> SampleLoader:
@@ -113,6 +118,7 @@ def _one_task(
     seed: int,
     ci: bool,
     engine: str = "arrays",
+    stored: dict[str, dict[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     first = runs_a[0]
     for run in [*runs_a, *runs_b]:
@@ -121,6 +127,12 @@ def _one_task(
                 f"task {task!r} was run with different settings ({first['task_name']} {first['params']} vs "
                 f"{run['task_name']} {run['params']}): its samples are not comparable"
             )
+    diffs = None
+    if engine == "arrays":
+        diffs = _on_arrays(first, runs_a, runs_b, keep, load, stored or {}, n_boot, alpha, seed, ci)
+    if diffs is not None:
+        seeds = ",".join(str(r["seed"]) for r in runs_a)
+        return [{"task": task, **asdict(d), "seeds": seeds} for d in diffs]
     aggregate, unit, kernel = task_functions(first["task_name"], first["params"])
     diffs = compare_samples(
         _pooled(runs_a, unit, load),
@@ -136,6 +148,100 @@ def _one_task(
     )
     seeds = ",".join(str(r["seed"]) for r in runs_a)
     return [{"task": task, **asdict(d), "seeds": seeds} for d in diffs]
+
+
+def _stored(results: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each run's metric values as its task's ``aggregate`` computed them when the run was recorded."""
+    out: dict[str, dict[str, float]] = {}
+    for run_id, metric, value in zip(results["run_id"], results["metric"], results["value"], strict=True):
+        out.setdefault(str(run_id), {})[str(metric)] = math.nan if value is None else float(value)
+    return out
+
+
+def _on_arrays(
+    first: dict[str, Any],
+    runs_a: list[dict[str, Any]],
+    runs_b: list[dict[str, Any]],
+    keep: Callable[[str], bool],
+    load: SampleLoader,
+    stored: dict[str, dict[str, float]],
+    n_boot: int,
+    alpha: float,
+    seed: int,
+    ci: bool,
+) -> list[Difference] | None:
+    """The paired tests on the task's array kernel, without importing the task; None when there is no
+    kernel, it declines these tables, or it does not reproduce every run's stored metric values (the
+    task's own ``aggregate`` of each run's whole table) — the pandas path then decides.
+
+    The two sides share one index of (seed, sample id) units: each side's per-unit feature sums are
+    taken at the units both have, and one matrix of draws weights both."""
+    from leaderboard.fast_aggregates import UNITS, light_lookup
+    from leaderboard.paired import Sums, binary_outcomes, compare_sums, pair
+
+    factory = light_lookup(first["task_name"], first["params"])
+    if factory is None:
+        return None
+    unit = UNITS.get(first["task_name"], "sample_id")
+    frames = (_pooled(runs_a, unit, load), _pooled(runs_b, unit, load))
+    try:
+        kernel = factory(list(frames), UNIT)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+        return None
+    if kernel is None:
+        return None
+    names = None
+    sides = []
+    for side, (frame, runs) in enumerate(zip(frames, (runs_a, runs_b), strict=True)):
+        codes, units = pd.factorize(frame[UNIT])
+        sums = np.zeros((len(units), kernel.width))
+        np.add.at(sums, codes, kernel.features(frame, side))
+        # every run on its own: its units' sums must give what the task's aggregate stored for it
+        lengths = [len(load(r)) for r in runs]
+        weights = np.zeros((len(runs), len(units)))
+        for r, (start, n) in enumerate(zip(np.cumsum([0, *lengths[:-1]]), lengths, strict=True)):
+            weights[r, codes[start : start + n]] = 1.0
+        values = kernel.finalize(weights @ sums)
+        for r, run in enumerate(runs):
+            known = {k for k, v in stored.get(str(run["run_id"]), {}).items() if keep(k)}
+            names = known if names is None else names & known
+            if not _reproduces(values, r, stored.get(str(run["run_id"]), {}), known):
+                return None
+        sides.append((pd.Index(units), sums))
+    (units_a, sums_a), (units_b, sums_b) = sides
+    common = units_a.intersection(units_b)
+    if common.empty:
+        raise ValueError(f"the two sample tables share no {UNIT!r}: they were not scored on the same samples")
+    paired_sums = Sums(kernel, sums_a[units_a.get_indexer(common)], sums_b[units_b.get_indexer(common)])
+    ones, zero = np.ones((1, len(common))), np.zeros((1, len(common)))
+    full_a = kernel.finalize(ones @ paired_sums.a + zero @ paired_sums.b)
+    full_b = kernel.finalize(zero @ paired_sums.a + ones @ paired_sums.b)
+    va, vb = ({k: float(v[0]) for k, v in full.items()} for full in (full_a, full_b))
+    # the aggregate's order (the kernels report in it), restricted to metrics stored for every run
+    ordered = [k for k in va if k in (names or set()) and k in vb]
+    if not ordered:
+        return []
+    binary = {}
+    if any(k in frames[0].columns and k in frames[1].columns for k in ordered):  # McNemar candidates
+        paired = pair(frames[0], frames[1], UNIT)
+        binary = {
+            k: v for k in ordered if (v := binary_outcomes(paired, k, float(va[k]), float(vb[k]))) is not None
+        }
+    return compare_sums(paired_sums, va, vb, ordered, binary, n_boot, alpha, seed, ci)
+
+
+def _reproduces(values: dict[str, np.ndarray], row: int, stored: dict[str, float], names: set[str]) -> bool:
+    """The kernel's value of every metric equals the stored one (1e-9 relative; NaN equals NaN)."""
+    for name in names:
+        if name not in values:
+            return False
+        mine, theirs = float(values[name][row]), stored[name]
+        if math.isnan(mine) or math.isnan(theirs):
+            if math.isnan(mine) != math.isnan(theirs):
+                return False
+        elif not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12):
+            return False
+    return True
 
 
 def compare_variants(
@@ -185,6 +291,7 @@ def _compare(
     if engine not in ("arrays", "pandas"):
         raise ValueError(f"engine must be 'arrays' or 'pandas', got {engine!r}")
     wanted = set(results["metric"]) if keep is None else {m for m in set(results["metric"]) if keep(m)}
+    stored = _stored(results)
     by_id = runs.set_index("run_id", drop=False)
     directions = results.drop_duplicates(["task", "metric"]).set_index(["task", "metric"])["higher_is_better"]
     rows: list[dict[str, Any]] = []
@@ -198,7 +305,9 @@ def _compare(
              .sort_values("seed")["run_id"]]
             for v in (a, b)
         )  # fmt: skip
-        rows += _one_task(task, runs_a, runs_b, wanted.__contains__, load, n_boot, alpha, seed, ci, engine)
+        rows += _one_task(
+            task, runs_a, runs_b, wanted.__contains__, load, n_boot, alpha, seed, ci, engine, stored
+        )
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     out = pd.DataFrame(rows)
@@ -210,8 +319,12 @@ def _compare(
 
 
 def _better(row: Any, a: str, b: str, alpha: float) -> str:
-    """The variant that is better on this metric when the difference is significant, else ''."""
+    """The variant that is better on this metric when the difference is significant and its paired
+    CI excludes 0, else '' (a permutation p just under α with a bootstrap CI across 0 is no winner)."""
     if math.isnan(row.p_value) or row.p_value >= alpha or row.diff == 0:
+        return ""
+    lo, hi = getattr(row, "ci_low", math.nan), getattr(row, "ci_high", math.nan)
+    if not (math.isnan(lo) or math.isnan(hi)) and lo <= 0 <= hi:
         return ""
     return a if (row.diff > 0) == bool(row.higher_is_better) else b
 

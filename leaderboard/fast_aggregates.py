@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -40,33 +41,40 @@ Factory = Callable[[Sequence[pd.DataFrame], str], "Kernel | None"]
 
 @dataclass
 class Kernel:
-    """Per-row features and the map from their (weighted) sums to metric values."""
+    """Per-row features and the map from their (weighted) sums to metric values.
 
-    blocks: list[tuple[Callable[[pd.DataFrame], np.ndarray], int]] = field(default_factory=list)
+    A feature may belong to one table of the pair (``side``: 0 the first, 1 the second; zero in the
+    other), for aggregates that depend on which table a row came from — e.g. ``probes`` reads the first
+    row's site, and in a permutation test the first table's rows come first."""
+
+    blocks: list[tuple[Callable[[pd.DataFrame], np.ndarray], int, int | None]] = field(default_factory=list)
     finalize: Finalize = field(default=lambda s: {})
 
     @property
     def width(self) -> int:
         """Feature columns so far (a single column is width 0 in ``blocks``, one column here)."""
-        return sum(max(w, 1) for _, w in self.blocks)
+        return sum(max(w, 1) for _, w, _ in self.blocks)
 
-    def add(self, column: Callable[[pd.DataFrame], np.ndarray]) -> int:
+    def add(self, column: Callable[[pd.DataFrame], np.ndarray], side: int | None = None) -> int:
         """Register one feature column (one value per row); returns its index in the sums."""
-        self.blocks.append((column, 0))
+        self.blocks.append((column, 0, side))
         return self.width - 1
 
     def add_block(self, block: Callable[[pd.DataFrame], np.ndarray], width: int) -> list[int]:
         """Register ``width`` feature columns computed together (rows × width, e.g. a histogram)."""
         start = self.width
-        self.blocks.append((block, width))
+        self.blocks.append((block, width, None))
         return list(range(start, start + width))
 
-    def features(self, frame: pd.DataFrame) -> np.ndarray:
+    def features(self, frame: pd.DataFrame, side: int = 0) -> np.ndarray:
+        """(rows × width) features of one table of the pair (``side`` 0: the first, 1: the second)."""
         n = len(frame)
-        out = np.empty((n, self.width), dtype=np.float64)
+        out = np.zeros((n, self.width), dtype=np.float64)
         j = 0
-        for fn, width in self.blocks:
-            if width == 0:
+        for fn, width, only in self.blocks:
+            if only is not None and only != side:
+                j += max(width, 1)
+            elif width == 0:
                 out[:, j] = np.broadcast_to(np.asarray(fn(frame), dtype=np.float64), (n,))
                 j += 1
             else:
@@ -82,6 +90,8 @@ class Registered:
 
 
 KERNELS: dict[str, Registered] = {}
+#: a task's sample-id column (``Task.sample_id``) where it is not "sample_id" (no built-in task differs)
+UNITS: dict[str, str] = {}
 
 
 def kernel(task: str, *versions: str) -> Callable[[Builder], Builder]:
@@ -100,6 +110,18 @@ def lookup(task_name: str, params: Any) -> Factory | None:
     if entry is None or task_name not in TASKS or TASKS.get(task_name).version not in entry.versions:
         return None
     return lambda frames, unit: entry.build(params, frames, unit)
+
+
+def light_lookup(task_name: str, params: dict[str, Any]) -> Factory | None:
+    """The kernel builder from a run row's params (the validated params as stored, every field filled
+    in) without importing the task: its modules pull in torch, spaCy and scikit-learn, seconds a
+    leaderboard should not spend. The caller checks the kernel against the metric values the task's
+    own ``aggregate`` stored for each run instead of against the task version."""
+    entry = KERNELS.get(task_name)
+    if entry is None:
+        return None
+    view = SimpleNamespace(**params)
+    return lambda frames, unit: entry.build(view, frames, unit)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -184,15 +206,21 @@ def _perplexity(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kerne
 
 # -- means over rows, overall and per continuation length (rouge, action_edit, summarization) --------
 def _length_means(
-    params: Any, frames: Sequence[pd.DataFrame], values: Sequence[str], lengths: Sequence[int]
+    params: Any,
+    frames: Sequence[pd.DataFrame],
+    values: Sequence[str],
+    lengths: Sequence[int],
+    at_length: Sequence[str] | None = None,
 ) -> Kernel | None:
+    """Means of ``values`` over all rows and at each length (``at_length``: the per-length order,
+    when the task's aggregate reports them in another order than overall)."""
     needed = [*values, "length"] if lengths else list(values)
     if not _finite_numeric(frames, needed):
         return None
     k = Kernel()
-    groups: dict[str, Callable[[pd.DataFrame], np.ndarray] | None] = {"": None}
-    groups |= {f"@{n}": _equals("length", n) for n in lengths}
-    spec = _means(k, values, groups)
+    spec = _means(k, values, {"": None})
+    for n in lengths:
+        spec += _means(k, at_length or values, {f"@{n}": _equals("length", n)})
 
     def finalize(s: np.ndarray) -> dict[str, np.ndarray]:
         return {f"{c}{suffix}": _ratio(s[:, total], s[:, count]) for suffix, c, total, count in spec}
@@ -208,7 +236,7 @@ def _rouge(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | N
 
 @kernel("action_edit", "1")
 def _action_edit(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | None:
-    return _length_means(params, frames, ["edit_norm", "edit"], list(params.lengths))
+    return _length_means(params, frames, ["edit_norm", "edit"], list(params.lengths), ["edit", "edit_norm"])
 
 
 @kernel("summarization", "1")
@@ -218,13 +246,7 @@ def _summarization(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Ke
 
 # -- accuracies and per-level accuracies (gsm8k, math) ----------------------------------------------
 def _accuracy(frames: Sequence[pd.DataFrame], columns: dict[str, str]) -> Kernel | None:
-    columns = dict(columns)
-    extra = [sorted(c for c in f.columns if c.startswith("correct_lm_eval")) for f in frames]
-    if any(e != extra[0] for e in extra):
-        return None  # the two sides would report different metrics: pandas decides
-    for col in extra[0]:  # lm-eval's own scores, as ``tasks.math_common.accuracies`` adds them
-        columns.setdefault("acc" + col[len("correct") :], col)
-    if not _finite_numeric(frames, list(columns.values())):
+    if "correct" not in columns.values() or not _finite_numeric(frames, list(columns.values())):
         return None
     k = Kernel()
     count = k.add(_ones)
@@ -255,38 +277,59 @@ def _level_mask(level: Any) -> Callable[[pd.DataFrame], np.ndarray]:
     return lambda df: (df["level"] == level).to_numpy(dtype=bool) & df["level"].notna().to_numpy()
 
 
+#: the metric order of the math tasks' ``METRIC_COLUMNS`` (gsm8k: strict, flexible, boxed; math:
+#: hendrycks, the extractors, string), which their ``aggregate`` reports in; lm-eval's columns follow
+OUTCOME_ORDER = ("correct", *(f"correct_{x}" for x in ("strict", "flexible", "hendrycks", "boxed")),
+                 *(f"correct_{x}" for x in ("minerva", "hash", "string")))  # fmt: skip
+
+
+def _outcome_columns(frames: Sequence[pd.DataFrame]) -> dict[str, str]:
+    """``acc`` ← ``correct`` and ``acc_<x>`` ← ``correct_<x>``: the 0/1 columns the math tasks average
+    (their ``METRIC_COLUMNS``, and lm-eval's ``correct_lm_eval*``); columns the task does not report
+    give metrics nobody asks for."""
+    shared = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
+    rank = {c: i for i, c in enumerate(OUTCOME_ORDER)}
+    shared.sort(key=lambda c: rank.get(c, len(rank)))  # stable: other columns keep the table's order
+    out = {}
+    for c in shared:
+        numeric = all(pd.api.types.is_numeric_dtype(f[c]) or pd.api.types.is_bool_dtype(f[c]) for f in frames)
+        if (c == "correct" or c.startswith("correct_")) and numeric:
+            out["acc" + c[len("correct") :]] = c
+    return out
+
+
 @kernel("gsm8k", "1", "2")  # 2 changed what is extracted, not the aggregate
 def _gsm8k(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | None:
-    from tasks.gsm8k import METRIC_COLUMNS
-
-    return _accuracy(frames, METRIC_COLUMNS)
+    return _accuracy(frames, _outcome_columns(frames))
 
 
 @kernel("math", "1", "2")
 def _math(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | None:
-    from tasks.math_task import METRIC_COLUMNS
-
-    return _accuracy(frames, METRIC_COLUMNS)
+    return _accuracy(frames, _outcome_columns(frames))
 
 
 # -- latent perplexity: the critics' ratios of sums per source --------------------------------------
 @kernel("latent_ppl", "2")
 def _latent_ppl(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | None:
-    from tasks.latent_ppl import CRITICS
-
-    columns = [f"{c}_{x}" for c in CRITICS for x in ("logp", "n")]
+    # the critics (``tasks.latent_ppl.CRITICS``: bigram, hmm) are the <critic>_logp / <critic>_n pairs
+    critics = [
+        c[: -len("_logp")] for c in frames[0].columns if c.endswith("_logp") and f"{c[:-5]}_n" in frames[0]
+    ]
+    if not critics:
+        return None
+    columns = [f"{c}_{x}" for c in critics for x in ("logp", "n")]
     if not _finite_numeric(frames, columns) or not all("source" in f.columns for f in frames):
         return None
     k = Kernel()
     spec = {
         (c, source): (k.add(_masked(f"{c}_logp", _equals("source", source))),
                       k.add(_masked(f"{c}_n", _equals("source", source))))
-        for c in CRITICS for source in ("generated", "real")
+        for c in critics for source in ("generated", "real")
     }  # fmt: skip
 
     def finalize(s: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        for c in CRITICS:
+        for c in critics:
             ppl = {}
             for source in ("generated", "real"):
                 logp, n = spec[(c, source)]
@@ -436,11 +479,7 @@ def _plan_match(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kerne
     planned = k.add_block(lambda df: _histogram(df, "plans", position), len(ids))
     written = k.add_block(lambda df: _histogram(df, "tagged", position), len(ids))
     entropy: tuple[list[int], int] | None = None
-    from tasks.base import TASKS
-
-    if "plan_entropy" in TASKS.get("plan_match").metrics:  # version 3: the planned actions' entropy
-        if not all("n_actions" in f.columns for f in frames):
-            return None
+    if all("n_actions" in f.columns for f in frames):  # version 3: the planned actions' entropy
         n_actions = {int(v) for f in frames for v in pd.unique(f["n_actions"])}
         if len(n_actions) != 1:
             return None  # the pandas aggregate reads the first row's K: order-dependent
@@ -532,11 +571,14 @@ def _probes(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | 
         return k.add(_masked(None, mask)), k.add(_masked("n_tokens", mask)), k.add(_masked("n_correct", mask))
 
     by_k = {kk: triple(at(None, kk)) for kk in ks}
+    # chance@k reads the first row's site: the first table's when the resample holds any of its rows
+    # at k (a permutation lists the first table's rows first), else the second's
+    from_first = {kk: k.add(_masked(None, at(None, kk)), side=0) for kk in ks}
     chance = {
-        kk: (
-            k.add(_masked("n_tokens", at(first_site[kk], kk))),
-            k.add(_masked("n_majority", at(first_site[kk], kk))),
-        )
+        kk: [
+            (k.add(_masked("n_tokens", at(site, kk))), k.add(_masked("n_majority", at(site, kk))))
+            for site in (first_site[0].get(kk), first_site[1].get(kk))
+        ]
         for kk in ks
     }
     kinds = {kind: triple(at(None, None, kind)) for kind in ("pre_merge", "post_merge")}
@@ -549,8 +591,9 @@ def _probes(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | 
         out = {"acc": _ratio(s[:, correct], s[:, tokens])}
         for kk, (n, t, c) in by_k.items():
             out[f"acc@k{kk}"] = present(n, _ratio(s[:, c], s[:, t]))
-            t1, m1 = chance[kk]
-            out[f"chance@k{kk}"] = present(n, _ratio(s[:, m1], s[:, t1]))
+            (t0, m0), (t1, m1) = chance[kk]
+            first = np.where(s[:, from_first[kk]] > 0, _ratio(s[:, m0], s[:, t0]), _ratio(s[:, m1], s[:, t1]))
+            out[f"chance@k{kk}"] = present(n, first)
         for kind, (n, t, c) in kinds.items():
             out[f"acc@{kind}"] = present(n, _ratio(s[:, c], s[:, t]))
         for (site, kk), (n, t, c) in by_pair.items():
@@ -561,20 +604,22 @@ def _probes(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | 
     return k
 
 
-def _first_sites(frames: Sequence[pd.DataFrame], unit: str) -> dict[Any, str] | None:
-    """The site whose rows ``chance@k`` reads, when it is the same whatever the resample.
+def _first_sites(frames: Sequence[pd.DataFrame], unit: str) -> list[dict[Any, str]] | None:
+    """Per table, the site whose rows ``chance@k`` reads, when it does not depend on the resample.
 
     The pandas aggregate takes the site of the first row at distance k of the resampled table. A
-    resample keeps each sample's rows in their order, so that is one fixed site when every sample's
-    first row at k has it — true of the tables ``probes`` writes (site after site, each test document at
-    every site). Otherwise None: the pandas path decides.
+    resample keeps each sample's rows in their order, so within one table that is one fixed site when
+    every sample's first row at k has it — true of the tables ``probes`` writes (site after site, each
+    test document at every site). Otherwise None: the pandas path decides.
     """
-    sites: dict[Any, str] = {}
+    out: list[dict[Any, str]] = []
     for f in frames:
         if unit not in f.columns:
             return None
+        sites: dict[Any, str] = {}
         for kk, group in f.drop_duplicates([unit, "k"]).groupby("k"):
-            first = group["site"].iloc[0]
-            if group["site"].nunique() != 1 or sites.setdefault(kk, first) != first:
+            if group["site"].nunique() != 1:
                 return None
-    return sites
+            sites[kk] = group["site"].iloc[0]
+        out.append(sites)
+    return out

@@ -175,9 +175,9 @@ class Sums:
 def group_sums(paired: Paired, kernel: Kernel) -> Sums:
     """Sum the kernel's per-row features within each shared sample, on both sides."""
     out = []
-    for frame, index in ((paired.a, paired.index_a), (paired.b, paired.index_b)):
+    for side, (frame, index) in enumerate(((paired.a, paired.index_a), (paired.b, paired.index_b))):
         sums = np.zeros((paired.n, kernel.width))
-        np.add.at(sums, _codes(index, len(frame)), kernel.features(frame))
+        np.add.at(sums, _codes(index, len(frame)), kernel.features(frame, side))
         out.append(sums)
     return Sums(kernel, out[0], out[1])
 
@@ -200,16 +200,17 @@ def _metric_values(sums: Sums, weights_a: np.ndarray, weights_b: np.ndarray) -> 
 
 
 def paired_bootstrap_arrays(
-    paired: Paired, sums: Sums, names: list[str], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+    sums: Sums, names: list[str], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
     """``paired_bootstrap`` with the same draws, each side's resample a count vector over the samples."""
     if n_boot < 1 or not 0 < alpha < 1:
         raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got n_boot={n_boot}, alpha={alpha}")
-    chosen = np.random.default_rng(seed).integers(0, paired.n, size=(n_boot, paired.n))
+    n = len(sums.a)
+    chosen = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     values = {name: np.full(n_boot, np.nan) for name in names}
-    zero = np.zeros((1, paired.n))
-    for block in _blocks(n_boot, paired.n):
-        counts = _counts(chosen[block], paired.n)
+    zero = np.zeros((1, n))
+    for block in _blocks(n_boot, n):
+        counts = _counts(chosen[block], n)
         va = _metric_values(sums, counts, zero)
         vb = _metric_values(sums, zero, counts)
         for name in names:
@@ -218,15 +219,16 @@ def paired_bootstrap_arrays(
 
 
 def permutation_test_arrays(
-    paired: Paired, sums: Sums, observed: dict[str, float], n_perm: int = 1000, seed: int = 0
+    sums: Sums, observed: dict[str, float], n_perm: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """``permutation_test`` with the same swaps: a swapped sample weighs the other side's sums."""
     if n_perm < 1:
         raise ValueError(f"need n_perm >= 1, got {n_perm}")
-    flips = np.random.default_rng(seed).integers(0, 2, size=(n_perm, paired.n)).astype(bool)
+    n = len(sums.a)
+    flips = np.random.default_rng(seed).integers(0, 2, size=(n_perm, n)).astype(bool)
     extreme = dict.fromkeys(observed, 0)
     valid = dict.fromkeys(observed, 0)
-    for block in _blocks(n_perm, paired.n):
+    for block in _blocks(n_perm, n):
         swapped = flips[block].astype(float)
         kept = 1.0 - swapped
         va = _metric_values(sums, kept, swapped)
@@ -369,32 +371,63 @@ def compare_samples(
             columns = list(dict.fromkeys([*used_columns(a, aggregate), *used_columns(b, aggregate)]))
             paired = pair(a, b, unit, columns=columns)
 
+    if sums is not None:
+        binary = {
+            k: v for k in names if (v := binary_outcomes(paired, k, float(va[k]), float(vb[k]))) is not None
+        }
+        return compare_sums(sums, va, vb, names, binary, n_boot, alpha, seed, ci)
+
     def agg(df: pd.DataFrame) -> dict[str, float]:
         out = aggregate(df)
         return {k: out[k] for k in names}
 
-    cis: dict[str, tuple[float, float]] = {}
-    if ci:
-        cis = (
-            paired_bootstrap_arrays(paired, sums, names, n_boot=n_boot, alpha=alpha, seed=seed)
-            if sums is not None
-            else paired_bootstrap(paired, agg, n_boot=n_boot, alpha=alpha, seed=seed)
-        )
+    cis = paired_bootstrap(paired, agg, n_boot=n_boot, alpha=alpha, seed=seed) if ci else {}
     binary = {
         k: v for k in names if (v := binary_outcomes(paired, k, float(va[k]), float(vb[k]))) is not None
     }
     continuous = [k for k in names if k not in binary]
     p_perm: dict[str, float] = {}
-    if continuous and sums is not None:
-        observed = {k: float(va[k]) - float(vb[k]) for k in continuous}
-        p_perm = permutation_test_arrays(paired, sums, observed, n_perm=n_boot, seed=seed + 1)
-    elif continuous:
+    if continuous:
 
         def agg_continuous(df: pd.DataFrame) -> dict[str, float]:
             out = aggregate(df)
             return {k: out[k] for k in continuous}
 
         p_perm = permutation_test(paired, agg_continuous, n_perm=n_boot, seed=seed + 1)
+    return _differences(names, va, vb, binary, p_perm, cis, paired.n)
+
+
+def compare_sums(
+    sums: Sums,
+    va: dict[str, float],
+    vb: dict[str, float],
+    names: list[str],
+    binary: dict[str, tuple[np.ndarray, ...]],
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    ci: bool = True,
+) -> list[Difference]:
+    """``compare_samples`` on per-sample feature sums: the same draws (bootstrap ``seed``, permutation
+    ``seed + 1``), so the same CIs and p-values; ``binary`` holds the McNemar metrics' outcomes."""
+    cis = paired_bootstrap_arrays(sums, names, n_boot=n_boot, alpha=alpha, seed=seed) if ci else {}
+    continuous = [k for k in names if k not in binary]
+    p_perm: dict[str, float] = {}
+    if continuous:
+        observed = {k: float(va[k]) - float(vb[k]) for k in continuous}
+        p_perm = permutation_test_arrays(sums, observed, n_perm=n_boot, seed=seed + 1)
+    return _differences(names, va, vb, binary, p_perm, cis, len(sums.a))
+
+
+def _differences(
+    names: list[str],
+    va: dict[str, float],
+    vb: dict[str, float],
+    binary: dict[str, tuple[np.ndarray, ...]],
+    p_perm: dict[str, float],
+    cis: dict[str, tuple[float, float]],
+    n: int,
+) -> list[Difference]:
     out = []
     for k in names:
         if k in binary:
@@ -402,7 +435,5 @@ def compare_samples(
         else:
             p, test = p_perm[k], "permutation"
         lo, hi = cis.get(k, (math.nan, math.nan))
-        out.append(
-            Difference(k, float(va[k]), float(vb[k]), float(va[k]) - float(vb[k]), lo, hi, p, test, paired.n)
-        )
+        out.append(Difference(k, float(va[k]), float(vb[k]), float(va[k]) - float(vb[k]), lo, hi, p, test, n))
     return out

@@ -246,7 +246,8 @@ def accuracy(n: int, quality: float, seed: int, columns: list[str], levels: list
         level = items.choice(np.asarray(levels, dtype=object), size=n)
         level[items.random(n) < 0.1] = None  # items without a level
         table["level"] = list(level)
-    for col in columns:
+    # in the order the tasks' scorers write them: extractor columns first, ``correct`` (ours) last
+    for col in sorted(columns, key=lambda c: (c == "correct", c not in ("correct_hendrycks", "correct_string"))):
         flip = own.random(n) < (0.05 if col == "correct" else 0.15)
         table[col] = (right ^ flip).astype(np.int64) if col != "correct" else right.astype(np.int64)
     return _parquet(table)
@@ -313,6 +314,12 @@ KINDS: dict[str, tuple[str, dict[str, Any], Callable[[int, float, int], pd.DataF
         {"n_docs": 40, "max_distance": 3},
         lambda n, q, s: probes(n, q, s, 3, LM_SITES),
     ),
+    # a planner (the better model here) against a plain LM: each table has its own probe sites
+    "probes-planner-vs-lm": (
+        "probes",
+        {"n_docs": 40, "max_distance": 4},
+        lambda n, q, s: probes(n, q, s, 4, PLANNER_SITES if q > 0.5 else LM_SITES),
+    ),
     "gsm8k": (
         "gsm8k",
         {"dataset": "corpus", "max_items": 60},
@@ -325,3 +332,132 @@ KINDS: dict[str, tuple[str, dict[str, Any], Callable[[int, float, int], pd.DataF
     ),
     "summarization": ("summarization", {}, lambda n, q, s: summarization(n, q, s)),
 }
+
+
+# -- whole leaderboards of a suite's shape ------------------------------------------------------------
+#: smoke: (label, task, params, table maker(quality, seed) or None for "skipped", variants it runs on)
+def smoke_tasks() -> list[tuple[str, str, dict[str, Any], Callable[[str, float, int], pd.DataFrame]]]:
+    gen = {"n_prompts": 20, "lengths": [32, 64], "min_prefix_tokens": 32}
+    sampled = {"n_samples": 50, "max_new_tokens": 64}
+    return [
+        (
+            "ppl-paper",
+            "perplexity",
+            {"mode": "paper", "window": 128, "max_docs": 40},
+            lambda v, q, s: perplexity(40, q, s),
+        ),
+        ("ppl-rolling", "perplexity", {"mode": "rolling"}, lambda v, q, s: perplexity(100, q, s)),
+        ("rouge", "rouge", gen, lambda v, q, s: rouge(20, q, s)),
+        ("action_edit", "action_edit", gen, lambda v, q, s: action_edit(20, q, s)),
+        ("mauve", "mauve", {**sampled, "max_text_length": 64}, lambda v, q, s: mauve(50, q, s)),
+        (
+            "latent_ppl",
+            "latent_ppl",
+            {**sampled, "n_real": 100, "hmm_states": 16, "hmm_iter": 50},
+            lambda v, q, s: latent_ppl(100, 50, q, s),
+        ),
+        (
+            "plan_match",
+            "plan_match",
+            {**sampled, "on_missing_plans": "skip"},
+            lambda v, q, s: plan_match(50, q, s) if v == "cornille-pa" else skipped(),
+        ),
+        (
+            "probes",
+            "probes",
+            {"n_docs": 40, "max_distance": 4, "max_tokens": 128, "epochs": 5, "on_missing_sites": "skip"},
+            lambda v, q, s: (
+                skipped("no sites")
+                if v == "unigram"
+                else probes(40, q, s, 4, PLANNER_SITES if v == "cornille-pa" else LM_SITES)
+            ),
+        ),
+    ]
+
+
+def paper_table1_tasks() -> list[tuple[str, str, dict[str, Any], Callable[[str, float, int], pd.DataFrame]]]:
+    gen = {"n_prompts": 30, "lengths": [32, 64], "min_prefix_tokens": 32}
+    sampled = {"n_samples": 200, "max_new_tokens": 128}
+    pltrdy = {**gen, "implementation": "pltrdy", "rouge_types": ["rouge1", "rouge2", "rougeL"]}
+    return [
+        (
+            "ppl-paper",
+            "perplexity",
+            {"mode": "paper", "window": 128, "max_docs": 20},
+            lambda v, q, s: perplexity(20, q, s),
+        ),
+        ("ppl-rolling", "perplexity", {"mode": "rolling"}, lambda v, q, s: perplexity(150, q, s)),
+        ("rouge", "rouge", gen, lambda v, q, s: rouge(30, q, s)),
+        ("rouge-pltrdy", "rouge", pltrdy, lambda v, q, s: rouge(30, q, s, implementation="pltrdy")),
+        ("rouge-fixed", "rouge", {**gen, "fixed_length": True}, lambda v, q, s: rouge(30, q, s)),
+        ("action_edit", "action_edit", gen, lambda v, q, s: action_edit(30, q, s)),
+        ("mauve", "mauve", {**sampled, "max_text_length": 128}, lambda v, q, s: mauve(200, q, s)),
+        (
+            "mauve-k50",
+            "mauve",
+            {**sampled, "max_text_length": 128, "num_buckets": 50},
+            lambda v, q, s: mauve(200, q, s),
+        ),
+        ("latent_ppl", "latent_ppl", sampled, lambda v, q, s: latent_ppl(200, 200, q, s)),
+        (
+            "latent_ppl-v1",
+            "latent_ppl",
+            {**sampled, "bigram_definition": "planeval-v1"},
+            lambda v, q, s: latent_ppl(200, 200, q, s),
+        ),
+        (
+            "plan_match",
+            "plan_match",
+            {**sampled, "on_missing_plans": "skip"},
+            lambda v, q, s: skipped() if v == "lm-only" else plan_match(200, q, s),
+        ),
+        (
+            "probes",
+            "probes",
+            {"n_docs": 60, "max_distance": 8, "max_tokens": 128, "epochs": 5, "on_missing_sites": "skip"},
+            lambda v, q, s: probes(60, q, s, 8, LM_SITES if v == "lm-only" else PLANNER_SITES),
+        ),
+    ]
+
+
+SMOKE_VARIANTS = {
+    "unigram": ("floor", -1.0),
+    "tiny-lm": ("lm", 0.3),
+    "cornille-pa": ("planner", 0.4),
+    "pg-avg": ("reward", 0.32),
+}
+PAPER_VARIANTS = [
+    "lm-only", "cornille-oa", "cornille-pa", "uniform", "soft-unfrz-immediate", "soft-unfrz-halfway",
+    "soft-unfrz-never", "st-unfrz-immediate", "st-unfrz-halfway", "soft-nap-mix", "no-nap-unfrz-immediate",
+    "no-nap-unfrz-halfway", "no-nap-unfrz-never",
+]  # fmt: skip
+
+
+def build_board(root: Any, shape: str) -> Any:
+    """A store at ``root/lb.db`` shaped like ``planeval run smoke`` (4 text variants × 8 text tasks,
+    plus plan-m1 × gsm8k; one seed) or ``paper-table1`` (13 variants × 12 tasks × 3 seeds), written the
+    way the runner writes one (``_leaderboard_data.Fixture``: real tasks' aggregates, parquet tables)."""
+    from pathlib import Path
+
+    from _leaderboard_data import Fixture
+
+    from leaderboard.store import Store
+
+    root = Path(root)
+    fx = Fixture(Store(root / "lb.db"), root / "cache")
+    if shape == "smoke":
+        variants = SMOKE_VARIANTS
+        tasks, seeds = smoke_tasks(), (0,)
+    else:
+        variants = {v: ("planner", 0.3 + i / 100) for i, v in enumerate(PAPER_VARIANTS)}
+        tasks, seeds = paper_table1_tasks(), (0, 1, 2)
+    for i, (variant, (family, quality)) in enumerate(variants.items()):
+        for seed in seeds:
+            for label, task, params, make in tasks:
+                table = make(variant, quality, 100 * i + seed)
+                fx.record(variant, family, label, task, params, table, seed, suite=shape, n_boot=2)
+    if shape == "smoke":
+        gsm = {"dataset": "corpus", "max_items": 60, "max_new_tokens": 128}
+        fx.record("plan-m1", "plan-tuned", "gsm8k", "gsm8k", gsm,
+                  accuracy(60, 0.5, 7, _gsm8k_columns(), [1]), 0, suite="smoke", n_boot=2)  # fmt: skip
+    return fx

@@ -16,6 +16,7 @@ import pytest
 from _leaderboard_data import Fixture
 from _task_tables import KINDS, perplexity, plan_match, skipped
 
+from leaderboard import compare as compare_mod
 from leaderboard import fast_aggregates
 from leaderboard.compare import compare_variants
 from leaderboard.fast_aggregates import KERNELS, lookup, mauve_arrays
@@ -130,7 +131,7 @@ def test_permutation_p_counts_the_identity_as_extreme() -> None:
         assert d.diff == 0 and d.p_value == 1.0 and d.ci_low == 0 == d.ci_high
 
 
-def test_pooled_seeds_compare_variants_arrays_equal_pandas(tmp_path) -> None:
+def test_pooled_seeds_compare_variants_arrays_equal_pandas(tmp_path, monkeypatch) -> None:
     """Through the leaderboard: two seeds pooled as (seed, sample id) units, every task kind."""
     fx = Fixture(Store(tmp_path / "lb.db"), tmp_path / "cache")
     for kind, (task, params, make) in KINDS.items():
@@ -138,10 +139,28 @@ def test_pooled_seeds_compare_variants_arrays_equal_pandas(tmp_path) -> None:
             for seed in (0, 1):
                 fx.record(variant, "lm", kind, task, params, make(20, quality, 10 * v + seed), seed, n_boot=2)
     results, runs = fx.store.results(), fx.store.runs()
-    fast = compare_variants(results, runs, "x", "y", n_boot=100)
     slow = compare_variants(results, runs, "x", "y", n_boot=100, engine="pandas")
+
+    def no_task_import(*args):
+        raise AssertionError("the array path fell back to the pandas aggregate")
+
+    with monkeypatch.context() as m:  # every kind runs on arrays, without importing the task
+        m.setattr("leaderboard.compare.task_functions", no_task_import)
+        fast = compare_variants(results, runs, "x", "y", n_boot=100)
     assert set(fast["task"]) == set(KINDS) and set(fast["seeds"]) == {"0,1"}
     pd.testing.assert_frame_equal(fast, slow, rtol=TOL, atol=TOL)
+
+    # a stored value the kernel does not reproduce (e.g. recorded by another aggregate): that task
+    # takes the pandas path, and the results are still the pandas path's
+    edited = results.copy()
+    row = edited.index[(edited["task"] == "rouge") & (edited["metric"] == "rouge1")][0]
+    edited.loc[row, "value"] += 1e-6
+    called = []
+    real = compare_mod.task_functions
+    monkeypatch.setattr("leaderboard.compare.task_functions", lambda *a: called.append(a[0]) or real(*a))
+    again = compare_variants(edited, runs, "x", "y", n_boot=100)
+    assert called == ["rouge"]
+    pd.testing.assert_frame_equal(again, slow, rtol=TOL, atol=TOL)
 
 
 def test_tables_a_kernel_cannot_take_run_the_pandas_path() -> None:
