@@ -1,4 +1,4 @@
-"""The model API (DESIGN §3): lm-eval's narrow ``LM`` shape plus what planner models need.
+"""The model API (docs/model-api.md): lm-eval's narrow ``LM`` shape plus what planner models need.
 
 Every model a task sees is a ``PlanevalLM``. It is an ``lm_eval.api.model.LM``, so an instance can be
 handed to ``lm_eval.simple_evaluate(model=...)``, and it adds:
