@@ -369,12 +369,16 @@ def mauve_arrays(
 
 
 def _kl(p: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """mauve-text's ``kl_multinomial`` along the last axis: inf where p > 0 = r, else Σ over p, r > 0."""
-    p = np.broadcast_to(p, r.shape)
-    both = (p != 0) & (r != 0)
+    """mauve-text's ``kl_multinomial`` along the last axis: inf where p > 0 = r, else Σ over p, r > 0.
+
+    ``p`` is (B, 1, k) and ``r`` (B, D, k); one log per element of r, the masks on the small side."""
+    live = p != 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(both, p * np.log(np.where(both, p, 1.0) / np.where(both, r, 1.0)), 0.0)
-    return np.where(((p != 0) & (r == 0)).any(axis=-1), np.inf, terms.sum(axis=-1))
+        terms = p * np.log(np.where(live, p, 1.0) / r)
+    terms = np.where(live & (r != 0), terms, 0.0)
+    kl = terms.sum(axis=-1)
+    blocked = (live & (r == 0)).any(axis=-1)  # a mixture r = w p + (1 - w) q is 0 only where p and q are
+    return np.where(blocked, np.inf, kl) if blocked.any() else kl
 
 
 def _auc_sorted(x: np.ndarray, y: np.ndarray) -> np.ndarray:
