@@ -27,7 +27,8 @@ FIGURES: dict[str, str] = {}
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     # a file named on the command line is collected by pytest's python plugin already
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not parent.session.isinitpath(file_path):
+    named = parent.session.isinitpath(file_path)
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not named:
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
