@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from harness.threads import passive_waits
+
+    passive_waits()  # before anything loads torch's OpenMP: idle threads sleep, never spin
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s [%(name)s] %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)

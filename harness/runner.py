@@ -40,6 +40,7 @@ from harness.pretrained import (
 )
 from harness.provenance import git_commit, package_versions
 from harness.specs import ActionsSpec, SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.threads import adapt as adapt_threads
 from harness.tokenizer import build_tokenizer, load_tokenizer
 from leaderboard.stats import bootstrap_ci
 from leaderboard.store import MetricRecord, RunRecord, Store, check_writable
@@ -549,6 +550,7 @@ class Runner:
         if claim is None:
             return
         self.log(f"[train] {m.label} ({m.variant.trainer})")
+        adapt_threads()  # the cores free now: a busy machine must not oversubscribe
         with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
@@ -610,6 +612,7 @@ class Runner:
         if claim is None:
             return
         self.log(f"[eval] {e.label}")
+        adapt_threads()
         with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
