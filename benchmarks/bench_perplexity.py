@@ -120,6 +120,7 @@ def test_rolling_planeval(benchmark, model_dir: Path, texts: list[str], n_tokens
     reqs = _requests(texts)
     out = benchmark.pedantic(lambda: lm.loglikelihood_rolling(reqs), rounds=5, warmup_rounds=1)
     ours = benchmark.stats.stats.min
+    _TIMES["planeval_rolling"] = ours
     rate = _rate(benchmark, n_tokens)
     benchmark.extra_info.update(tokens=n_tokens, tokens_per_s=round(rate))
     line = f"planeval {rate:,.0f} tokens/s"
@@ -156,3 +157,54 @@ def test_paper_mode_planeval(benchmark, model_dir: Path, texts: list[str], recor
         floor = _TIMES["paper_forward_rate"]
         line += f"; windows/s {fraction:.2f} of a last-position forward ({floor:,.0f} rows/s; goal >= 0.9)"
     record_figure("paper perplexity", line)
+
+
+@pytest.mark.benchmark(group="rolling perplexity")
+def test_rolling_bf16_autocast(
+    benchmark, model_dir: Path, texts: list[str], n_tokens: int, record_figure
+) -> None:
+    """The GPU-ready path measured on CPU: bf16 autocast (fp32 weights and log-softmax). Its deviation
+    from fp32 on the total NLL, and its speed against the fp32 run of this module (CPUs without bf16
+    matrix units emulate it: the speed ratio here says nothing about an accelerator)."""
+    lm = HFCausalLM.from_pretrained(str(model_dir), batch_size=BATCH, autocast="bf16")
+    reqs = _requests(texts)
+    out = benchmark.pedantic(lambda: lm.loglikelihood_rolling(reqs), rounds=3, warmup_rounds=1)
+    rate = _rate(benchmark, n_tokens)
+    fp32 = HFCausalLM.from_pretrained(str(model_dir), batch_size=BATCH).loglikelihood_rolling(reqs)
+    deviation = float(np.sum(out)) / float(np.sum(fp32)) - 1
+    per_doc = float(np.max(np.abs(np.asarray(out) / np.asarray(fp32) - 1)))
+    benchmark.extra_info.update(
+        tokens_per_s=round(rate), nll_rel_deviation=deviation, max_doc_rel_deviation=per_doc
+    )
+    line = f"{rate:,.0f} tokens/s; total NLL {deviation:+.2e} relative to fp32 (worst document {per_doc:.1e})"
+    ours = _TIMES.get("planeval_rolling")
+    if ours:
+        line += f"; speed bf16/fp32 = {rate / (n_tokens / ours):.2f}"
+        benchmark.extra_info.update(speed_over_fp32=round(rate / (n_tokens / ours), 3))
+    record_figure("rolling perplexity, bf16 autocast", line)
+
+
+@pytest.mark.parametrize("batch", [16, 128])
+@pytest.mark.benchmark(group="paper perplexity")
+def test_paper_mode_batch(benchmark, model_dir: Path, texts: list[str], batch: int, record_figure) -> None:
+    """Paper-mode windows are batched across documents; a larger batch is what fills an accelerator.
+    On CPU: windows per second at batch 16 and 128 (same documents, same numbers)."""
+    from harness.windows import paper_windows
+
+    lm = HFCausalLM.from_pretrained(str(model_dir), batch_size=batch)
+    docs = texts[:PAPER_DOCS]
+    windows = sum(len(paper_windows(len(lm.document_ids(t)), 127)) for t in docs)
+    out = benchmark.pedantic(
+        lambda: lm.token_logprobs(docs, mode="paper", window=128), rounds=2, warmup_rounds=0
+    )
+    rate = windows / benchmark.stats.stats.min
+    _TIMES[f"paper_batch_{batch}"] = rate
+    _TIMES[f"paper_batch_{batch}_nll"] = -float(sum(np.sum(o) for o in out))
+    benchmark.extra_info.update(windows_per_s=round(rate, 1))
+    if "paper_batch_16" in _TIMES and batch != 16:
+        assert _TIMES[f"paper_batch_{batch}_nll"] == pytest.approx(_TIMES["paper_batch_16_nll"], rel=1e-6)
+        ratio = rate / _TIMES["paper_batch_16"]
+        benchmark.extra_info.update(speed_over_batch_16=round(ratio, 3))
+        record_figure(
+            "paper perplexity by batch", f"batch {batch}: {rate:,.0f} windows/s = {ratio:.2f}x batch 16"
+        )

@@ -12,6 +12,7 @@ the context window when a generation outgrows the model's context.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,9 +139,17 @@ class HFCausalLM(PlanevalLM):
         device: str = "cpu",
         fused_gelu: bool = True,
         add_bos_token: bool | None = None,
+        autocast: str | None = None,
         **kwargs: Any,  # lm-eval forwards extra options (max_batch_size, ...): accepted and ignored
     ) -> None:
         super().__init__()
+        if autocast not in (None, "", "bf16", "bfloat16", "fp16", "float16"):
+            raise ValueError(f"unknown autocast {autocast!r} (valid: bf16, fp16)")
+        #: scoring and generation under ``torch.autocast`` (weights stay fp32; matmuls in bf16/fp16,
+        #: log-softmax in fp32): what fills an accelerator; deviation from fp32 in bench_perplexity
+        self.autocast = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16}.get(
+            autocast or "", torch.float16 if autocast in ("fp16", "float16") else None
+        )
         #: lm-eval's ``add_bos_token`` model arg, for ``generate_until`` and the ``lm-eval`` scoring encoding
         #: (``encode_lm_eval``; ``None``: the tokenizer's own default, as lm-eval's ``hf`` model); planeval's
         #: ``generate`` always puts the prefix token first
@@ -169,6 +178,7 @@ class HFCausalLM(PlanevalLM):
         device: str = "cpu",
         dtype: str = "float32",
         add_bos_token: bool | None = None,
+        autocast: str | None = None,
     ) -> HFCausalLM:
         """Load a hub name (identity ``hf:<name>@<revision>``) or a local folder (identity
         ``hf:<abs path>#<content hash>``, so retraining into the same folder changes the identity)."""
@@ -188,8 +198,9 @@ class HFCausalLM(PlanevalLM):
             rev = revision or getattr(model.config, "_commit_hash", None) or "main"
             identity = f"hf:{name_or_path}@{rev}"
         return cls(
-            model, tokenizer, identity, batch_size=batch_size, device=device, add_bos_token=add_bos_token
-        )
+            model, tokenizer, identity, batch_size=batch_size, device=device, add_bos_token=add_bos_token,
+            autocast=autocast,
+        )  # fmt: skip
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> HFCausalLM:
@@ -223,6 +234,12 @@ class HFCausalLM(PlanevalLM):
                 return int(value)
         return 0
 
+    def precision(self) -> Any:
+        """The autocast context of scoring and generation (a no-op in fp32)."""
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self._device.type, dtype=self.autocast)
+
     # -- scoring -----------------------------------------------------------------------------------
     def score_spans(self, requests: Sequence[SpanRequest], *, progress: bool = False) -> list[SpanScores]:
         """Batched log-probs: longest requests first so each batch pads little; one forward per batch."""
@@ -241,6 +258,7 @@ class HFCausalLM(PlanevalLM):
         with (
             tqdm(total=len(spans), disable=not progress, desc="scoring", unit="span") as bar,
             torch.inference_mode(),
+            self.precision(),
         ):
             for b in range(0, len(spans), self.batch_size):
                 batch = spans[b : b + self.batch_size]
@@ -351,6 +369,7 @@ class HFCausalLM(PlanevalLM):
         with (
             tqdm(total=len(prompts), disable=not progress, desc="generating", unit="prompt") as bar,
             torch.inference_mode(),
+            self.precision(),
         ):
             for b in range(0, len(order), self.batch_size):
                 rows = order[b : b + self.batch_size]
