@@ -11,8 +11,8 @@ same command, checks every stage the runner would check (each train and eval sta
 the cache's fast verification, no lease held on it, its leaderboard row present) and then prints what
 ``planeval run`` prints. Anything else — a changed file, a missing or corrupt stage, a stage being
 built, a plan that read inputs the fingerprint does not cover (local data files, pretrained folders,
-Hub models) — falls back to full planning, which rebuilds what is needed. Nothing here imports the
-model stack.
+Hub models), or ``PLANEVAL_REPLAY=0`` — falls back to full planning, which rebuilds what is needed.
+Nothing here imports the model stack.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def replay(digest: str | None, home: Path, db_url: str) -> tuple[str, int, float
     """(suite name, stage count, seconds) when the last complete run of this command still stands: every stage
     verifies and every run is on the leaderboard; None: plan and run as usual."""
     start = time.perf_counter()
-    if digest is None:
+    if digest is None or os.environ.get("PLANEVAL_REPLAY", "").strip() == "0":  # 0: always plan
         return None
     path = _record_path(home, digest)
     try:
