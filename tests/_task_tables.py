@@ -246,8 +246,9 @@ def accuracy(n: int, quality: float, seed: int, columns: list[str], levels: list
         level = items.choice(np.asarray(levels, dtype=object), size=n)
         level[items.random(n) < 0.1] = None  # items without a level
         table["level"] = list(level)
-    # in the order the tasks' scorers write them: extractor columns first, ``correct`` (ours) last
-    for col in sorted(columns, key=lambda c: (c == "correct", c not in ("correct_hendrycks", "correct_string"))):
+    # in the order the tasks' scorers write them: math's hendrycks/string first, ``correct`` (ours) last
+    first = ("correct_hendrycks", "correct_string")
+    for col in sorted(columns, key=lambda c: (c == "correct", c not in first)):
         flip = own.random(n) < (0.05 if col == "correct" else 0.15)
         table[col] = (right ^ flip).astype(np.int64) if col != "correct" else right.astype(np.int64)
     return _parquet(table)
