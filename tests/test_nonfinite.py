@@ -39,16 +39,18 @@ def _save(model: torch.nn.Module, path: Path) -> Path:
 
 
 def _poisoned(tmp_path: Path, name: str, value: float, rows: slice | None = None) -> Path:
-    """A micro GPT-2 with ``value`` written into its token embeddings (all of them, or some rows)."""
+    """A micro GPT-2 with ``value`` in every weight, or only in some rows of its input embeddings (the
+    output head untied first: with GPT-2's tied head one NaN row would reach every position's softmax)."""
     tok = tiny_tokenizer()
     model = micro_model(len(tok))
     with torch.no_grad():
-        wte = model.transformer.wte.weight
         if rows is None:
             for p in model.parameters():
                 p.fill_(value)
         else:
-            wte[rows] = value
+            model.config.tie_word_embeddings = False
+            model.lm_head.weight = torch.nn.Parameter(model.transformer.wte.weight.detach().clone())
+            model.transformer.wte.weight[rows] = value
     return _save(model, tmp_path / name)
 
 
@@ -83,13 +85,27 @@ def test_nan_and_inf_weights_fail_every_eval(tmp_path, capsys, name, value):
 
 def test_partially_nan_outputs_are_not_averaged_away(tmp_path, capsys):
     """NaN on some documents only: pandas would sum the clean ones and keep every token in the count."""
+    from harness.corpus import build_corpus
+    from harness.specs import CorpusSpec
+
     tok = tiny_tokenizer()
-    the = tok(" the", add_special_tokens=False)["input_ids"]
-    path = _poisoned(tmp_path, "some-nan", math.nan, rows=slice(the[0], the[0] + 1))
+    docs = build_corpus(CorpusSpec(source="synthetic", params={"n_articles": 120})).test[:6]
+    ids = [set(tok(d.text, add_special_tokens=False)["input_ids"]) for d in docs]
+    # a token in some of the scored documents but not all: NaN embeddings poison exactly those
+    token, k = next((t, n) for t in sorted(set().union(*ids)) if 0 < (n := sum(t in s for s in ids)) < 6)
+    path = _poisoned(tmp_path, "some-nan", math.nan, rows=slice(token, token + 1))
     code, out, store = _run(tmp_path, capsys, f"'hf:{path}'")
     assert code == 1, out
-    runs = _no_finite_ok_row(store, f"hf:{path}")
-    assert any(" of 6 samples" in (r["error"] or "") for r in runs), [r["error"] for r in runs]
+    runs = {r["task"]: r for r in store.runs(status=None).to_dict("records")}
+    rolling = runs["ppl-rolling"]  # all 6 documents: the poisoned one fails the evaluation
+    assert rolling["status"] == "failed" and not store.get_run(rolling["run_id"])["metrics"]
+    assert f"{k} of 6 samples have non-finite scores" in rolling["error"], rolling["error"]
+    # paper mode scores only the first 2 documents; if they are clean, its row is an honest number
+    paper = runs["ppl-paper"]
+    clean = all(token not in s for s in ids[:2])
+    assert paper["status"] == ("ok" if clean else "failed")
+    if clean:
+        assert all(math.isfinite(m["value"]) for m in store.get_run(paper["run_id"])["metrics"])
 
 
 def test_diverging_training_stops_and_says_at_which_step(tmp_path, capsys):
