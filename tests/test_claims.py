@@ -107,3 +107,16 @@ def test_verdicts_from_a_leaderboard(tmp_path, capsys):
     assert main(["claims", "--db", str(tmp_path / "lb.db"), "--claims", str(claims_file), "-o", str(out),
                  "--n-boot", "300"]) == 0  # fmt: skip
     assert out.read_text().startswith("# Claims")
+
+
+def test_compare_calls_no_winner_whose_interval_contains_zero():
+    from types import SimpleNamespace
+
+    from leaderboard.compare import _better
+
+    row = SimpleNamespace(p_value=0.048, diff=-0.3, higher_is_better=False, ci_low=-0.7, ci_high=0.05)
+    assert _better(row, "a", "b", 0.05) == ""  # p < α but the paired CI includes 0
+    row.ci_high = -0.01
+    assert _better(row, "a", "b", 0.05) == "a"  # lower is better and a - b < 0, CI below 0
+    row.p_value = 0.2
+    assert _better(row, "a", "b", 0.05) == ""
