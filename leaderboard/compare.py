@@ -91,8 +91,11 @@ def _require_variant(results: pd.DataFrame, name: str) -> None:
         )
 
 
-def _pooled(runs: list[dict[str, Any]], unit: str, load: SampleLoader) -> pd.DataFrame:
-    """The runs' sample tables stacked, each sample keyed by (seed, sample id)."""
+def _pooled(
+    runs: list[dict[str, Any]], unit: str, load: SampleLoader, lengths: list[int] | None = None
+) -> pd.DataFrame:
+    """The runs' sample tables stacked, each sample keyed by (seed, sample id); ``lengths`` receives
+    each run's row count."""
     frames = []
     for run in runs:
         samples = load(run)
@@ -104,6 +107,8 @@ def _pooled(runs: list[dict[str, Any]], unit: str, load: SampleLoader) -> pd.Dat
         if unit not in samples.columns:
             raise PlanevalError(f"run {run['run_id'][:12]}: its samples have no {unit!r} column to pair on")
         frames.append(samples.assign(**{UNIT: str(run["seed"]) + "/" + samples[unit].astype(str)}))
+        if lengths is not None:
+            lengths.append(len(samples))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -183,7 +188,8 @@ def _on_arrays(
     if factory is None:
         return None
     unit = UNITS.get(first["task_name"], "sample_id")
-    frames = (_pooled(runs_a, unit, load), _pooled(runs_b, unit, load))
+    counts: tuple[list[int], list[int]] = ([], [])
+    frames = (_pooled(runs_a, unit, load, counts[0]), _pooled(runs_b, unit, load, counts[1]))
     try:
         kernel = factory(list(frames), UNIT)
     except (KeyError, ValueError, TypeError, AttributeError, IndexError):
@@ -192,12 +198,11 @@ def _on_arrays(
         return None
     names = None
     sides = []
-    for side, (frame, runs) in enumerate(zip(frames, (runs_a, runs_b), strict=True)):
+    for side, (frame, runs, lengths) in enumerate(zip(frames, (runs_a, runs_b), counts, strict=True)):
         codes, units = pd.factorize(frame[UNIT])
         sums = np.zeros((len(units), kernel.width))
         np.add.at(sums, codes, kernel.features(frame, side))
         # every run on its own: its units' sums must give what the task's aggregate stored for it
-        lengths = [len(load(r)) for r in runs]
         weights = np.zeros((len(runs), len(units)))
         for r, (start, n) in enumerate(zip(np.cumsum([0, *lengths[:-1]]), lengths, strict=True)):
             weights[r, codes[start : start + n]] = 1.0
