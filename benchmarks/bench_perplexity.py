@@ -17,6 +17,7 @@ Run: ``.venv/bin/pytest benchmarks/ --benchmark-enable -q``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,46 @@ def test_paper_mode_batch(benchmark, model_dir: Path, texts: list[str], batch: i
         record_figure(
             "paper perplexity by batch", f"batch {batch}: {rate:,.0f} windows/s = {ratio:.2f}x batch 16"
         )
+
+
+@pytest.mark.benchmark(group="torch.compile")
+def test_compiled_forward(benchmark, model_dir: Path, record_figure) -> None:
+    """Whether ``torch.compile`` pays for scoring: the base model's forward over full windows,
+    compiled (inductor, static shapes) vs eager in the same run, and the compile time it must win
+    back. Not used by planeval: measured to decide."""
+    from transformers import AutoModelForCausalLM
+
+    from harness.hf_adapter import fuse_gelu
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
+    fuse_gelu(model)
+    ids = torch.randint(0, 8192, (BATCH, 128), generator=torch.Generator().manual_seed(0))
+    base = model.base_model
+    compiled = torch.compile(base, dynamic=False)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        got = compiled(input_ids=ids, use_cache=False).last_hidden_state
+        compile_s = time.perf_counter() - start
+        want = base(input_ids=ids, use_cache=False).last_hidden_state
+        eager = min(_timed(lambda: base(input_ids=ids, use_cache=False)) for _ in range(5))
+    deviation = float((got - want).abs().max())
+
+    def run() -> None:
+        with torch.inference_mode():
+            compiled(input_ids=ids, use_cache=False)
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    speedup = eager / benchmark.stats.stats.min
+    benchmark.extra_info.update(
+        compile_s=round(compile_s, 1), speedup=round(speedup, 3), max_abs_dev=deviation
+    )
+    record_figure(
+        "torch.compile (base forward, 16 x 128)",
+        f"{speedup:.2f}x eager after {compile_s:.0f} s of compiling; max |hidden diff| {deviation:.1e}",
+    )
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
