@@ -1,6 +1,6 @@
 """Generation-metric costs, each as a ratio to a reference measured in the same run.
 
-* Generation + tagging per 1k generated tokens: the tiny GPT-2 of DESIGN §10 (4 layers, d=256, 8k
+* Generation + tagging per 1k generated tokens: the tiny GPT-2 of docs/environment.md (4 layers, d=256, 8k
   vocabulary, 128 positions, random weights) samples unconditional 128-token texts through the shared
   protocol (``tasks.generation``), and the writing-action tagger (spaCy sentencizer + the packaged
   MiniLM encoder + nearest of 64 centroids) tags text of the same token count. Reference: the adapter's

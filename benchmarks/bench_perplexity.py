@@ -1,6 +1,6 @@
 """Perplexity throughput: our adapter vs lm-eval's own ``HFLM`` on the same model and texts.
 
-The model is the tiny GPT-2 of DESIGN §10 (4 layers, d=256, 8k vocabulary, 128 positions) with random
+The model is the tiny GPT-2 of docs/environment.md (4 layers, d=256, 8k vocabulary, 128 positions), random
 weights, saved to a local folder that both sides load; the texts are 30 synthetic documents of ~300
 tokens. Both sides go through lm-eval's interface, ``loglikelihood_rolling``, with the same batch size,
 so the ratio compares the scoring paths (windowing, batching, the forward, log-softmax). Paper mode

@@ -1,6 +1,6 @@
 """Generation throughput of a planner model vs plain ``generate()`` of the same base LM.
 
-Both sides sample the same number of tokens for the same prompts from the tiny GPT-2 of DESIGN §10
+Both sides sample the same number of tokens for the same prompts from the tiny GPT-2 of docs/environment.md
 (4 layers, d=256, random weights, a logit bias on "." so that sentences end about every 16 tokens).
 The reference is transformers' ``model.generate`` with a KV cache
 on the bare LM; the planner side is ``PlannerLM.generate``: the same LM with the action conditioning

@@ -1,5 +1,5 @@
-"""The adapter for any Hugging Face causal LM (DESIGN §3): ``hf:<name or local path>`` models and every
-trainer artifact that is a plain ``PreTrainedModel``.
+"""The adapter for any Hugging Face causal LM (docs/model-api.md): ``hf:<name or local path>`` models and
+every trainer artifact that is a plain ``PreTrainedModel``.
 
 Scoring right-pads each batch and runs one forward per batch without an attention mask (padding sits
 after every scored position, so the causal mask already hides it and SDPA takes its fast path); logits
