@@ -550,7 +550,9 @@ class Runner:
         if claim is None:
             return
         self.log(f"[train] {m.label} ({m.variant.trainer})")
-        adapt_threads()  # the cores free now: a busy machine must not oversubscribe
+        # the cores free now: a busy machine must not oversubscribe; recorded because training numerics
+        # depend on the thread count in their low bits
+        manifest["threads"] = adapt_threads()
         with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
@@ -612,7 +614,7 @@ class Runner:
         if claim is None:
             return
         self.log(f"[eval] {e.label}")
-        adapt_threads()
+        manifest["threads"] = adapt_threads()
         with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
@@ -666,7 +668,10 @@ class Runner:
             ("eval", e.key),
         ):
             if self.cache.exists(stage, key):
-                out[f"{stage}_s"] = self.cache.manifest(stage, key).get("seconds", 0.0)
+                built = self.cache.manifest(stage, key)
+                out[f"{stage}_s"] = built.get("seconds", 0.0)
+                if "threads" in built:  # intra-op threads the stage ran with (reproducibility)
+                    out[f"{stage}_threads"] = built["threads"]
         return out
 
     def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:

@@ -21,6 +21,9 @@ def test_results_work_from_another_folder_and_after_the_cache_is_gone(tmp_path, 
     monkeypatch.chdir(a)
     assert main(["run", "micro", "--include", INCLUDE, "--home", "home", "--db", db, "--no-progress"]) == 0
     capsys.readouterr()
+    timings = Store(db).runs(suite="micro")["timings"]
+    assert all(t["eval_threads"] >= 1 for t in timings)  # the thread count is part of the provenance
+    assert any("train_threads" in t for t in timings)
     baseline = tmp_path / "baseline.json"
     assert (
         main(["leaderboard", "--suite", "micro", "--db", db, "--format", "baseline", "-o", str(baseline)])
