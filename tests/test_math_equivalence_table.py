@@ -1,5 +1,5 @@
 """The equivalence table: hand-written predictions against real MATH golds (tests/data/
-math_equivalence_pairs.tsv, each gold checked against ../shared/data/math/math_test_full.jsonl by its
+math_equivalence_pairs.tsv; each gold is read from ../shared/data/math/math_test_full.jsonl by its
 ``idx``), judged by our checker, by math-verify alone (``$…$``-wrapped) and by Hendrycks' ``is_equiv``.
 What must hold: ours makes no more errors than math-verify, in total and in every category; every false
 accept of ours is one math-verify makes too; and ours accepts nothing wrong except where the problem asks
