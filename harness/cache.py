@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.hashing import file_digest
 from harness.lease import (
     DEFAULT_TTL,
     Lease,
@@ -65,22 +66,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 # -- digests ---------------------------------------------------------------------------------------
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Streamed, so a multi-GB weight file is never read into memory at once."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def file_entries(root: Path, skip: tuple[str, ...] = (MANIFEST,)) -> dict[str, dict[str, Any]]:
     """``{relative path: {"size", "sha256"}}`` of every file under ``root`` but the top-level ``skip``."""
     out: dict[str, dict[str, Any]] = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
         if p.is_file() and not p.is_symlink() and rel not in skip:
-            out[rel] = {"size": p.stat().st_size, "sha256": sha256_file(p)}
+            out[rel] = {"size": p.stat().st_size, "sha256": file_digest(p)}
     return out
 
 
@@ -118,7 +110,7 @@ def verify_tree(root: Path, full: bool = False, manifest_name: str = MANIFEST) -
             return f"{rel} is missing"
         if size != entry.get("size"):
             return f"{rel} has {size} bytes, the manifest says {entry.get('size')}"
-        if (full or size <= FAST_DIGEST_BYTES) and sha256_file(p) != entry.get("sha256"):
+        if (full or size <= FAST_DIGEST_BYTES) and file_digest(p) != entry.get("sha256"):
             return f"{rel} does not match its sha256 (content changed)"
     return None
 
