@@ -320,6 +320,19 @@ class MathTaskParams(TaskParams):
         return data
 
 
+def _sample_row(item: MathItem, output: str, n_tokens: int) -> dict[str, Any]:
+    """The per-sample columns every protocol writes before its scores."""
+    return {
+        "sample_id": item.sample_id,
+        "level": item.level,
+        "subject": item.subject,
+        "question": item.question,
+        "output": output,
+        "gold": item.gold,
+        "n_tokens": n_tokens,
+    }
+
+
 class MathGenerationTask(Task):
     """Generate an answer for each item and score it; subclasses implement ``score``."""
 
@@ -399,15 +412,7 @@ class MathGenerationTask(Task):
         )
         outputs = [cut_at_stop(g.text, p.stop) for g in gens]
         rows = [
-            {
-                "sample_id": item.sample_id,
-                "level": item.level,
-                "subject": item.subject,
-                "question": item.question,
-                "output": out,
-                "gold": item.gold,
-                "n_tokens": len(gen.token_ids),
-            }
+            _sample_row(item, out, len(gen.token_ids))
             for item, gen, out in zip(items, gens, outputs, strict=True)
         ]
         for row, scores in zip(rows, self.score(items, outputs, p), strict=True):
@@ -440,13 +445,7 @@ class MathGenerationTask(Task):
         label = reference_label(run.info)
         rows = [
             {
-                "sample_id": item.sample_id,
-                "level": item.level,
-                "subject": item.subject,
-                "question": item.question,
-                "output": out,
-                "gold": item.gold,
-                "n_tokens": len(model.encode(out)),
+                **_sample_row(item, out, len(model.encode(out))),
                 "prompt_hash": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),  # = lm-eval's
                 "reference": label,
             }
