@@ -38,6 +38,7 @@ from transformers.activations import NewGELUActivation
 
 from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
 from harness.hashing import tree_digest
+from harness.pretrained import CONTEXT_KEYS
 
 _TOKENIZER_INFINITY = 10**9  # tokenizers without a limit report ~1e30
 _DEFAULT_MAX_LENGTH = 2048
@@ -62,7 +63,7 @@ def row_seed(seed: int, index: int) -> int:
 def resolve_max_length(config: Any, tokenizer: Any) -> int:
     """Context length as lm-eval resolves it: config, then the tokenizer, then 2048."""
     for cfg in (getattr(config, "text_config", None), config):
-        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        for attr in CONTEXT_KEYS:
             value = getattr(cfg, attr, None) if cfg is not None else None
             if isinstance(value, int) and value > 0:
                 return value

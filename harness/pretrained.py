@@ -14,7 +14,8 @@ from typing import Any
 
 from harness.errors import MissingPathError, SpecError
 
-_CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
+#: where a config states its context, in the order lm-eval reads them (also ``resolve_max_length``)
+CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
 
 
 def is_offline() -> bool:
@@ -81,7 +82,7 @@ def context_length(folder: Path | None) -> int | None:
         return None
     for cfg in (config.get("text_config"), config):
         if isinstance(cfg, dict):
-            for key in _CONTEXT_KEYS:
+            for key in CONTEXT_KEYS:
                 value = cfg.get(key)
                 if isinstance(value, int) and value > 0:
                     return value
