@@ -119,14 +119,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from harness.runner import samples_of
-
     store = _open_store(args)
     run = store.get_run(args.run_id)
     if args.json:
         from leaderboard.commands import show_json
 
-        print(show_json(run, samples_of(run, store), args.samples), end="")
+        print(show_json(run, store.load_samples(run), args.samples), end="")
         return 0
     metrics = run.pop("metrics", [])
     print(json.dumps(run, indent=2, default=str))
@@ -134,7 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for m in metrics:
         ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m.get("ci_low") is not None else ""
         print(f"  {m['name']:<20} {m['value']:.6g}{ci}  n={m['n']}")
-    samples = samples_of(run, store)
+    samples = store.load_samples(run)
     if samples is None:
         print("\n(no per-sample table: recorded before tables were stored, and its cache file is gone)")
     else:

@@ -770,13 +770,3 @@ def _latest_step(checkpoint_dir: Path) -> int | None:
     digits = "".join(ch for ch in ckpt.name if ch.isdigit()) if ckpt else ""
     return int(digits) if digits else None
 
-
-def samples_of(run: dict[str, Any], store: Store | None = None) -> pd.DataFrame | None:
-    """The per-sample table of a leaderboard run: from the database (``store``; every run recorded
-    since tables are stored there), else from the cache file of an older row while it still exists."""
-    if store is not None:
-        return store.load_samples(run)
-    path = run.get("samples_path")
-    if path and Path(path).exists():
-        return pd.read_parquet(path)
-    return None

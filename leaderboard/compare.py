@@ -12,15 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from harness.errors import PlanevalError
-from leaderboard.paired import Difference, compare_samples
+from leaderboard.paired import Difference, compare_samples, same_values
 from leaderboard.stats import Aggregate
+from leaderboard.store import cached_samples
 
 if TYPE_CHECKING:
     from leaderboard.fast_aggregates import Factory
@@ -50,14 +50,9 @@ def task_functions(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, s
     return (lambda df: impl.aggregate(df, validated)), impl.sample_id, lookup(task_name, validated)
 
 
-def cache_samples(run: dict[str, Any]) -> pd.DataFrame | None:
-    """The runner's per-sample table of a run (None when the cache entry is gone): the parquet file its
-    run row names (``harness.runner.samples_of``, read here without importing the runner, which pulls
-    in the model stack — a leaderboard needs none of it)."""
-    path = run.get("samples_path")
-    if path and Path(path).exists():
-        return pd.read_parquet(path)
-    return None
+#: a run's table from its cache file only, for callers without a store (``Store.load_samples`` reads
+#: the database first)
+cache_samples: SampleLoader = cached_samples
 
 
 def memoised(load: SampleLoader) -> SampleLoader:
@@ -236,17 +231,8 @@ def _on_arrays(
 
 
 def _reproduces(values: dict[str, np.ndarray], row: int, stored: dict[str, float], names: set[str]) -> bool:
-    """The kernel's value of every metric equals the stored one (1e-9 relative; NaN equals NaN)."""
-    for name in names:
-        if name not in values:
-            return False
-        mine, theirs = float(values[name][row]), stored[name]
-        if math.isnan(mine) or math.isnan(theirs):
-            if math.isnan(mine) != math.isnan(theirs):
-                return False
-        elif not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12):
-            return False
-    return True
+    """The kernel's value of every metric at ``row`` equals the stored one (``paired.same_values``)."""
+    return same_values({k: v[row] for k, v in values.items()}, stored, names)
 
 
 def compare_variants(

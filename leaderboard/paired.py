@@ -25,7 +25,7 @@ a kernel that reproduces the pandas aggregate on the tables at hand, pandas othe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -244,20 +244,24 @@ def permutation_test_arrays(
     }
 
 
-def _agrees(kernel_values: dict[str, np.ndarray], pandas_values: dict[str, float], names: list[str]) -> bool:
-    """The kernel gives the pandas aggregate's value (to 1e-9 relative) for every metric, NaN included
-    (a metric the pandas aggregate leaves out is NaN in the kernel)."""
+def same_values(mine: dict[str, float], theirs: dict[str, float], names: Iterable[str]) -> bool:
+    """A kernel's value equals the reference value (1e-9 relative) for every metric, NaN equal to NaN;
+    a metric the kernel lacks is a mismatch, one the reference leaves out counts as NaN."""
     for name in names:
-        if name not in kernel_values:
+        if name not in mine:
             return False
-        mine = float(kernel_values[name][0])
-        theirs = float(pandas_values.get(name, math.nan))
-        if math.isnan(mine) or math.isnan(theirs):
-            if math.isnan(mine) != math.isnan(theirs):
+        a, b = float(mine[name]), float(theirs.get(name, math.nan))
+        if math.isnan(a) or math.isnan(b):
+            if math.isnan(a) != math.isnan(b):
                 return False
-        elif not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12):
+        elif not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
             return False
     return True
+
+
+def _agrees(kernel_values: dict[str, np.ndarray], pandas_values: dict[str, float], names: list[str]) -> bool:
+    """The kernel gives the pandas aggregate's value for every metric (row 0 of its values)."""
+    return same_values({k: v[0] for k, v in kernel_values.items()}, pandas_values, names)
 
 
 def verified_sums(

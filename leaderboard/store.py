@@ -295,6 +295,14 @@ def check_writable(url: str) -> None:
         store.close()
 
 
+def cached_samples(run: Any) -> pd.DataFrame | None:
+    """The per-sample table at the cache path a run row names, while that file still exists."""
+    path = run.get("samples_path")
+    if path and Path(path).exists():
+        return pd.read_parquet(path)
+    return None
+
+
 class Store:
     """Record runs and read them back as data frames for tables, plots and regression checks."""
 
@@ -356,12 +364,7 @@ class Store:
         recorded before tables were stored there — from its cache file while that still exists. The
         ``SampleLoader`` of paired tests, CIs, ``show`` and the plots."""
         found = self.samples(str(run["run_id"]))
-        if found is not None:
-            return found
-        path = run.get("samples_path")
-        if path and Path(path).exists():
-            return pd.read_parquet(path)
-        return None
+        return found if found is not None else cached_samples(run)
 
     def samples(self, run_id: str) -> pd.DataFrame | None:
         """A run's per-sample table from the database (None when it was recorded without one)."""

@@ -7,7 +7,7 @@ fitted on the train split with δ chosen on validation, and the real held-out do
 ``--runs`` the generated texts of every latent_ppl run already in that home's leaderboard are re-scored
 from their stored per-sample tables (the ``actions`` column) as well.
 
-    .venv/bin/python scripts/refit_latent_ppl.py smoke --home /tmp/home [--runs] [--json out.json]
+    .venv/bin/python benchmarks/refit_latent_ppl.py smoke --home /tmp/home [--runs] [--json out.json]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog import resolve_suite
-from harness.runner import Runner, plan_suite, samples_of
+from harness.runner import Runner, plan_suite
 from tasks.critics import BIGRAM_DEFINITIONS, BigramCritic, perplexity
 from tasks.latent_ppl import LatentPplParams
 
@@ -72,7 +72,7 @@ def refit(suite_name: str, home: Path, with_runs: bool) -> dict[str, Any]:
         runs = store.runs(suite=suite.name)
         out["runs"] = []
         for row in runs[runs["task_name"] == "latent_ppl"].itertuples():
-            samples = samples_of(store.get_run(row.run_id))
+            samples = store.load_samples(store.get_run(row.run_id))
             if samples is None:
                 continue
             gen = [list(map(int, a)) for a in samples[samples["source"] == "generated"]["actions"]]
