@@ -12,7 +12,7 @@
 
 * Figures, not timed: hand-written GSM8K outputs read right by lm-eval's strict / flexible filters and by
   ours, every GSM8K reference solution scored, and the MATH equivalence table (ours vs math-verify vs
-  Hendrycks; per category: ``python -m tasks.answers.agreement``).
+  Hendrycks; per category: ``python -m harness.text.answers.agreement``).
 
 Ratios are time ours / time reference on the fastest round. Run:
 ``.venv/bin/pytest benchmarks/bench_extraction.py --benchmark-enable -q``.
@@ -28,10 +28,10 @@ from lm_eval.api.metrics import exact_match_hf_evaluate
 from lm_eval.filters.extraction import RegexFilter
 from lm_eval.tasks.hendrycks_math import utils as hendrycks_ref
 
-from tasks.answers.equivalence import MathEquivalence, string_verdict
-from tasks.answers.math_answers import math_gold, normalize
-from tasks.answers.numbers import LM_EVAL_FLEXIBLE, LM_EVAL_IGNORE, LM_EVAL_STRICT
-from tasks.answers.symbolic import SymbolicChecker
+from harness.text.answers.equivalence import MathEquivalence, string_verdict
+from harness.text.answers.math_answers import math_gold, normalize
+from harness.text.answers.numbers import LM_EVAL_FLEXIBLE, LM_EVAL_IGNORE, LM_EVAL_STRICT
+from harness.text.answers.symbolic import SymbolicChecker
 from tasks.gsm8k import score_gsm8k
 from tasks.math_common import MathItem
 from tasks.math_task import score_math, verify_workers
@@ -212,7 +212,7 @@ def test_extraction_agreement_figures(record_figure) -> None:
     extractor's own metric). Printed, not timed."""
     from fractions import Fraction
 
-    from tasks.answers.numbers import extract_best, extract_flexible, extract_strict, parse_number
+    from harness.text.answers.numbers import extract_best, extract_flexible, extract_strict, parse_number
 
     def value(s: str) -> Fraction | None:
         try:
@@ -249,7 +249,7 @@ def test_extraction_agreement_figures(record_figure) -> None:
 
 def test_equivalence_table_figures(record_figure) -> None:
     """The MATH equivalence table (tests/data/math_equivalence_pairs.tsv): errors per checker."""
-    from tasks.answers.agreement import DEFAULT_TABLE, judge_all, load_pairs, render, tally
+    from harness.text.answers.agreement import DEFAULT_TABLE, judge_all, load_pairs, render, tally
 
     path = DATA / "math" / "math_test_full.jsonl"
     if not path.exists():

@@ -12,7 +12,7 @@ the lengths at which a task cuts the continuation are not: ROUGE at 128/256 and 
 * Unconditional: ``n_samples`` continuations of the empty prompt (the adapter puts its prefix token in
   front), ``max_new_tokens`` each; by default EOS is suppressed so every sample has exactly that many
   tokens (paper A: 1024-token samples), ``stop_at_eos=True`` lets a model end its documents.
-* Continuation: ``tasks.prompts`` cuts held-out documents at a sentence end; each prefix is continued
+* Continuation: ``harness.text.prompts`` cuts held-out documents at a sentence end; each prefix is continued
   with ``max(lengths)`` tokens (EOS suppressed unless ``fixed_length`` is off), and the true
   continuation at length L is the document's next L tokens.
 
@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.adapters import Generation, PlanevalLM
 from harness.hashing import stable_hash
+from harness.text.prompts import continuation_prompts
 from tasks.base import TaskContext, TaskParams
-from tasks.prompts import continuation_prompts
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """GSM8K accuracy, with the answer extractors reported side by side. Definitions: docs/tasks/math.md.
 
-``protocol``: ``planeval`` (the default: planeval's prompt and few-shot draw, ``tasks.math_prompts``) or
+``protocol``: ``planeval`` (the default: planeval's prompt and few-shot draw,
+``harness.text.math_prompts``) or
 ``lm-eval-gsm8k`` / ``lm-eval-gsm8k-cot`` (the installed lm-eval's task, reproduced exactly:
 ``tasks.lm_eval_protocols``). Per sample the raw output, the gold, and for each extractor the extracted
 answer and 0/1 correctness:
@@ -14,7 +15,7 @@ answer and 0/1 correctness:
 * ``boxed`` — the value in the last ``\\boxed{}``, compared by value.
 * ``best`` (metric ``acc``) — ours: the answer stated last (``####``, ``\\boxed{}``, "answer is"),
   read as a number (``18.00``, ``.5``, ``14 000``, ``- 10``, ``$``/units/trailing punctuation), compared
-  by value; the last number in the text when no answer is stated. See ``tasks.answers.numbers``.
+  by value; the last number in the text when no answer is stated. See ``harness.text.answers.numbers``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import PlanevalError
-from tasks.answers.numbers import (
+from harness.text.answers.numbers import (
     extract_best,
     extract_boxed_number,
     extract_flexible,
@@ -34,10 +35,10 @@ from tasks.answers.numbers import (
     lm_eval_exact_match,
     parse_number,
 )
+from harness.text.math_prompts import solution_with_answer
 from tasks.base import TASKS, MetricInfo
 from tasks.lm_eval_protocols import GSM8K_FILTERS
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
-from tasks.math_prompts import solution_with_answer
 
 EXTRACTORS = ("strict", "flexible", "boxed", "best")
 #: each metric is the mean of a 0/1 per-sample column

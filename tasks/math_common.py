@@ -11,7 +11,7 @@ Items come from the ``dataset`` param:
   MATH-500; optional ``level``, ``type``/``subject``);
 * ``hf:<name>[:<config>]`` — ``datasets.load_dataset(name, config, split=split)``, rows as above.
 
-Prompts follow ``tasks.math_prompts`` (shared with the trainers). Few-shot examples are drawn from
+Prompts follow ``harness.text.math_prompts`` (shared with the trainers). Few-shot examples are drawn from
 ``fewshot_dataset`` (default: the corpus' train split, or the same ``hf:`` dataset's ``fewshot_split``)
 with a generator seeded by (seed, sample id), so an item's shots do not depend on which other items
 are evaluated. ``max_items`` evaluates a seeded subset.
@@ -37,11 +37,11 @@ from harness.corpus import Corpus, Document, build_corpus
 from harness.corpus.base import make_source
 from harness.errors import MissingPathError, PlanevalError, SpecError, UnknownNameError
 from harness.specs import CorpusSpec
-from tasks.answers.math_answers import math_gold
-from tasks.answers.numbers import gsm8k_gold
+from harness.text.answers.math_answers import math_gold
+from harness.text.answers.numbers import gsm8k_gold
+from harness.text.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 from tasks.base import Task, TaskContext, TaskParams
 from tasks.lm_eval_protocols import PLANEVAL, check_protocol, needs_fewshot_pool
-from tasks.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 
 CORPUS = "corpus"
 HF_PREFIX = "hf:"

@@ -12,7 +12,7 @@ Per sample the raw output, the gold, and for each extractor the extracted answer
   equality after ``strip_string``). Reference-compatible: compare this with published MATH numbers.
 * ``boxed``, ``minerva`` ("Final Answer: The final answer is X. I hope it is correct."), ``hash``
   (after the last ``#### ``, the format planeval's trainers teach) — each judged by the full check of
-  ``tasks.answers.equivalence``: reference string check, our normalisation, exact numeric value, then
+  ``harness.text.answers.equivalence``: reference string check, our normalisation, exact numeric value, then
   math-verify in worker processes with a time limit (``symbolic_timeout_s``); the problem text tells
   whether a bare ``70,110`` is a list.
 * ``best`` (metric ``acc``) — the answer stated last by any extractor, same full check; ``acc_string``
@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import Field
 
-from tasks.answers.equivalence import MathEquivalence, asks_for_list, string_verdict
-from tasks.answers.hendrycks import is_equiv
-from tasks.answers.math_answers import EXTRACTORS, best_of, extract_all
+from harness.text.answers.equivalence import MathEquivalence, asks_for_list, string_verdict
+from harness.text.answers.hendrycks import is_equiv
+from harness.text.answers.math_answers import EXTRACTORS, best_of, extract_all
 from tasks.base import TASKS, MetricInfo
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
 

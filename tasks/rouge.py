@@ -1,19 +1,14 @@
 """ROUGE of generated vs true continuations of held-out prefixes (docs/tasks/rouge.md).
 
-Each prompt (``tasks.prompts``) is continued once with ``max(lengths)`` new tokens; the score at
-length L compares the first L generated tokens with the first L true tokens, both decoded by the
-model's tokenizer. Scores are F1. ``implementation`` picks the scorer from ``IMPLEMENTATIONS`` and,
-like ``use_stemmer``, is a Param, so it is part of every cache key and leaderboard row: ROUGE numbers
-from different implementations or stemming settings do not compare.
+Each prompt (``harness.text.prompts``) is continued once with ``max(lengths)`` new tokens; the score
+at length L compares the first L generated tokens with the first L true tokens, both decoded by the
+model's tokenizer. Scores are F1 from ``harness.text.rouge.score_rouge`` (shared with the trainers that
+reward ROUGE). ``implementation`` picks its scorer and, like ``use_stemmer``, is a Param, so it is part
+of every cache key and leaderboard row: ROUGE numbers from different implementations or stemming
+settings do not compare.
 
-rougeLsum: rouge-score computes summary-level LCS over sentences it finds by splitting on "\\n"
-(its own ``split_summaries`` needs NLTK's punkt data, which cannot be downloaded here). So before
-scoring, each text is rewritten one sentence per line: every existing line is split by the
-sentencizer (spaCy, ``harness.sentences``) and the stripped sentences are joined with "\\n". The
-other types tokenize on non-alphanumerics, so the rewrite leaves their scores unchanged.
-
-``implementation: pltrdy`` scores as pltrdy's ``rouge`` package (``tasks.rouge_pltrdy``; paper A's
-numbers): sentences split on ".", case-sensitive words, n-gram *sets*, a summary-level ROUGE-L over
+``implementation: pltrdy`` scores as pltrdy's ``rouge`` package (``harness.text.rouge_pltrdy``; paper
+A's numbers): sentences split on ".", case-sensitive words, n-gram *sets*, a summary-level ROUGE-L over
 word sets. It has rouge1/rouge2/rougeL only (its rouge-l is already summary-level) and no stemming.
 
 The continuations come from the shared generation protocol (``tasks.generation``): cached per model,
@@ -22,92 +17,16 @@ prompts and seed, and shared with ``action_edit`` when both ask for the same pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Literal
 
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from harness.adapters import PlanevalLM
-from tasks import rouge_pltrdy
+from harness.text import rouge_pltrdy
+from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
 from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
-
-Splitter = Callable[[str], Sequence[str]]
-#: (predictions, references, rouge types, use_stemmer, sentence splitter or None) → F1 per type per pair
-RougeImpl = Callable[
-    [Sequence[str], Sequence[str], Sequence[str], bool, Splitter | None], list[dict[str, float]]
-]
-
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-
-
-def one_sentence_per_line(text: str, split: Splitter) -> str:
-    """The text rewritten with one sentence per line, for rouge-score's rougeLsum. Existing line
-    breaks are sentence breaks too (a paragraph end ends a sentence)."""
-    sents = (s.strip() for line in text.split("\n") for s in split(line))
-    return "\n".join(s for s in sents if s)
-
-
-def _rouge_score(
-    predictions: Sequence[str],
-    references: Sequence[str],
-    rouge_types: Sequence[str],
-    use_stemmer: bool,
-    split: Splitter | None,
-) -> list[dict[str, float]]:
-    """Google's ``rouge_score`` (the reference ROUGE-1.5.5 re-implementation): F1 per type.
-    ``split=None`` means the texts already hold one sentence per line."""
-    from rouge_score.rouge_scorer import RougeScorer
-
-    scorer = RougeScorer(list(rouge_types), use_stemmer=use_stemmer)
-    out = []
-    for pred, ref in zip(predictions, references, strict=True):
-        if split is not None and "rougeLsum" in rouge_types:
-            pred, ref = one_sentence_per_line(pred, split), one_sentence_per_line(ref, split)
-        scores = scorer.score(ref, pred)  # rouge-score takes (target, prediction)
-        out.append({t: float(scores[t].fmeasure) for t in rouge_types})
-    return out
-
-
-def _pltrdy(
-    predictions: Sequence[str],
-    references: Sequence[str],
-    rouge_types: Sequence[str],
-    use_stemmer: bool,
-    split: Splitter | None,
-) -> list[dict[str, float]]:
-    """pltrdy's ``rouge`` package semantics (``tasks.rouge_pltrdy``): F per type. It splits sentences on
-    "." itself (``split`` is ignored) and has no stemmer."""
-    if use_stemmer:
-        raise ValueError("the pltrdy ROUGE implementation has no stemmer (use_stemmer must be false)")
-    return [
-        {t: s["f"] for t, s in rouge_pltrdy.score(pred, ref, rouge_types).items()}
-        for pred, ref in zip(predictions, references, strict=True)
-    ]
-
-
-#: ROUGE implementations by name (the ``implementation`` Param); each returns F1 per type per pair
-IMPLEMENTATIONS: dict[str, RougeImpl] = {"rouge-score": _rouge_score, "pltrdy": _pltrdy}
-
-
-def score_rouge(
-    predictions: Sequence[str],
-    references: Sequence[str],
-    *,
-    rouge_types: Sequence[str] = ROUGE_TYPES,
-    use_stemmer: bool = False,
-    implementation: str = "rouge-score",
-    split: Splitter | None = None,
-) -> list[dict[str, float]]:
-    """F1 of each prediction against its reference, per ROUGE type."""
-    try:
-        impl = IMPLEMENTATIONS[implementation]
-    except KeyError:
-        raise ValueError(
-            f"unknown ROUGE implementation {implementation!r} (valid: {', '.join(IMPLEMENTATIONS)})"
-        ) from None
-    return impl(predictions, references, rouge_types, use_stemmer, split)
 
 
 class RougeParams(TaskParams):
@@ -154,13 +73,6 @@ class RougeParams(TaskParams):
             if self.use_stemmer:
                 raise ValueError("implementation pltrdy has no stemmer: use_stemmer must be false")
         return self
-
-
-def spacy_split(text: str) -> Sequence[str]:
-    """spaCy sentences for rougeLsum (imported on first use: spaCy is slow to load)."""
-    from harness.sentences import split_sentences
-
-    return split_sentences(text)
 
 
 @TASKS.register("rouge")

@@ -4,40 +4,24 @@
 Documents come from a corpus that keeps the reference in ``Document.meta`` (the ``pairs`` source,
 ``harness/corpus/pairs.py``). Each article is cut to its first ``max_source_tokens`` tokens (the model's
 tokenizer) and put into ``template`` (``{article}`` is replaced); the model continues the prompt with at
-most ``max_new_tokens`` tokens, stopping at end-of-text. ``summary_prompt`` is the one place that builds
-the prompt: trainers that learn to summarise (``trainers/reward_weighted``) call it too, so training and
-evaluation see the same input. Scores are rouge-score F1 against the full reference, with the same
-implementation and rougeLsum sentence handling as the ``rouge`` task (``tasks.rouge.score_rouge``).
+most ``max_new_tokens`` tokens, stopping at end-of-text. ``summary_prompt``
+(``harness.text.summarization``) is the one place that builds the prompt: trainers that learn to
+summarise (``trainers/reward_weighted``) call it too, so training and evaluation see the same input.
+Scores are rouge-score F1 against the full reference, with the same implementation and rougeLsum
+sentence handling as the ``rouge`` task (``harness.text.rouge.score_rouge``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
 
 import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
+from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
+from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE, summary_prompt
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
-from tasks.rouge import ROUGE_TYPES, score_rouge, spacy_split
-
-ARTICLE = "{article}"
-DEFAULT_TEMPLATE = "{article}\nTL;DR:"
-
-
-def summary_prompt(
-    article: str,
-    encode: Callable[[str], list[int]],
-    decode: Callable[[Sequence[int]], str],
-    max_source_tokens: int,
-    template: str = DEFAULT_TEMPLATE,
-) -> str:
-    """The prompt for one article: its first ``max_source_tokens`` tokens in the template."""
-    ids = encode(article)
-    if len(ids) > max_source_tokens:
-        article = decode(ids[:max_source_tokens])
-    return template.replace(ARTICLE, article.strip())
 
 
 class SummarizationParams(TaskParams):

@@ -38,8 +38,8 @@ def test_registered() -> None:
 
 def test_prompt_matches_the_math_tasks() -> None:
     """The corpus writes the prompt the gsm8k/math tasks evaluate with (agreed format)."""
-    from tasks.math_prompts import PROMPT
-    from tasks.math_prompts import format_prompt as task_prompt
+    from harness.text.math_prompts import PROMPT
+    from harness.text.math_prompts import format_prompt as task_prompt
 
     assert format_prompt("Q?") == PROMPT.format(question="Q?") == task_prompt("Q?")
 

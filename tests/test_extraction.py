@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from lm_eval.tasks.hendrycks_math import utils as lm_eval_hendrycks
 
-from tasks.answers import hendrycks
-from tasks.answers.equivalence import MathEquivalence, asks_for_list, shape, string_verdict
-from tasks.answers.latex import boxed_spans, last_boxed, strip_math_delimiters
-from tasks.answers.math_answers import (
+from harness.text.answers import hendrycks
+from harness.text.answers.equivalence import MathEquivalence, asks_for_list, shape, string_verdict
+from harness.text.answers.latex import boxed_spans, last_boxed, strip_math_delimiters
+from harness.text.answers.math_answers import (
     clean_answer,
     extract_best,
     extract_boxed,
@@ -24,7 +24,7 @@ from tasks.answers.math_answers import (
     math_gold,
     normalize,
 )
-from tasks.answers.numbers import (
+from harness.text.answers.numbers import (
     INVALID,
     exact_number,
     extract_boxed_number,
@@ -36,8 +36,8 @@ from tasks.answers.numbers import (
     lm_eval_exact_match,
     parse_number,
 )
-from tasks.answers.numbers import extract_best as gsm8k_best
-from tasks.answers.symbolic import SymbolicChecker
+from harness.text.answers.numbers import extract_best as gsm8k_best
+from harness.text.answers.symbolic import SymbolicChecker
 
 # -- GSM8K numbers -----------------------------------------------------------------------------------
 

@@ -12,10 +12,16 @@ import pytest
 from conftest import shared_file
 from lm_eval.tasks.hendrycks_math import utils as reference
 
-from tasks.answers import hendrycks
-from tasks.answers.math_answers import extract_best, math_gold, normalize
-from tasks.answers.numbers import extract_best as gsm8k_best
-from tasks.answers.numbers import extract_strict, format_number, gsm8k_gold, lm_eval_exact_match, parse_number
+from harness.text.answers import hendrycks
+from harness.text.answers.math_answers import extract_best, math_gold, normalize
+from harness.text.answers.numbers import extract_best as gsm8k_best
+from harness.text.answers.numbers import (
+    extract_strict,
+    format_number,
+    gsm8k_gold,
+    lm_eval_exact_match,
+    parse_number,
+)
 from tasks.math_common import items_from_rows, read_jsonl
 
 

@@ -20,7 +20,7 @@ from harness.corpus import Corpus, Document
 from harness.errors import MissingPathError, PlanevalError, SpecError
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec, validate
-from tasks.answers.numbers import (
+from harness.text.answers.numbers import (
     LM_EVAL_FLEXIBLE,
     LM_EVAL_IGNORE,
     LM_EVAL_STRICT,
@@ -29,10 +29,10 @@ from tasks.answers.numbers import (
     extract_strict,
     lm_eval_exact_match,
 )
+from harness.text.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 from tasks.base import TASKS, TaskContext
 from tasks.gsm8k import GSM8K, score_gsm8k
 from tasks.math_common import MathTaskParams, load_items, pick_shots, subsample
-from tasks.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 
 
 def _lm_eval_yaml(name: str) -> dict:

@@ -24,7 +24,7 @@ from harness.hf_adapter import HFCausalLM
 from harness.lm_eval_bridge import PlanevalBridgeLM, main, register
 from harness.runner import Runner, plan_suite
 from harness.specs import SuiteSpec, validate
-from tasks.answers.numbers import extract_flexible, extract_strict, lm_eval_exact_match
+from harness.text.answers.numbers import extract_flexible, extract_strict, lm_eval_exact_match
 
 TASK = "planeval_tiny_gsm8k"
 

@@ -4,14 +4,14 @@ math_equivalence_pairs.tsv; each gold is read from ../shared/data/math/math_test
 What must hold: ours makes no more errors than math-verify, in total and in every category; every false
 accept of ours is one math-verify makes too; and ours accepts nothing wrong except where the problem asks
 for a specific form ("as a mixed number") and the prediction has the right value in another form.
-The figures per category: ``python -m tasks.answers.agreement``."""
+The figures per category: ``python -m harness.text.answers.agreement``."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import shared_file
 
-from tasks.answers.agreement import CHECKERS, DEFAULT_TABLE, judge_all, load_pairs, render, tally
+from harness.text.answers.agreement import CHECKERS, DEFAULT_TABLE, judge_all, load_pairs, render, tally
 
 
 @pytest.fixture(scope="module")

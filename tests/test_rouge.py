@@ -18,17 +18,11 @@ from rouge_score.rouge_scorer import RougeScorer
 from harness.corpus import Corpus, Document
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
-from tasks import rouge_pltrdy
+from harness.text import rouge_pltrdy
+from harness.text.prompts import continuation_prompts, cut_document, sentence_ends
+from harness.text.rouge import IMPLEMENTATIONS, ROUGE_TYPES, one_sentence_per_line, score_rouge
 from tasks.base import TASKS, TaskContext
-from tasks.prompts import continuation_prompts, cut_document, sentence_ends
-from tasks.rouge import (
-    IMPLEMENTATIONS,
-    ROUGE_TYPES,
-    Rouge,
-    RougeParams,
-    one_sentence_per_line,
-    score_rouge,
-)
+from tasks.rouge import Rouge, RougeParams
 
 VECTORS = "rouge_vectors/google_research_rouge"
 PLTRDY_VECTORS = "rouge_vectors/pltrdy_rouge/data.json"

@@ -16,9 +16,10 @@ from harness.corpus.pairs import PairsSource
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
+from harness.text.rouge import score_rouge
+from harness.text.summarization import summary_prompt
 from tasks.base import TASKS, TaskContext
-from tasks.rouge import score_rouge
-from tasks.summarization import Summarization, SummarizationParams, summary_prompt
+from tasks.summarization import Summarization, SummarizationParams
 from trainers.reward_weighted.data import summarization_examples
 
 CNNDM = "summarization/frank_cnndm_test.jsonl"

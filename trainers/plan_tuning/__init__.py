@@ -11,5 +11,5 @@ and GRPO on top.
 * Plans come from a registered plan source (``plans.py``): the generator's gold plans, steps parsed from
   GSM8K reference solutions, or a teacher model with best-of-N and a verifier (``teacher.py``).
 
-The text format is ``harness.corpus.arithmetic.format`` (prompt ``tasks.math_prompts.PROMPT``).
+The text format is ``harness.corpus.arithmetic.format`` (prompt ``harness.text.math_prompts.PROMPT``).
 """

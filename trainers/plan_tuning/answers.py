@@ -1,6 +1,6 @@
 """Is a completion's answer right? The one check shared by GRPO rewards and the teacher's verifier.
 
-It reads numbers with the math tasks' extractor (``tasks.answers.numbers``), so a reward agrees with
+It reads numbers with the math tasks' extractor (``harness.text.answers.numbers``), so a reward agrees with
 the score the model is evaluated on: by default the answer must be stated after ``####`` (the format
 every completion is trained to end with) and equal the gold by value (``18.00 == 18``); with
 ``require_marker=False`` the last stated answer or, failing that, the last number counts (lenient, for
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tasks.answers.numbers import extract_best, gsm8k_gold, parse_number
+from harness.text.answers.numbers import extract_best, gsm8k_gold, parse_number
 
 
 def gold_value(gold: str) -> Fraction | None:

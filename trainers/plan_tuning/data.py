@@ -20,7 +20,7 @@ from harness.corpus.arithmetic.format import (
     render_plan,
     solution_completion,
 )
-from tasks.math_prompts import format_prompt
+from harness.text.math_prompts import format_prompt
 
 Format = Literal["solution", "plan", "two-stage"]
 #: what M2's execution stage is prompted with after the plan (its completion starts after it)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.summarization import ARTICLE, DEFAULT_TEMPLATE
+from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE
 from trainers.base import TrainerConfig
 from trainers.reward_weighted.losses import Aggregation
 

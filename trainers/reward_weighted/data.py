@@ -1,9 +1,10 @@
 """Training pairs (source → reference) for the two settings, and their padded batches.
 
 * ``continuation``: held-out-style prefix / true-continuation pairs cut from the TRAINING split with the
-  very function the ``rouge`` task uses on the test split (``tasks.prompts.continuation_prompts``): the
+  very function the ``rouge`` task uses on the test split (``harness.text.prompts.continuation_prompts``): the
   prefix ends at a sentence end, the target is the next ``target_tokens`` tokens.
-* ``summarization``: documents of a ``pairs`` corpus; the source is ``tasks.summarization.summary_prompt``
+* ``summarization``: documents of a ``pairs`` corpus; the source is
+  ``harness.text.summarization.summary_prompt``
   (the task's own prompt), the target the reference summary followed by end-of-text, so the policy
   learns where a summary stops.
 
@@ -22,8 +23,8 @@ import torch
 
 from harness.corpus import Document
 from harness.errors import PlanevalError
-from tasks.prompts import continuation_prompts
-from tasks.summarization import summary_prompt
+from harness.text.prompts import continuation_prompts
+from harness.text.summarization import summary_prompt
 from trainers.lm import prefix_id
 
 

@@ -30,7 +30,7 @@ SEQUENCE_METRICS: Registry[SequenceMetric] = Registry("sequence metric", "planev
 
 def _rouge(rouge_type: str) -> ScoreFn:
     def score(preds: Sequence[str], refs: Sequence[str], actions: Any = None) -> list[float]:
-        from tasks.rouge import score_rouge
+        from harness.text.rouge import score_rouge
 
         return [s[rouge_type] for s in score_rouge(preds, refs, rouge_types=(rouge_type,))]
 

@@ -2,7 +2,7 @@
 
 A training text is ``prompt + completion``:
 
-* prompt: ``"Problem: {question}\\n"`` (the same string as ``tasks.math_prompts.PROMPT``, which the
+* prompt: ``"Problem: {question}\\n"`` (the same string as ``harness.text.math_prompts.PROMPT``, which the
   ``gsm8k``/``math`` tasks prompt with; a test keeps the two equal — the engine does not import tasks);
 * SFT-baseline completion: ``"Solution: {execution}\\n#### {answer}"``;
 * plan-tuned completion: ``"Plan:\\n1. {goal}\\n2. {goal}\\nSolution: {execution}\\n#### {answer}"``.

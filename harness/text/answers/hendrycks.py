@@ -4,7 +4,7 @@ with them (tests check it against lm-eval's copy on every MATH test gold).
 
 Quirks are kept on purpose: ``is_equiv`` falls back to raw string equality when normalisation raises
 (e.g. two ``\\text{ `` in one answer), ``0.5`` is the only decimal mapped to a fraction, and units are
-dropped only after ``\\text{ `` (with the space). ``tasks.answers.math_answers`` builds on top of this.
+dropped only after ``\\text{ `` (with the space). ``harness.text.answers.math_answers`` builds on top of this.
 """
 
 from __future__ import annotations

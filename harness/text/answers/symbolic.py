@@ -2,7 +2,7 @@
 
 math-verify's own limits (``parse(parsing_timeout=)``, ``verify(timeout_seconds=)``) use
 ``signal.alarm``, which works only on a process's main thread, and sympy can hang inside C code where
-no signal gets through. So the checks run in worker processes (``tasks.answers.verify_worker``, plain
+no signal gets through. So the checks run in worker processes (``harness.text.answers.verify_worker``, plain
 subprocesses: no fork of a parent that holds torch threads, no re-import of the caller's ``__main__``
 as multiprocessing's spawn does), where math-verify's alarms work; the parent gives every batch a
 wall-clock deadline, kills a worker that overruns it, re-checks that batch pair by pair, and counts a
@@ -30,7 +30,7 @@ Pair = tuple[str, str]  # (gold, prediction)
 
 _STARTUP_S = 120.0  # a fresh interpreter importing sympy: ~1 s, much more on a loaded machine
 _GRACE_S = 2.0  # IPC allowance on top of the per-pair limits
-_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the ``tasks`` package
+_ROOT = Path(__file__).resolve().parents[3]  # the folder holding the ``harness`` package
 
 
 class WorkerError(RuntimeError):
@@ -38,7 +38,7 @@ class WorkerError(RuntimeError):
 
 
 #: how a worker is started (tests point it at a worker that hangs)
-WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "tasks.answers.verify_worker")
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "harness.text.answers.verify_worker")
 
 
 class _Worker:

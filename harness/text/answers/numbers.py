@@ -20,7 +20,7 @@ import re
 from fractions import Fraction
 from typing import NamedTuple
 
-from tasks.answers.latex import boxed_spans, fold_spacing
+from harness.text.answers.latex import boxed_spans, fold_spacing
 
 # -- lm-eval's reference ---------------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from tasks.answers.hendrycks import strip_string
-from tasks.answers.latex import fold_spacing, last_boxed_with_position, strip_math_delimiters
-from tasks.answers.numbers import exact_number
+from harness.text.answers.hendrycks import strip_string
+from harness.text.answers.latex import fold_spacing, last_boxed_with_position, strip_math_delimiters
+from harness.text.answers.numbers import exact_number
 
 # -- extraction --------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""A math-verify worker process (``python -m tasks.answers.verify_worker``), driven by
-``tasks.answers.symbolic.SymbolicChecker`` over its stdin/stdout.
+"""A math-verify worker process (``python -m harness.text.answers.verify_worker``), driven by
+``harness.text.answers.symbolic.SymbolicChecker`` over its stdin/stdout.
 
 Protocol, one JSON document per line: the worker prints ``"ready"`` once math-verify is imported, then
 answers each request ``{"pairs": [[gold, prediction], ...], "timeout": seconds}`` with a list of

@@ -14,7 +14,7 @@ Order, cheapest first:
    ``1/2``, a mixed ``2\\frac{1}{4}``, ``10,\\!080``): exact comparison of the values, final;
    ``numbers.exact_number`` gives no value where the reading is not certain, and then sympy decides;
 7. ``symbolic`` — math-verify on the ``$…$``-wrapped cleaned answers, in worker processes with a time
-   limit (``tasks.answers.symbolic``); ``timeout`` when it overran (counted as not equivalent).
+   limit (``harness.text.answers.symbolic``); ``timeout`` when it overran (counted as not equivalent).
 
 ``lists`` (from the problem text: "separated by commas", "enter all …") says that a bare ``70,110`` is
 a list of two numbers, not seventy thousand one hundred and ten.
@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tasks.answers.hendrycks import is_equiv
-from tasks.answers.math_answers import MERIDIEM, clean_answer, normalize
-from tasks.answers.numbers import exact_number
-from tasks.answers.symbolic import SymbolicChecker, shared_checker
+from harness.text.answers.hendrycks import is_equiv
+from harness.text.answers.math_answers import MERIDIEM, clean_answer, normalize
+from harness.text.answers.numbers import exact_number
+from harness.text.answers.symbolic import SymbolicChecker, shared_checker
 
 #: the problem asks for a list of answers (then ``70,110`` is two numbers)
 _LIST_PROMPT = re.compile(

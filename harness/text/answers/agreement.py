@@ -1,6 +1,6 @@
 """Three MATH equivalence checkers on a table of (gold, prediction, expected) pairs, per category.
 
-    python -m tasks.answers.agreement [TABLE.tsv] [--math ../shared/data/math/math_test_full.jsonl]
+    python -m harness.text.answers.agreement [TABLE.tsv] [--math ../shared/data/math/math_test_full.jsonl]
 
 The table (default ``tests/data/math_equivalence_pairs.tsv``) has the columns ``category``, ``idx`` (the
 problem's ``idx`` in the full MATH test file: the gold is that problem's last ``\boxed{}``, read from
@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.answers.equivalence import MathEquivalence
-from tasks.answers.hendrycks import is_equiv
-from tasks.answers.math_answers import math_gold
-from tasks.answers.symbolic import SymbolicChecker
+from harness.text.answers.equivalence import MathEquivalence
+from harness.text.answers.hendrycks import is_equiv
+from harness.text.answers.math_answers import math_gold
+from harness.text.answers.symbolic import SymbolicChecker
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TABLE = ROOT / "tests" / "data" / "math_equivalence_pairs.tsv"
 DEFAULT_MATH = ROOT.parent / "shared" / "data" / "math" / "math_test_full.jsonl"
 CHECKERS = ("ours", "math-verify", "hendrycks")
@@ -137,13 +137,17 @@ def disagreements(pairs: Sequence[Pair], verdicts: dict[str, list[bool]], checke
     for i, p in enumerate(pairs):
         if verdicts[checker][i] != p.expected:
             others = " ".join(f"{c}={int(verdicts[c][i])}" for c in CHECKERS)
-            out.append(f"{p.category}\t{p.idx}\texpected={int(p.expected)} form={int(p.form)}\t{others}\t"
-                       f"{p.gold!r}\t{p.prediction!r}")
+            out.append(
+                f"{p.category}\t{p.idx}\texpected={int(p.expected)} form={int(p.form)}\t{others}\t"
+                f"{p.gold!r}\t{p.prediction!r}"
+            )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tasks.answers.agreement", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m harness.text.answers.agreement", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("table", nargs="?", type=Path, default=DEFAULT_TABLE)
     ap.add_argument("--math", type=Path, default=DEFAULT_MATH, help="the full MATH test file (jsonl)")
     ap.add_argument("--workers", type=int, default=2)
