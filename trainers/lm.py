@@ -21,7 +21,6 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from pydantic import Field, model_validator
-from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, get_scheduler
 
 from harness.corpus import Document
@@ -30,14 +29,7 @@ from harness.hashing import tree_digest
 from harness.hf_adapter import HFCausalLM, resolve_max_length
 from harness.pretrained import context_of
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
-from trainers.checkpointing import (
-    TrainingInterrupted,
-    latest_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
-from trainers.finite import check_loss
+from trainers.loop import LoopResult, TrainingLoop
 
 #: architecture presets; ``gpt2`` is GPT-2 small (``GPT2Config()`` defaults), trained from scratch
 PRESETS: dict[str, dict[str, int]] = {
@@ -47,7 +39,6 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 HF_PRESET = "hf:"
 _SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
-_RECENT = 50  # training losses carried in checkpoints, for the final-loss summary
 
 
 class LMConfig(TrainerConfig):
@@ -256,64 +247,28 @@ class PlainLMTrainer(Trainer):
             num_warmup_steps=cfg.warmup_steps,
             num_training_steps=cfg.max_steps,
         )
-        start, recent = 0, []
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
-        if checkpoint is not None:
-            state = load_checkpoint(
-                checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False
-            )
-            start, recent = state["step"], list(state["extra"].get("losses", []))
-            ctx.log(f"[lm] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        if checkpoint is not None:
-            restore_rng(checkpoint)  # last, so the loop sees exactly the RNG the killed run saw
-        model.train()
-        loop = time.perf_counter()
-        with tqdm(
-            total=cfg.max_steps, initial=start, disable=not (ctx.progress and main), desc="lm", unit="step"
-        ) as bar:
-            for step in range(start, cfg.max_steps):
-                # under `accelerate launch`, each process takes its rows of the same global batch
-                batch = window_batch(stream, seq_len, cfg.batch_size, (ctx.seed, 0, step))[rank::world].to(
-                    accelerator.device
+        loop = TrainingLoop(
+            ctx, "lm", accelerator=accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+            max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every, grad_clip=cfg.grad_clip,
+            stop_after=self.stop_after,
+        )  # fmt: skip
+        loop.resume()
+
+        def loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            # under `accelerate launch`, each process takes its rows of the same global batch
+            batch = window_batch(stream, seq_len, cfg.batch_size, (ctx.seed, 0, step))[rank::world]
+            return lm_loss(model, batch.to(accelerator.device)), {}
+
+        def evaluate(done: int, train_loss: float) -> None:
+            if cfg.eval_every and done % cfg.eval_every == 0 and len(val_stream) > seq_len and main:
+                val = eval_loss(
+                    loop.unwrapped(), val_stream, seq_len, cfg.batch_size, ctx.seed, cfg.eval_batches
                 )
-                with accelerator.autocast():
-                    loss = lm_loss(model, batch)
-                check_loss(loss, step + 1, f"lm {ctx.variant.name}")
-                accelerator.backward(loss)
-                if cfg.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                done = step + 1
-                recent = [*recent, float(accelerator.reduce(loss.detach(), "mean"))][-_RECENT:]
-                bar.update(1)
-                bar.set_postfix(loss=f"{recent[-1]:.3f}", refresh=False)
-                if cfg.eval_every and done % cfg.eval_every == 0 and len(val_stream) > seq_len and main:
-                    val = eval_loss(
-                        accelerator.unwrap_model(model), val_stream, seq_len, cfg.batch_size, ctx.seed,
-                        cfg.eval_batches,
-                    )  # fmt: skip
-                    ctx.log(f"[lm] step {done}: train loss {recent[-1]:.4f}, val loss {val:.4f}")
-                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    if main:
-                        save_checkpoint(
-                            ctx.checkpoint_dir,
-                            done,
-                            model=accelerator.unwrap_model(model),
-                            optimizer=optimizer,
-                            scheduler=scheduler,
-                            extra={"losses": recent},
-                        )
-                    accelerator.wait_for_everyone()
-                if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
-                    raise TrainingInterrupted(f"stopped after step {done} as asked")
-        seconds = time.perf_counter() - loop
-        model = accelerator.unwrap_model(model)
-        if not main:
-            return
-        self._save(ctx, model, tokenizer, cfg, seq_len, start, recent, val_stream, seconds, wall)
+                ctx.log(f"[lm] step {done}: train loss {train_loss:.4f}, val loss {val:.4f}")
+
+        result = loop.run(loss, after_step=evaluate)
+        if main:
+            self._save(ctx, loop.unwrapped(), tokenizer, cfg, seq_len, result, val_stream, wall)
 
     @staticmethod
     def _seq_len(
@@ -340,10 +295,8 @@ class PlainLMTrainer(Trainer):
         tokenizer: Any,
         cfg: LMConfig,
         seq_len: int,
-        start: int,
-        recent: list[float],
+        result: LoopResult,
         val_stream: np.ndarray,
-        seconds: float,
         wall: float,
     ) -> None:
         val = (
@@ -354,23 +307,18 @@ class PlainLMTrainer(Trainer):
         target = ctx.out_dir / "model"
         model.save_pretrained(target, safe_serialization=True)
         tokenizer.save_pretrained(target)
-        steps_run = cfg.max_steps - start
         summary = {
             "variant": ctx.variant.model_dump(mode="json"),
             "config": cfg.model_dump(mode="json"),
             "seed": ctx.seed,
-            "steps": cfg.max_steps,
-            "resumed_from_step": start or None,
+            **result.summary(),
             "seq_len": seq_len,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
-            "last_train_losses": recent,
+            "last_train_losses": result.losses,
             "processes": int(os.environ.get("WORLD_SIZE", "1")),
             "val_loss": val,
-            "tokens_per_s": steps_run * cfg.batch_size * seq_len / seconds
-            if seconds > 0 and steps_run
-            else None,
-            "train_seconds": seconds,
+            "tokens_per_s": result.tokens_per_s(cfg.batch_size * seq_len),
+            "train_seconds": result.seconds,
             "wall_seconds": time.perf_counter() - wall,
         }
         (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
