@@ -18,13 +18,11 @@ import torch
 from accelerate.utils import set_seed
 from pydantic import Field
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from harness.adapters import PlanevalLM
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
-from trainers.checkpointing import latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
-from trainers.finite import check_loss
 from trainers.lm import make_accelerator
+from trainers.loop import TrainingLoop
 from trainers.planner.modules import Planner
 
 
@@ -111,6 +109,9 @@ class NAPTrainer(Trainer):
     version = "1"
     uses_actions = True
 
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)
+
     def train(self, ctx: TrainContext) -> None:
         cfg: NAPConfig = ctx.config
         wall = time.perf_counter()
@@ -125,55 +126,32 @@ class NAPTrainer(Trainer):
         if not train:
             raise ValueError("NAP pretraining: the training split has no sentences")
         optimizer = torch.optim.AdamW(planner.parameters(), lr=cfg.lr)
-        start = 0
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
-        if checkpoint is not None:
-            start = load_checkpoint(checkpoint, model=planner, optimizer=optimizer, rng=False)["step"]
-            ctx.log(f"[nap] resuming from {checkpoint.name}")
-        planner, optimizer = accelerator.prepare(planner, optimizer)
-        if checkpoint is not None:
-            restore_rng(checkpoint)
-        planner.train()
-        losses: list[float] = []
-        curve: list[float] = []
+        loop = TrainingLoop(
+            ctx, "nap", accelerator=accelerator, model=planner, optimizer=optimizer,
+            max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every, stop_after=self.stop_after,
+        )  # fmt: skip
+        curve: list[float] = list(loop.resume().get("curve", []))
         main = accelerator.is_main_process
-        with tqdm(
-            total=cfg.max_steps, initial=start, disable=not (ctx.progress and main), desc="nap", unit="step"
-        ) as bar:
-            for step in range(start, cfg.max_steps):
-                rng = np.random.default_rng([ctx.seed, 1, step])
-                batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
-                # under `accelerate launch`, each process takes its share of the same global batch
-                loss = nap_loss(planner, batch[rank::world])
-                check_loss(loss, step + 1, f"nap {ctx.variant.name}")
-                accelerator.backward(loss)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                shown = float(accelerator.reduce(loss.detach(), "mean"))
-                losses, curve = [*losses, shown][-50:], [*curve, shown]
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
-                done = step + 1
-                if cfg.eval_every and done % cfg.eval_every == 0 and val and main:
-                    accuracy = nap_accuracy(accelerator.unwrap_model(planner), val)
-                    ctx.log(f"[nap] step {done}: val accuracy {accuracy:.3f}")
-                    planner.train()
-                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    if main:
-                        save_checkpoint(
-                            ctx.checkpoint_dir,
-                            done,
-                            model=accelerator.unwrap_model(planner),
-                            optimizer=optimizer,
-                        )
-                    accelerator.wait_for_everyone()
-        planner = accelerator.unwrap_model(planner)
+
+        def loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            rng = np.random.default_rng([ctx.seed, 1, step])
+            batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
+            # under `accelerate launch`, each process takes its share of the same global batch
+            return nap_loss(model, batch[rank::world]), {}
+
+        def after_step(done: int, value: float) -> None:
+            curve.append(value)
+            if cfg.eval_every and done % cfg.eval_every == 0 and val and main:
+                accuracy = nap_accuracy(loop.unwrapped(), val)
+                ctx.log(f"[nap] step {done}: val accuracy {accuracy:.3f}")
+                loop.model.train()
+
+        result = loop.run(loss, after_step=after_step, checkpoint_extra=lambda done: {"curve": curve})
+        planner = loop.unwrapped()
         if not main:
             return
         summary = {
-            "steps": cfg.max_steps,
-            "resumed_from_step": start or None,
-            "final_train_loss": float(np.mean(losses[-10:])) if losses else None,
+            **result.summary(),
             "val_accuracy": nap_accuracy(planner, val) if val else None,
             "train_accuracy": nap_accuracy(planner, train[:500]),
             **baselines([a.tolist() for _, a in train], [a.tolist() for _, a in val]),

@@ -28,22 +28,14 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 from pydantic import Field, model_validator
-from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from harness.pretrained import context_of
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
-from trainers.checkpointing import (
-    TrainingInterrupted,
-    latest_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
-from trainers.finite import check_loss
 from trainers.lm import HF_PRESET, make_accelerator, prefix_id
+from trainers.loop import TrainingLoop
 from trainers.planner.data import Batch, examples, sample_batch, token_weights
 from trainers.planner.diagnostics import COLLAPSE_ENTROPY, plan_usage
 from trainers.planner.model import PlannedLM
@@ -219,7 +211,7 @@ class PlannerTrainer(Trainer):
             p.requires_grad_(on)
         return on
 
-    # -- the loop --------------------------------------------------------------------------------------
+    # -- training --------------------------------------------------------------------------------------
     def train(self, ctx: TrainContext) -> None:
         cfg: PlannerConfig = ctx.config
         wall = time.perf_counter()
@@ -248,55 +240,28 @@ class PlannerTrainer(Trainer):
             num_warmup_steps=cfg.warmup_steps,
             num_training_steps=cfg.max_steps,
         )
-        start, recent, usage = 0, [], []
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
-        if checkpoint is not None:
-            state = load_checkpoint(
-                checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, rng=False
-            )
-            start, recent = state["step"], list(state["extra"].get("losses", []))
-            usage = list(state["extra"].get("plan_usage", []))
-            ctx.log(f"[planner] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        if checkpoint is not None:
-            restore_rng(checkpoint)
-        model.train()
-        unfrozen_at = None
-        loop = time.perf_counter()
-        with tqdm(
-            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="planner", unit="step"
-        ) as bar:
-            for step in range(start, cfg.max_steps):
-                if self.set_planner_trainable(model, cfg, step) and unfrozen_at is None:
-                    unfrozen_at = step
-                batch = sample_batch(train, cfg.batch_size, seq_len, (ctx.seed, 0, step))
-                loss, parts = self.loss(model, cfg, batch, step, ctx.seed)
-                check_loss(loss, step + 1, f"planner {ctx.variant.name}")
-                accelerator.backward(loss)
-                if cfg.grad_clip > 0:
-                    accelerator.clip_grad_norm_([p for p in trainable if p.grad is not None], cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                done = step + 1
-                recent = [*recent, parts["lm"]][-50:]
-                bar.update(1)
-                bar.set_postfix(loss=f"{parts['lm']:.3f}", refresh=False)
-                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    if cfg.conditioning == "planner":
-                        usage.append({"step": done, **plan_usage(model, val or train)})
-                    save_checkpoint(
-                        ctx.checkpoint_dir,
-                        done,
-                        model=model,
-                        optimizer=optimizer,
-                        scheduler=scheduler,
-                        extra={"losses": recent, "plan_usage": usage},
-                    )
-                if self.stop_after is not None and done >= self.stop_after and done < cfg.max_steps:
-                    raise TrainingInterrupted(f"stopped after step {done} as asked")
-        seconds = time.perf_counter() - loop
-        model = accelerator.unwrap_model(model)
+        loop = TrainingLoop(
+            ctx, "planner", accelerator=accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+            max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every, grad_clip=cfg.grad_clip,
+            stop_after=self.stop_after, clip=trainable, track="lm",
+        )  # fmt: skip
+        usage: list[dict[str, Any]] = list(loop.resume().get("plan_usage", []))
+
+        def loss(model: PlannedLM, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            batch = sample_batch(train, cfg.batch_size, seq_len, (ctx.seed, 0, step))
+            return self.loss(model, cfg, batch, step, ctx.seed)
+
+        def checkpoint_extra(done: int) -> dict[str, Any]:
+            if cfg.conditioning == "planner":
+                usage.append({"step": done, **plan_usage(loop.model, val or train)})
+            return {"plan_usage": usage}
+
+        result = loop.run(
+            loss,
+            before_step=lambda step: self.set_planner_trainable(loop.model, cfg, step),
+            checkpoint_extra=checkpoint_extra,
+        )
+        model = loop.unwrapped()
         model.eval()
         val_losses = self._val_loss(model, cfg, val, seq_len, ctx.seed) if val else {}
         val_loss = val_losses.get("predicted" if cfg.conditioning == "planner" else "none")
@@ -316,10 +281,8 @@ class PlannerTrainer(Trainer):
             model.save(ctx.out_dir, tokenizer)
         summary = {
             "config": cfg.model_dump(mode="json"),
-            "steps": cfg.max_steps,
-            "resumed_from_step": start or None,
+            **result.summary(),
             "unfrozen_at_step": cfg.unfreeze_step(),
-            "final_train_loss": float(np.mean(recent[-10:])) if recent else None,
             "val_loss": val_loss,  # with planner-predicted actions: the paper's evaluation protocol
             "val_loss_by_actions": val_losses,
             "plan_usage": final_usage,  # action-usage entropy of the planner's predictions (collapse check)
@@ -327,8 +290,8 @@ class PlannerTrainer(Trainer):
             "adapter_parameters": sum(p.numel() for p in model.conditioner.parameters()),
             "planner_parameters": sum(p.numel() for p in model.planner.parameters()),
             "lm_trained": not cfg.freeze_lm,
-            "tokens_per_s": (cfg.max_steps - start) * cfg.batch_size * seq_len / seconds if seconds else None,
-            "train_seconds": seconds,
+            "tokens_per_s": result.tokens_per_s(cfg.batch_size * seq_len),
+            "train_seconds": result.seconds,
             "wall_seconds": time.perf_counter() - wall,
         }
         (ctx.out_dir / "training.json").write_text(json.dumps(summary, indent=2))
