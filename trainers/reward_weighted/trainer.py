@@ -32,15 +32,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 from harness.errors import PlanevalError, SpecError
 from harness.hf_adapter import HFCausalLM, resolve_max_length
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
-from trainers.checkpointing import (
-    TrainingInterrupted,
-    latest_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
 from trainers.finite import check_loss
 from trainers.lm import PlainLMTrainer, make_accelerator, make_optimizer
+from trainers.loop import LoopResult, TrainingLoop
 from trainers.reward_weighted.config import RewardWeightedConfig
 from trainers.reward_weighted.data import (
     Example,
@@ -56,7 +50,6 @@ from trainers.reward_weighted.reward_model import TokenRewardModel, build_body
 from trainers.reward_weighted.schedule import RetrainSchedule, period_in_steps, steps_per_epoch
 
 _SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
-_RECENT = 50
 
 
 def wilson_interval(accuracy: float | None, n: int, alpha: float = 0.05) -> tuple[float, float] | None:
@@ -135,7 +128,8 @@ class _Run:
             lengths=self.cfg.candidate_lengths,
             min_new_tokens=self.cfg.min_candidate_tokens,
         )
-        self.log: dict[str, Any] = {"losses": [], "rounds": [], "policy_seconds": 0.0, "reward_seconds": 0.0}
+        #: what the reward rounds add to the summary (kept in checkpoints; the loop keeps the losses)
+        self.log: dict[str, Any] = {"rounds": [], "reward_seconds": 0.0}
 
     # -- data ---------------------------------------------------------------------------------------
     def examples(self, docs: list, limit: int | None, seed: int) -> list[Example]:
@@ -305,92 +299,60 @@ class _Run:
             num_warmup_steps=cfg.warmup_steps,
             num_training_steps=cfg.max_steps,
         )
+        # one checkpoint holds both models: the policy and the reward model it is trained against
         modules = torch.nn.ModuleDict({"policy": self.policy})
         if self.reward_model is not None:
             modules["reward"] = self.reward_model
-        start = 0
-        checkpoint = latest_checkpoint(ctx.checkpoint_dir, log=ctx.log)
-        if checkpoint is not None:
-            state = load_checkpoint(
-                checkpoint, model=modules, optimizer=optimizer, scheduler=scheduler, rng=False
-            )
-            start = state["step"]
-            self.log = state["extra"]["log"]
-            ctx.log(f"[reward_weighted] resuming from {checkpoint.name} (step {start}/{cfg.max_steps})")
-        modules.to(self.accelerator.device)
-        self.policy, optimizer, scheduler = self.accelerator.prepare(self.policy, optimizer, scheduler)
-        if checkpoint is not None:
-            restore_rng(checkpoint)
+        loop = TrainingLoop(
+            ctx, "reward_weighted", accelerator=self.accelerator, model=self.policy, optimizer=optimizer,
+            scheduler=scheduler, max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
+            grad_clip=cfg.grad_clip, stop_after=self.trainer.stop_after, checkpointed=modules, desc="policy",
+        )  # fmt: skip
+        resumed = loop.resume()
+        if "log" in resumed:
+            self.log = {k: resumed["log"][k] for k in ("rounds", "reward_seconds")}
+        self.policy = loop.model
         ctx.log(
             f"[reward_weighted] {cfg.objective}: {len(self.train_examples)} training pairs, "
             f"{self.per_epoch} steps/epoch, reward rounds before steps "
             f"{self.schedule.rounds() if self.reward_model is not None else []}"
         )
-        if start == 0 and self.reward_model is not None:
+        if loop.start == 0 and self.reward_model is not None:
             self.reward_round(0, 0)
-        self.policy.train()
-        with tqdm(
-            total=cfg.max_steps, initial=start, disable=not ctx.progress, desc="policy", unit="step"
-        ) as bar:
-            for step in range(start, cfg.max_steps):
-                t0 = time.perf_counter()
-                with self.accelerator.autocast():
-                    loss, stats = self.policy_loss(step)
-                check_loss(loss, step + 1, f"policy {ctx.variant.name}")
-                self.accelerator.backward(loss)
-                if cfg.grad_clip > 0:
-                    self.accelerator.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                self.log["policy_seconds"] += time.perf_counter() - t0
-                self.log["losses"] = [*self.log["losses"], float(loss.detach())][-_RECENT:]
-                done = step + 1
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{self.log['losses'][-1]:.3f}", **{k: f"{v:.3f}" for k, v in stats.items()}
-                )
-                if self.reward_model is not None and self.schedule.fires(done):
-                    self.reward_round(self.schedule.rounds().index(done), done)
-                    self.policy.train()
-                if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-                    save_checkpoint(
-                        ctx.checkpoint_dir,
-                        done,
-                        model=modules,
-                        optimizer=optimizer,
-                        scheduler=scheduler,
-                        extra={"log": self.log},
-                    )
-                if (
-                    self.trainer.stop_after is not None
-                    and done >= self.trainer.stop_after
-                    and done < cfg.max_steps
-                ):
-                    raise TrainingInterrupted(f"stopped after step {done} as asked")
-        self.save(time.perf_counter() - wall, start)
 
-    def save(self, wall: float, start: int) -> None:
+        def after_step(done: int, value: float) -> None:
+            if self.reward_model is not None and self.schedule.fires(done):
+                self.reward_round(self.schedule.rounds().index(done), done)
+                self.policy.train()
+
+        result = loop.run(
+            lambda policy, step: self.policy_loss(step),
+            after_step=after_step,
+            checkpoint_extra=lambda done: {"log": self.log},
+        )
+        self.save(result, time.perf_counter() - wall)
+
+    def save(self, result: LoopResult, wall: float) -> None:
         ctx, cfg = self.ctx, self.cfg
         policy = self.accelerator.unwrap_model(self.policy)
         policy.save_pretrained(ctx.out_dir / "model", safe_serialization=True)
         self.tokenizer.save_pretrained(ctx.out_dir / "model")
         if self.reward_model is not None:
             self.reward_model.save(ctx.out_dir / "reward_model")
-        reward_s, policy_s = self.log["reward_seconds"], self.log["policy_seconds"]
+        reward_s, policy_s = self.log["reward_seconds"], result.step_seconds
         summary = {
             "variant": ctx.variant.model_dump(mode="json"),
             "config": cfg.model_dump(mode="json"),
             "seed": ctx.seed,
             "base": str(ctx.inputs.get("base", "")),
             "steps": cfg.max_steps,
-            "resumed_from_step": start or None,
+            "resumed_from_step": result.start or None,
             "train_pairs": len(self.train_examples),
             "steps_per_epoch": self.per_epoch,
             "retrain_after_steps": self.schedule.steps() if self.reward_model is not None else [],
             "reward_rounds": self.log["rounds"],
             "reward_model_accuracy": reward_accuracy_summary(self.log["rounds"]),
-            "final_policy_loss": float(np.mean(self.log["losses"][-10:])) if self.log["losses"] else None,
+            "final_policy_loss": result.final_loss,
             "policy_parameters": sum(p.numel() for p in policy.parameters()),
             "reward_parameters": sum(p.numel() for p in self.reward_model.parameters())
             if self.reward_model is not None
