@@ -133,6 +133,17 @@ class Samples(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class RescoredFrom(Base):
+    """The run a ``planeval score`` row was re-scored from (its per-sample table, not its model). A
+    table of its own, so databases written before it existed open unchanged; no foreign key on the
+    source, which may be re-recorded (deleted and written again under the same id) after the link."""
+
+    __tablename__ = "rescored_from"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    source_run_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
 @dataclass
 class RunRecord:
     """What the runner knows about one (variant, task, seed) evaluation."""
@@ -320,9 +331,15 @@ class Store:
         self.engine.dispose()
 
     # -- writing --------------------------------------------------------------------------------
-    def record(self, run: RunRecord, metrics: list[MetricRecord], samples: bytes | None = None) -> None:
-        """Write a run, its metrics and its per-sample table (parquet bytes) atomically, replacing any
-        earlier row with the same run_id."""
+    def record(
+        self,
+        run: RunRecord,
+        metrics: list[MetricRecord],
+        samples: bytes | None = None,
+        rescored_from: str | None = None,
+    ) -> None:
+        """Write a run, its metrics, its per-sample table (parquet bytes) and, for a re-scored run, the
+        run it was re-scored from, atomically, replacing any earlier row with the same run_id."""
         if run.status not in ("ok", "failed"):
             raise ValueError(f"run status must be 'ok' or 'failed', not {run.status!r}")
         if run.status == "failed" and metrics:
@@ -339,6 +356,7 @@ class Store:
             old = list(session.scalars(same))
             session.execute(delete(Metric).where(Metric.run_id.in_(old)))
             session.execute(delete(Samples).where(Samples.run_id.in_(old)))
+            session.execute(delete(RescoredFrom).where(RescoredFrom.run_id.in_(old)))
             session.execute(delete(Run).where(Run.run_id.in_(old)))
             row = Run(**asdict(run), created_at=utcnow())
             row.metrics = [
@@ -358,6 +376,9 @@ class Store:
                 n_rows = pq.ParquetFile(io.BytesIO(samples)).metadata.num_rows
                 digest = hashlib.sha256(samples).hexdigest()
                 session.add(Samples(run_id=run.run_id, digest=digest, n_rows=n_rows, data=samples))
+            if rescored_from is not None:
+                session.flush()
+                session.add(RescoredFrom(run_id=run.run_id, source_run_id=rescored_from))
 
     def load_samples(self, run: Any) -> pd.DataFrame | None:
         """A run's (a row of ``runs`` or ``get_run``) per-sample table: from the database, else — rows
@@ -368,6 +389,12 @@ class Store:
 
     def samples(self, run_id: str) -> pd.DataFrame | None:
         """A run's per-sample table from the database (None when it was recorded without one)."""
+        data = self.sample_bytes(run_id)
+        return None if data is None else pd.read_parquet(io.BytesIO(data))
+
+    def sample_bytes(self, run_id: str) -> bytes | None:
+        """A run's per-sample table as the parquet bytes recorded, checked against their digest (so a
+        re-scored run can carry the very same table)."""
         with self._session() as session:
             row = session.get(Samples, run_id)
             if row is None:
@@ -375,7 +402,7 @@ class Store:
             data, digest = bytes(row.data), row.digest
         if hashlib.sha256(data).hexdigest() != digest:
             raise PlanevalError(f"run {run_id}: its per-sample table in {self.url} fails its digest")
-        return pd.read_parquet(io.BytesIO(data))
+        return data
 
     # -- reading --------------------------------------------------------------------------------
     def has_run(self, run_id: str) -> bool:
@@ -456,6 +483,8 @@ class Store:
                 )
             run = found[0]
             out = {c: getattr(run, c) for c in RUN_COLUMNS}
+            link = session.get(RescoredFrom, run.run_id)
+            out["rescored_from"] = link.source_run_id if link is not None else None
             out["metrics"] = [
                 {
                     "name": m.name,

@@ -82,5 +82,9 @@ class Task(ABC):
     def metric_info(self, name: str) -> MetricInfo:
         return self.metrics.get(name, MetricInfo(higher_is_better=True))
 
+    #: params only ``aggregate`` reads, or that pick a subset of what the per-sample table holds: those
+    #: ``planeval score`` may change without the model (docs/score.md)
+    aggregate_params: ClassVar[tuple[str, ...]] = ()
+
 
 TASKS: Registry[type[Task]] = Registry("task", "planeval.tasks", builtin_packages=("tasks",))

@@ -149,6 +149,8 @@ class Mauve(Task):
 
     Params = MauveParams
     version = "1"
+    #: read by ``aggregate`` alone (the quantizations' labels are in the table): re-scorable
+    aggregate_params = ("divergence_curve_discretization_size", "mauve_scaling_factor")
     metrics = {
         "mauve": MetricInfo(True, "MAUVE (area under the divergence frontier), real vs generated"),
         "mauve_star": MetricInfo(True, "MAUVE* (Krichevsky-Trofimov-smoothed histograms)"),

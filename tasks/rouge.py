@@ -81,6 +81,8 @@ class Rouge(Task):
 
     Params = RougeParams
     version = "1"
+    #: any subset of the types scored (each is a column of its own): re-scorable without the model
+    aggregate_params = ("rouge_types",)
     metrics = {
         t: MetricInfo(higher_is_better=True, description=f"{t} F1, mean over prompts and lengths")
         for t in ROUGE_TYPES

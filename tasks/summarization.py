@@ -59,6 +59,8 @@ class Summarization(Task):
 
     Params = SummarizationParams
     version = "1"
+    #: any subset of the types scored (each is a column of its own): re-scorable without the model
+    aggregate_params = ("rouge_types",)
     metrics = {
         t: MetricInfo(higher_is_better=True, description=f"{t} F1 of summaries, mean over articles")
         for t in ROUGE_TYPES
