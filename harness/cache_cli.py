@@ -10,7 +10,6 @@ another sharing the home) is using.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 from harness.cache import Cache
@@ -43,24 +42,3 @@ def cmd_gc(args: argparse.Namespace, home: Path) -> int:
         print(f"removed {path.relative_to(cache.root)} ({_size(size)})")
     print(f"freed {_size(sum(s for _, s in freed))} in {len(freed)} entries under {cache.root}")
     return 0
-
-
-def add_cache_command(
-    sub: argparse._SubParsersAction,
-    common: argparse.ArgumentParser,
-    home: Callable[[argparse.Namespace], Path],
-) -> None:
-    """Register ``planeval cache verify | gc`` (``home`` resolves --home / PLANEVAL_HOME)."""
-    p = sub.add_parser(
-        "cache",
-        help="verify the cache's digests or free what nothing needs",
-        description="verify: full sha256 check of every cached stage (exit 1 if any fails). "
-        "gc: remove quarantined stages, dead owners' temporary folders and leases, finished stages' "
-        "checkpoints.",
-    )
-    actions = p.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    v = actions.add_parser("verify", parents=[common], help="full digest check of every stage")
-    v.add_argument("--repair", action="store_true", help="move failing stages aside so they are rebuilt")
-    v.set_defaults(func=lambda args: cmd_verify(args, home(args)))
-    g = actions.add_parser("gc", parents=[common], help="remove what no stage or live process needs")
-    g.set_defaults(func=lambda args: cmd_gc(args, home(args)))

@@ -15,6 +15,8 @@ from harness.registry import Registry
 from harness.specs import SuiteSpec, VariantSpec, read_yaml, validate
 
 BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"
+#: the suite ``planeval run`` and the lm-eval bridge's ``variant=`` use when none is named
+DEFAULT_SUITE = "smoke"
 
 
 def _kind_of(data: Any, source: str) -> str:

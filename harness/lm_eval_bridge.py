@@ -105,8 +105,7 @@ def _from_variant(
     variant: str, suite: str | None, home: str | None, seed: Any, include: str | None, train: bool
 ) -> PlanevalLM:
     """The variant's model exactly as ``planeval run <suite>`` builds it (same plan, same key)."""
-    from harness.catalog import include_dir, resolve_suite
-    from harness.cli import DEFAULT_SUITE
+    from harness.catalog import DEFAULT_SUITE, include_dir, resolve_suite
     from harness.runner import Runner, plan_suite
 
     for folder in (include or "").split(os.pathsep):

@@ -1,6 +1,6 @@
-"""The leaderboard's command-line verbs: ``compare``, ``regress`` and ``plot``, plus the selection options
-``leaderboard`` shares with them and ``show --json``. ``harness.cli`` mounts them with ``add_commands``, so
-the leaderboard's options live next to the code they drive.
+"""The leaderboard's command-line verbs: ``compare``, ``regress``, ``plot`` and ``claims``, the selection
+that ``leaderboard`` shares with them, and ``show --json``. Their options are defined in ``harness/cli/``
+(one module per subcommand); here is what they do once parsed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import math
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,60 +25,6 @@ TABLE_FORMATS = ("md", "csv", "json")
 
 
 # -- shared options ---------------------------------------------------------------------------------
-def _names(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(t) for t in _names(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def parse_map(text: str) -> dict[str, float]:
-    """``name=value,name=value`` → {name: value} (``--sweep-map``)."""
-    out: dict[str, float] = {}
-    for item in _names(text):
-        name, sep, value = item.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected name=number pairs, got {item!r}") from None
-    return out
-
-
-def add_selection_args(p: argparse.ArgumentParser, metrics_help: str | None = None) -> None:
-    p.add_argument("--suite", help="only this suite")
-    p.add_argument("--variants", type=_names, help="comma-separated variant names (default: all)")
-    p.add_argument("--tasks", type=_names, help="comma-separated task labels (default: all)")
-    p.add_argument("--seeds", type=_ints, help="comma-separated seeds (default: all)")
-    p.add_argument(
-        "--metrics",
-        help=metrics_help
-        or "comma-separated glob patterns on metric or task/metric names, or 'all' "
-        "(default: all but per-length breakdowns such as rouge1@64)",
-    )
-
-
-def add_sweep_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--sweep-param",
-        metavar="PARAM",
-        help="trainer parameter of the variants that holds the fraction q of planner-predicted actions "
-        "(default: read q from names oracle-mix-<percent>)",
-    )
-    p.add_argument(
-        "--sweep-map",
-        type=parse_map,
-        default={},
-        metavar="V=Q,...",
-        help="explicit q per variant for the sweep",
-    )
-
-
 def selection(args: argparse.Namespace, suite: str | None = None) -> Selection:
     from leaderboard.outputs import Selection
 
@@ -237,17 +182,17 @@ def cmd_plot(open_store: OpenStore, home: Home, args: argparse.Namespace) -> int
     from dataclasses import replace
 
     from leaderboard.outputs import build_board, plot_input
-    from leaderboard.plots import DEFAULT_SWEEP_REFS, make_plots, save
+    from leaderboard.plots import make_plots, save
 
     store = open_store(args)
     board = build_board(store, selection(args))
     data = plot_input(board)
-    data = replace(data, sweep_refs=tuple(args.ref) if args.ref else DEFAULT_SWEEP_REFS)
+    data = replace(data, sweep_refs=tuple(args.ref)) if args.ref else data
     figures = make_plots(args.kind, data)
     if not figures:
         raise PlanevalError(
-            f"nothing to draw for --kind {args.kind}: sweep needs variants with a fraction q "
-            "(oracle-mix-<percent>, --sweep-param or --sweep-map); probes need runs of the probes task"
+            f"nothing to draw for --kind {args.kind}: sweep needs variants with an x "
+            "(--sweep-param or --sweep-map); sites needs runs whose metrics break down by site"
         )
     out = Path(args.out) if args.out else home(args) / "plots"
     for name, fig in figures:
@@ -256,7 +201,7 @@ def cmd_plot(open_store: OpenStore, home: Home, args: argparse.Namespace) -> int
     return 0
 
 
-# -- mounting ---------------------------------------------------------------------------------------
+# -- claims ---------------------------------------------------------------------------------------
 def cmd_claims(open_store: OpenStore, args: argparse.Namespace) -> int:
     from leaderboard.claims import CLAIMS_FILE, build, load_claims, render_markdown
 
@@ -266,82 +211,3 @@ def cmd_claims(open_store: OpenStore, args: argparse.Namespace) -> int:
     )
     emit(render_markdown(frame, n_tests, args.correction, args.alpha), args.output)
     return 0
-
-
-def add_commands(
-    sub: argparse._SubParsersAction, common: argparse.ArgumentParser, open_store: OpenStore, home: Home
-) -> None:
-    """Register ``compare``, ``regress``, ``plot`` and ``claims`` on the planeval command line."""
-    p = sub.add_parser(
-        "claims",
-        parents=[common],
-        help="the claims table: which of the seed papers' findings the leaderboard reproduces",
-        description="Each finding of leaderboard/claims.yaml (or --claims FILE) as paired comparisons of "
-        "leaderboard rows, p-values corrected together (Holm by default), a verdict with its reason.",
-    )
-    p.add_argument("--claims", help="a claims YAML (default: the bundled leaderboard/claims.yaml)")
-    p.add_argument("--correction", default="holm", choices=["holm", "bh"], help="multiple-comparison "
-                   "correction: holm (family-wise error) or bh (false discovery rate)")  # fmt: skip
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations (1000)")
-    p.add_argument("--output", "-o", help="write to this file (e.g. docs/claims.md) instead of stdout")
-    p.set_defaults(func=partial(cmd_claims, open_store))
-
-    p = sub.add_parser(
-        "compare",
-        parents=[common],
-        help="paired comparison of two variants (difference, CI, p-value per metric)",
-        description="Compare variant A with B on the samples both were scored on: per metric the "
-        "difference A - B, its paired-bootstrap CI, and a p-value (McNemar for 0/1 accuracies, a paired "
-        "permutation test otherwise). Several seeds are pooled as (seed, sample) pairs.",
-    )
-    p.add_argument("a", help="first variant")
-    p.add_argument("b", help="second variant")
-    p.add_argument("--suite", help="the suite (needed when both variants ran in several)")
-    p.add_argument("--task", dest="tasks", action="append", help="only this task label (repeatable)")
-    p.add_argument("--seed", dest="seeds", type=int, action="append", help="only this seed (repeatable)")
-    p.add_argument("--metrics", help="glob patterns on metric names, or 'all' (default: no @ breakdowns)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations (1000)")
-    p.add_argument("--alpha", type=float, default=0.05, help="1 - CI level and significance level (0.05)")
-    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resampling (0)")
-    p.add_argument("--format", default="md", choices=TABLE_FORMATS, help="output format (default md)")
-    p.add_argument("--output", "-o", help="write to this file instead of stdout")
-    p.set_defaults(func=partial(cmd_compare, open_store))
-
-    p = sub.add_parser(
-        "regress",
-        parents=[common],
-        help="check current results against a baseline snapshot; exit 1 on a regression",
-        description="Compare the leaderboard with a snapshot written by 'planeval leaderboard --format "
-        "baseline'. A metric regresses when it moves in its worse direction by more than its tolerance "
-        "(the largest of: absolute, relative x baseline, the baseline CI's reach with --tolerance-ci). "
-        "The tolerance flags replace the file's default; per-metric tolerances in the file still apply.",
-    )
-    p.add_argument("--baseline", required=True, help="the snapshot (JSON, or YAML read with safe_load)")
-    p.add_argument("--suite", help="suite to check (default: the baseline's)")
-    p.add_argument("--tolerance-abs", type=float, metavar="X", help="allowed worse move in metric units")
-    p.add_argument("--tolerance-rel", type=float, metavar="X", help="allowed worse move as a fraction")
-    p.add_argument("--tolerance-ci", action="store_true", help="allow moves that stay inside the baseline CI")
-    p.add_argument("--allow-missing", action="store_true", help="a metric absent now is not a failure")
-    p.add_argument("--all", action="store_true", help="list every metric, not only those that moved")
-    p.add_argument("--format", default="md", choices=("md", "json"), help="report format (default md)")
-    p.add_argument("--output", "-o", help="write the report to this file")
-    p.set_defaults(func=partial(cmd_regress, open_store))
-
-    from leaderboard.plots import PLOTS
-
-    p = sub.add_parser(
-        "plot",
-        parents=[common],
-        help="draw leaderboard plots (PNG + SVG)",
-        description="Metric bars with intervals per variant, the oracle/predicted trade-off sweep, and "
-        "probing curves when probe runs exist.",
-    )
-    add_selection_args(p)
-    p.add_argument("--kind", default="all", choices=[*sorted(PLOTS), "all"], help="which plots (default all)")
-    p.add_argument("--out", help="folder for the files (default <home>/plots)")
-    add_sweep_args(p)
-    p.add_argument(
-        "--ref", action="append", help="variant drawn as a reference line in the sweep (repeatable)"
-    )
-    p.set_defaults(func=partial(cmd_plot, open_store, home))

@@ -120,3 +120,40 @@ def test_dry_run_writes_nothing(capsys, tmp_path):
     assert code == 0
     assert "corpus" in out and "train" in out and "eval" in out and "to run" in out
     assert not home.exists()
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (``from . import`` resolved)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_the_cli_is_on_top_and_imports_nothing_heavy_for_help():
+    """One module per subcommand in harness/cli/; nothing else (the lm-eval bridge included) imports the
+    CLI, so the CLI ↔ bridge circle is gone; ``planeval --help`` imports no model or data stack."""
+    from harness.cli import COMMANDS
+
+    root = Path(__file__).resolve().parents[1]
+    cli = root / "harness" / "cli"
+    assert {c.module for c in COMMANDS.values()} <= {p.stem for p in cli.glob("*.py")}
+    for package in ("harness", "leaderboard", "tasks", "trainers"):
+        for path in (root / package).rglob("*.py"):
+            if cli not in path.parents:
+                bad = {m for m in _imports(path) if m == "harness.cli" or m.startswith("harness.cli.")}
+                assert not bad, f"{path.relative_to(root)} imports the CLI: {sorted(bad)}"
+    code = (
+        "import sys\nfrom harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('torch', 'pandas', 'matplotlib', 'lm_eval', 'sqlalchemy') "
+        "if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "score" in proc.stdout and "HEAVY []" in proc.stdout

@@ -42,12 +42,16 @@ def test_results_work_from_another_folder_and_after_the_cache_is_gone(tmp_path, 
         )
         out = capsys.readouterr().out
         assert code == 0 and "differs from unigram" in out
-        run_id = Store(db).runs(suite="micro")["run_id"].iloc[0]
-        assert main(["show", run_id, "--json", "--samples", "-1", "--db", db]) == 0
-        shown = json.loads(capsys.readouterr().out)
-        assert shown["samples"] and len(shown["samples"]) > 0  # per-sample rows, from the database
-        assert main(["regress", "--baseline", str(baseline), "--db", db]) == 0
-        capsys.readouterr()
+        assert "no longer in the cache" not in out
+        for run_id in Store(db).runs(suite="micro")["run_id"]:  # every run's per-sample rows, from the db
+            assert main(["show", run_id, "--json", "--samples", "-1", "--db", db]) == 0
+            rows = json.loads(capsys.readouterr().out)["samples"]
+            assert rows is not None and rows["n_rows"] == len(rows["rows"]) > 0
+            assert main(["show", run_id, "--samples", "2", "--db", db]) == 0
+            assert f"per-sample details ({rows['n_rows']} rows; first 2)" in capsys.readouterr().out
+        assert main(["regress", "--baseline", str(baseline), "--db", db, "--all"]) == 0
+        report = capsys.readouterr().out
+        assert "ppl-rolling" in report and "rouge" in report  # every metric checked, none missing
 
     monkeypatch.chdir(b)  # another folder, another home (the default ./.planeval of B)
     everything_works()

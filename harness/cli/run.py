@@ -1,0 +1,63 @@
+"""``planeval run SUITE``: plan, train, evaluate, record, print the table. A suite whose inputs have
+not changed since a complete run is replayed from its recorded keys without importing the models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.cli.common import db, home, includes, print_table
+from harness.errors import PlanevalError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import replay
+
+    home_dir, url = home(args), db(args)
+    digest = None if args.dry_run else replay.fingerprint(args.suite, args.include or [], home_dir, url)
+    done = replay.replay(digest, home_dir, url)
+    if done is not None:  # nothing changed since a complete run: its keys, without importing the models
+        name, stages, seconds = done
+        print(f"\nsuite {name}: 0 stages ran, {stages} cached, 0 failed in {seconds:.1f}s")
+        print_table(args, name, fmt="md")
+        return 0
+    from harness.catalog import resolve_suite
+    from harness.runner import Runner, plan_suite
+
+    includes(args)
+    suite, source = resolve_suite(args.suite)
+    plan = plan_suite(suite, source)  # validates everything before anything is written
+    runner = Runner(home(args), db(args), progress=not args.no_progress)
+    if args.dry_run:
+        print(runner.describe(plan))
+        return 0
+    summary = runner.run(plan)
+    replay.remember(digest, home_dir, plan, summary)
+    print(
+        f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
+        f"{len(summary.failed)} failed in {summary.seconds:.1f}s"
+    )
+    try:
+        print_table(args, suite.name, fmt="md")
+    except PlanevalError as exc:  # e.g. every stage failed: the failures below are the news
+        print(f"(no table: {exc})")
+    for f in summary.failed:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
+    from harness.catalog import DEFAULT_SUITE  # the catalogue (pydantic, YAML) only for this command
+
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help=help,
+        description="Run a suite by name or YAML path; cached stages are skipped.",
+    )
+    p.add_argument(
+        "suite", nargs="?", default=DEFAULT_SUITE, help=f"suite name or file (default {DEFAULT_SUITE})"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the stage plan and what is cached")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
