@@ -642,6 +642,7 @@ class Runner:
                 groups=groups,
             )
             n = int(samples[groups].nunique()) if groups else len(samples)
+            keys = e.impl.metric_keys(values)  # each value's declared base metric and breakdown
             metrics = [
                 {
                     "name": name,
@@ -649,7 +650,9 @@ class Runner:
                     "n": n,
                     "ci_low": cis.get(name, (None, None))[0],
                     "ci_high": cis.get(name, (None, None))[1],
-                    "higher_is_better": e.impl.metric_info(name).higher_is_better,
+                    "higher_is_better": e.impl.metric_info(keys[name]).higher_is_better,
+                    "base": keys[name].base,
+                    "dims": keys[name].dims,
                 }
                 for name, v in values.items()
             ]

@@ -35,6 +35,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
     text,
 )
@@ -116,6 +117,10 @@ class Metric(Base):
     ci_low: Mapped[float | None] = mapped_column(Float)
     ci_high: Mapped[float | None] = mapped_column(Float)
     higher_is_better: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the task's declared metric this value is of, and its breakdown coordinates ({"length": 64}; {}
+    #: for the value over all samples): NULL in rows written before they were stored
+    base: Mapped[str | None] = mapped_column(String(200))
+    dims: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
 
@@ -177,6 +182,8 @@ class MetricRecord:
     ci_low: float | None = None
     ci_high: float | None = None
     higher_is_better: bool = True
+    base: str | None = None  # the declared metric (``tasks.base.MetricKey``); None: not known
+    dims: dict[str, Any] | None = None  # its breakdown coordinates; None: not known
 
 
 RUN_COLUMNS = [c.name for c in Run.__table__.columns]
@@ -185,7 +192,7 @@ RUN_COLUMNS = [c.name for c in Run.__table__.columns]
 RESULT_SOURCES = [
     Run.run_id, Run.suite, Run.variant, Run.family, Run.task, Run.seed,
     Metric.name.label("metric"), Metric.value, Metric.n, Metric.ci_low, Metric.ci_high,
-    Metric.higher_is_better,
+    Metric.higher_is_better, Metric.base, Metric.dims,
     Run.config_hash, Run.model_key, Run.git_commit,
 ]  # fmt: skip
 RESULT_COLUMNS = [c.name for c in RESULT_SOURCES]
@@ -222,15 +229,38 @@ def _create_schema(engine: Engine, attempts: int = 5) -> None:
     """create_all, tolerating parallel runners that create the same fresh database at once.
 
     create_all checks then creates, so a second process can lose the race with "already exists";
-    checking again then sees the winner's tables.
+    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``).
     """
     for attempt in range(attempts):
         try:
             Base.metadata.create_all(engine)
-            return
+            break
         except DBAPIError as exc:
             if "already exists" not in str(exc) or attempt == attempts - 1:
                 raise
+    _add_columns(engine)
+
+
+#: columns added to a table after databases were written without them (nullable, so old rows read
+#: as "not known"); ``create_all`` creates missing tables only, so an old database gets them here
+ADDED_COLUMNS = {"metrics": ("base", "dims")}
+
+
+def _add_columns(engine: Engine) -> None:
+    """ALTER TABLE ... ADD COLUMN for each added column an existing table lacks (a parallel opener
+    adding the same column first is fine: the check runs again)."""
+    for table_name, names in ADDED_COLUMNS.items():
+        table = Base.metadata.tables[table_name]
+        for name in names:
+            if name in {c["name"] for c in inspect(engine).get_columns(table_name)}:
+                continue
+            kind = table.c[name].type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
+            except DBAPIError:
+                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
+                    raise
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -367,6 +397,8 @@ class Store:
                     ci_low=_finite_or_none(m.ci_low),
                     ci_high=_finite_or_none(m.ci_high),
                     higher_is_better=bool(m.higher_is_better),
+                    base=m.base,
+                    dims=m.dims,
                 )
                 for m in metrics
             ]
@@ -493,6 +525,8 @@ class Store:
                     "ci_low": m.ci_low,
                     "ci_high": m.ci_high,
                     "higher_is_better": m.higher_is_better,
+                    "base": m.base,
+                    "dims": m.dims,
                 }
                 for m in sorted(run.metrics, key=lambda m: m.name)
             ]

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.base import LENGTH, TASKS, MetricInfo, MetricValues, Task, TaskContext, TaskParams
 from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
 
 
@@ -58,18 +58,12 @@ class ActionEdit(Task):
     uses_actions = True
     metrics = {
         "edit_norm": MetricInfo(
-            False, "normalised action edit distance, mean over prompts and lengths", ".3f"
+            False, "normalised action edit distance, mean over prompts (and per length)", dims=(LENGTH,)
         ),
-        "edit": MetricInfo(False, "raw action edit distance, mean over prompts and lengths", ".3f"),
+        "edit": MetricInfo(
+            False, "raw action edit distance, mean over prompts (and per length)", dims=(LENGTH,)
+        ),
     }
-
-    def metric_info(self, name: str) -> MetricInfo:
-        base, _, length = name.partition("@")
-        if base in self.metrics and length:
-            return MetricInfo(
-                False, f"{self.metrics[base].description.split(',')[0]} at {length} tokens", ".3f"
-            )
-        return super().metric_info(name)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ActionEditParams = ctx.params
@@ -109,11 +103,13 @@ class ActionEdit(Task):
         return pd.DataFrame(rows)
 
     def aggregate(self, samples: pd.DataFrame, params: ActionEditParams) -> dict[str, float]:
-        out = {"edit_norm": _mean(samples["edit_norm"]), "edit": _mean(samples["edit"])}
+        out = MetricValues(self.metrics)
+        out.put("edit_norm", _mean(samples["edit_norm"]))
+        out.put("edit", _mean(samples["edit"]))
         for n in params.lengths:
             at = samples[samples["length"] == n]
-            out[f"edit@{n}"] = _mean(at["edit"])
-            out[f"edit_norm@{n}"] = _mean(at["edit_norm"])
+            out.put("edit", _mean(at["edit"]), length=n)
+            out.put("edit_norm", _mean(at["edit_norm"]), length=n)
         return out
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,12 +23,68 @@ class TaskParams(BaseModel):
 
 
 @dataclass(frozen=True)
+class Dim:
+    """A breakdown dimension of a metric and how its value is spelled in the value's stored name
+    (``rouge1@64``, ``acc@level3``): names stay the strings results and baselines already hold, but
+    the structure travels beside them (``MetricKey``), so nothing reads it back out of a name."""
+
+    name: str
+    spelling: str = "{}"
+
+
+LENGTH = Dim("length")  # continuation length in tokens: rouge1@64
+LEVEL = Dim("level", "level{}")  # difficulty level of a problem: acc@level3
+SITE = Dim("site")  # a hidden-state site: acc@layer1.resid@k2
+SITE_KIND = Dim("site_kind")  # a kind of site (pre_merge / post_merge): acc@pre_merge
+DISTANCE = Dim("k", "k{}")  # tokens ahead: acc@k2
+
+
+@dataclass(frozen=True)
 class MetricInfo:
-    """What a metric means for comparisons: its direction and how to print it."""
+    """A declared metric: its direction, how to print it, and the breakdown dimensions it is also
+    reported along (in the order their values are spelled in a breakdown's name)."""
 
     higher_is_better: bool
     description: str = ""
     fmt: str = ".3f"
+    dims: tuple[Dim, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricKey:
+    """One reported value: its stored ``name``, the declared ``base`` metric it is a value of, and its
+    breakdown coordinates (``{"length": 64}``; empty for the base value over all samples)."""
+
+    name: str
+    base: str
+    dims: dict[str, Any] = field(default_factory=dict)
+
+
+class MetricValues(dict[str, float]):
+    """What ``aggregate`` returns: ``{name: value}`` (every consumer reads it as the dict it was), plus
+    each value's ``MetricKey`` in ``key_of``, written by ``put`` from the task's declarations."""
+
+    def __init__(self, declared: Mapping[str, MetricInfo]) -> None:
+        super().__init__()
+        self.declared = declared
+        self.key_of: dict[str, MetricKey] = {}
+
+    def put(self, base: str, value: float, **coords: Any) -> str:
+        """Record ``base`` at the breakdown ``coords`` (none: over all samples); returns its name."""
+        info = self.declared[base]
+        unknown = set(coords) - {d.name for d in info.dims}
+        if unknown:
+            raise ValueError(f"metric {base!r} declares no breakdown dimension {sorted(unknown)}")
+        dims = {d.name: _scalar(coords[d.name]) for d in info.dims if d.name in coords}
+        name = base + "".join(f"@{d.spelling.format(dims[d.name])}" for d in info.dims if d.name in dims)
+        self[name] = float(value)
+        self.key_of[name] = MetricKey(name, base, dims)
+        return name
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value (coordinates are stored as JSON)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 @dataclass
@@ -52,6 +109,8 @@ class Task(ABC):
     Params: ClassVar[type[BaseModel]] = TaskParams
     #: bump when the task's code changes what it computes: it is part of every evaluation key
     version: ClassVar[str] = "1"
+    #: the declared metrics by base name; ``aggregate`` reports breakdowns along their ``dims`` through
+    #: ``MetricValues.put`` (every name it reports is a declared metric, at some coordinates)
     metrics: ClassVar[dict[str, MetricInfo]] = {}
     #: columns of the sample table that identify a sample across models (for paired comparisons)
     sample_id: ClassVar[str] = "sample_id"
@@ -79,8 +138,17 @@ class Task(ABC):
         against every model of a suite when it is planned."""
         return {}
 
-    def metric_info(self, name: str) -> MetricInfo:
-        return self.metrics.get(name, MetricInfo(higher_is_better=True))
+    def metric_keys(self, values: Mapping[str, float]) -> dict[str, MetricKey]:
+        """Each reported value's base metric and breakdown coordinates, as ``aggregate`` put them (the
+        names of a plain dict are base metrics over all samples)."""
+        key_of = getattr(values, "key_of", {})
+        return {name: key_of.get(name) or MetricKey(name, name) for name in values}
+
+    def metric_info(self, key: MetricKey | str) -> MetricInfo:
+        """The declaration of a value's base metric (a ``MetricKey``, or a base metric's name);
+        undeclared metrics count as higher-is-better."""
+        base = key.base if isinstance(key, MetricKey) else key
+        return self.metrics.get(base, MetricInfo(higher_is_better=True))
 
     #: params only ``aggregate`` reads, or that pick a subset of what the per-sample table holds: those
     #: ``planeval score`` may change without the model (docs/score.md)

@@ -36,7 +36,7 @@ from harness.text.answers.numbers import (
     parse_number,
 )
 from harness.text.math_prompts import solution_with_answer
-from tasks.base import TASKS, MetricInfo
+from tasks.base import LEVEL, TASKS, MetricInfo
 from tasks.lm_eval_protocols import GSM8K_FILTERS
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
 
@@ -75,7 +75,9 @@ class GSM8K(MathGenerationTask):
     #: 2: fractions before a full stop (``3/4.``), mixed numbers and LaTeX thousands separators read right
     version = "2"
     metrics = {
-        "acc": MetricInfo(True, "accuracy, last stated answer read as a number (ours)"),
+        "acc": MetricInfo(
+            True, "accuracy, last stated answer read as a number (ours; per level)", dims=(LEVEL,)
+        ),
         "acc_strict": MetricInfo(True, "accuracy, lm-eval strict-match (lm-eval's own under its protocols)"),
         "acc_flexible": MetricInfo(True, "accuracy, lm-eval flexible-extract (last number-like run)"),
         "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{} by value"),
@@ -92,15 +94,10 @@ class GSM8K(MathGenerationTask):
             return GSM8K_FILTERS[filter_name]
         return super().lm_eval_key(metric, filter_name)
 
-    def metric_info(self, name: str) -> MetricInfo:
-        if name.startswith("acc@level"):
-            return MetricInfo(True, f"accuracy (ours) at {name.split('@', 1)[1]}")
-        return super().metric_info(name)
-
     def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
         return [score_gsm8k(out, item.gold, item.sample_id) for item, out in zip(items, outputs, strict=True)]
 
     def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
-        out = accuracies(samples, METRIC_COLUMNS)
-        out.update(by_level(samples, "correct", "acc"))
+        out = accuracies(samples, METRIC_COLUMNS, self.metrics)
+        by_level(out, samples, "correct", "acc")
         return out

@@ -40,7 +40,7 @@ from harness.specs import CorpusSpec
 from harness.text.answers.math_answers import math_gold
 from harness.text.answers.numbers import gsm8k_gold
 from harness.text.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
-from tasks.base import Task, TaskContext, TaskParams
+from tasks.base import MetricInfo, MetricValues, Task, TaskContext, TaskParams
 from tasks.lm_eval_protocols import PLANEVAL, check_protocol, needs_fewshot_pool
 
 CORPUS = "corpus"
@@ -477,27 +477,36 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut] if cut >= 0 else text
 
 
-def accuracies(samples: pd.DataFrame, columns: dict[str, str]) -> dict[str, float]:
+def accuracies(
+    samples: pd.DataFrame, columns: dict[str, str], declared: dict[str, MetricInfo]
+) -> MetricValues:
     """``{metric: mean of its 0/1 column}`` in one numpy pass: ``aggregate`` runs once per bootstrap
     resample (1000 times), so pandas' per-call overhead would dominate. Columns ``correct_lm_eval*``
-    (lm-eval's own scores under an lm-eval protocol) become metrics ``acc_lm_eval*``."""
+    (lm-eval's own scores under an lm-eval protocol) become metrics ``acc_lm_eval*``; those the task
+    does not declare (named after an lm-eval filter) are base values over all samples."""
     columns = dict(columns)
     for col in samples.columns:
         if col.startswith("correct_lm_eval"):
             columns.setdefault("acc" + col[len("correct") :], col)
-    if not len(samples):
-        return {name: float("nan") for name in columns}
-    return {name: float(samples[col].to_numpy(dtype=float).mean()) for name, col in columns.items()}
+    out = MetricValues(declared)
+    for name, col in columns.items():
+        value = float(samples[col].to_numpy(dtype=float).mean()) if len(samples) else float("nan")
+        if name in declared:
+            out.put(name, value)
+        else:
+            out[name] = value
+    return out
 
 
-def by_level(samples: pd.DataFrame, column: str, metric: str) -> dict[str, float]:
-    """``{metric}@level<k>`` for each level present."""
+def by_level(out: MetricValues, samples: pd.DataFrame, column: str, metric: str) -> None:
+    """``metric`` at each level present (stored as ``{metric}@level<k>``), into ``out``."""
     if "level" not in samples.columns or not len(samples):
-        return {}
+        return
     codes, names = pd.factorize(samples["level"])  # -1 where the level is unknown
     known = codes >= 0
     if not known.any():
-        return {}
+        return
     values = samples[column].to_numpy(dtype=float)[known]
     means = np.bincount(codes[known], weights=values) / np.bincount(codes[known])
-    return {f"{metric}@level{name}": float(m) for name, m in sorted(zip(names, means, strict=True))}
+    for name, m in sorted(zip(names, means, strict=True)):
+        out.put(metric, float(m), level=name)

@@ -31,7 +31,7 @@ from pydantic import Field
 from harness.text.answers.equivalence import MathEquivalence, asks_for_list, string_verdict
 from harness.text.answers.hendrycks import is_equiv
 from harness.text.answers.math_answers import EXTRACTORS, best_of, extract_all
-from tasks.base import TASKS, MetricInfo
+from tasks.base import LEVEL, TASKS, MetricInfo
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
 
 #: each metric is the mean of a 0/1 per-sample column
@@ -94,18 +94,17 @@ class Math(MathGenerationTask):
     metrics = {
         "acc_lm_eval": MetricInfo(True, "accuracy, lm-eval's own exact_match (lm-eval protocols only)"),
         "acc_lm_eval_math_verify": MetricInfo(True, "accuracy, lm-eval minerva_math's math_verify"),
-        "acc": MetricInfo(True, "accuracy, last stated answer, string/numeric/symbolic equivalence (ours)"),
+        "acc": MetricInfo(
+            True,
+            "accuracy, last stated answer, string/numeric/symbolic equivalence (ours; per level)",
+            dims=(LEVEL,),
+        ),
         "acc_hendrycks": MetricInfo(True, "accuracy, last \\boxed{} + Hendrycks is_equiv (reference)"),
         "acc_boxed": MetricInfo(True, "accuracy, last \\boxed{}, full equivalence"),
         "acc_minerva": MetricInfo(True, "accuracy, Minerva 'Final Answer' form, full equivalence"),
         "acc_hash": MetricInfo(True, "accuracy, last '#### ' answer, full equivalence"),
         "acc_string": MetricInfo(True, "accuracy, last stated answer, string/numeric checks only"),
     }
-
-    def metric_info(self, name: str) -> MetricInfo:
-        if name.startswith("acc@level"):
-            return MetricInfo(True, f"accuracy (ours) at {name.split('@', 1)[1]}")
-        return super().metric_info(name)
 
     def lm_eval_doc(self, item: MathItem) -> dict[str, Any]:
         row = item.row or {}
@@ -123,6 +122,6 @@ class Math(MathGenerationTask):
         return score_math(items, outputs, judge)
 
     def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
-        out = accuracies(samples, METRIC_COLUMNS)
-        out.update(by_level(samples, "correct", "acc"))
+        out = accuracies(samples, METRIC_COLUMNS, self.metrics)
+        by_level(out, samples, "correct", "acc")
         return out

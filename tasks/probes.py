@@ -33,7 +33,17 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from harness.adapters import PlanevalLM
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.base import (
+    DISTANCE,
+    SITE,
+    SITE_KIND,
+    TASKS,
+    MetricInfo,
+    MetricValues,
+    Task,
+    TaskContext,
+    TaskParams,
+)
 
 
 class ProbeParams(TaskParams):
@@ -120,14 +130,14 @@ class Probes(Task):
 
     Params = ProbeParams
     version = "1"
-    metrics = {"acc": MetricInfo(True, "probe top-1 accuracy, all sites and distances (micro)")}
-
-    def metric_info(self, name: str) -> MetricInfo:
-        if name.startswith("chance@"):
-            return MetricInfo(True, f"most-frequent-token accuracy at {name.split('@')[1]}")
-        if name.startswith("acc@"):
-            return MetricInfo(True, f"probe top-1 accuracy at {' '.join(name.split('@')[1:])}")
-        return super().metric_info(name)
+    metrics = {
+        "acc": MetricInfo(
+            True,
+            "probe top-1 accuracy, all sites and distances (micro); per distance, site kind, site",
+            dims=(SITE, SITE_KIND, DISTANCE),
+        ),
+        "chance": MetricInfo(True, "most-frequent-token accuracy, per distance", dims=(DISTANCE,)),
+    }
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ProbeParams = ctx.params
@@ -210,17 +220,18 @@ class Probes(Task):
             n = int(df["n_tokens"].sum())
             return float(df[col].sum() / n) if n else float("nan")
 
-        out = {"acc": acc(samples)}
+        out = MetricValues(self.metrics)
+        out.put("acc", acc(samples))
         for k, at_k in samples.groupby("k"):
-            out[f"acc@k{k}"] = acc(at_k)
+            out.put("acc", acc(at_k), k=k)
             one_site = at_k[at_k["site"] == at_k["site"].iloc[0]]
-            out[f"chance@k{k}"] = acc(one_site, "n_majority")
+            out.put("chance", acc(one_site, "n_majority"), k=k)
         for kind in ("pre_merge", "post_merge"):
             sel = samples[samples["site"].str.endswith(kind)]
             if len(sel):
-                out[f"acc@{kind}"] = acc(sel)
+                out.put("acc", acc(sel), site_kind=kind)
         for (site, k), g in samples.groupby(["site", "k"]):
-            out[f"acc@{site}@k{k}"] = acc(g)
+            out.put("acc", acc(g), site=site, k=k)
         return out
 
     @staticmethod

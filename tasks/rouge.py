@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from harness.adapters import PlanevalLM
 from harness.text import rouge_pltrdy
 from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
-from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.base import LENGTH, TASKS, MetricInfo, MetricValues, Task, TaskContext, TaskParams
 from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
 
 
@@ -84,16 +84,9 @@ class Rouge(Task):
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)
     metrics = {
-        t: MetricInfo(higher_is_better=True, description=f"{t} F1, mean over prompts and lengths")
+        t: MetricInfo(True, f"{t} F1, mean over prompts (and per continuation length)", dims=(LENGTH,))
         for t in ROUGE_TYPES
     }
-
-    def metric_info(self, name: str) -> MetricInfo:
-        base, _, length = name.partition("@")
-        if base in ROUGE_TYPES:
-            where = f"at {length} tokens" if length else "over prompts and lengths"
-            return MetricInfo(higher_is_better=True, description=f"{base} F1, mean {where}")
-        return super().metric_info(name)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: RougeParams = ctx.params
@@ -137,10 +130,13 @@ class Rouge(Task):
         return table
 
     def aggregate(self, samples: pd.DataFrame, params: RougeParams) -> dict[str, float]:
-        out = {t: _mean(samples[t]) for t in params.rouge_types}
+        out = MetricValues(self.metrics)
+        for t in params.rouge_types:
+            out.put(t, _mean(samples[t]))
         for n in params.lengths:
             at = samples[samples["length"] == n]
-            out.update({f"{t}@{n}": _mean(at[t]) for t in params.rouge_types})
+            for t in params.rouge_types:
+                out.put(t, _mean(at[t]), length=n)
         return out
 
 

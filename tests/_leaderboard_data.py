@@ -87,9 +87,16 @@ class Fixture:
             params=json.loads(validated.model_dump_json()), samples_path=str(path),
         )  # fmt: skip
         n = int(samples["sample_id"].nunique())
+        keys = impl.metric_keys(values)
         metrics = [
             MetricRecord(
-                name, float(v), n, *cis[name], higher_is_better=impl.metric_info(name).higher_is_better
+                name,
+                float(v),
+                n,
+                *cis[name],
+                higher_is_better=impl.metric_info(keys[name]).higher_is_better,
+                base=keys[name].base,
+                dims=keys[name].dims,
             )
             for name, v in values.items()
         ]

@@ -92,7 +92,9 @@ def test_action_edit_end_to_end(tmp_path: Path) -> None:
     assert m["edit"] == pytest.approx(table["edit"].mean())
     assert m["edit_norm"] == pytest.approx((m["edit_norm@20"] + m["edit_norm@40"]) / 2)
     assert m["edit@40"] == pytest.approx(table.loc[table["length"] == 40, "edit"].mean())
-    assert not task.metric_info("edit_norm@40").higher_is_better
+    key = task.metric_keys(m)["edit_norm@40"]
+    assert (key.base, key.dims) == ("edit_norm", {"length": 40})
+    assert not task.metric_info(key).higher_is_better
     # rouge on the same prompts and longest length reads the same cached continuations
     rouge = Rouge().evaluate(
         lm,

@@ -338,7 +338,10 @@ def test_evaluate_end_to_end(tmp_path: Path) -> None:
     assert m["rouge1"] == pytest.approx(a["rouge1"].mean())
     assert m["rougeL@16"] == pytest.approx(a.loc[a["length"] == 16, "rougeL"].mean())
     assert set(m) == {*ROUGE_TYPES, *(f"{t}@{n}" for t in ROUGE_TYPES for n in (16, 32))}
-    assert task.metric_info("rouge2@32").higher_is_better
+    key = task.metric_keys(m)["rouge2@32"]
+    assert (key.base, key.dims) == ("rouge2", {"length": 32})
+    assert task.metric_info(key).higher_is_better
+    assert task.metric_keys(m)["rouge2"].dims == {}
 
 
 def test_true_continuations_follow_the_prefix(tmp_path: Path) -> None:

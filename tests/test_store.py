@@ -36,6 +36,28 @@ def make_run(run_id: str = "a1b2c3d4e5f60718", **over) -> RunRecord:
     return replace(base, **over)
 
 
+def test_metric_structure_round_trips_and_old_databases_gain_its_columns(tmp_path: Path) -> None:
+    """A value's base metric and breakdown coordinates are stored beside its name; a database written
+    before those columns existed opens, reads its old rows as "not known" and records new ones."""
+    path = tmp_path / "lb.sqlite"
+    store = Store(path)
+    breakdown = MetricRecord("rouge1@64", 0.25, 10, higher_is_better=True, base="rouge1", dims={"length": 64})
+    store.record(make_run(), [breakdown])
+    rows = store.results().set_index("metric")
+    assert (rows.loc["rouge1@64", "base"], rows.loc["rouge1@64", "dims"]) == ("rouge1", {"length": 64})
+    assert store.get_run(make_run().run_id)["metrics"][0]["dims"] == {"length": 64}
+    with store.engine.begin() as conn:  # the schema of a database written before the columns
+        conn.execute(text("ALTER TABLE metrics DROP COLUMN dims"))
+        conn.execute(text("ALTER TABLE metrics DROP COLUMN base"))
+    store.close()
+    old = Store(path)
+    assert old.results()[["base", "dims"]].isna().all().all()
+    old.record(make_run("b" * 16, variant="other"), [breakdown])
+    got = old.results().set_index("variant").loc["other"]
+    assert (got["base"], got["dims"]) == ("rouge1", {"length": 64})
+    old.close()
+
+
 def ppl_metrics(value: float = 25.0) -> list[MetricRecord]:
     return [
         MetricRecord("perplexity", value, 1000, value - 1, value + 1, higher_is_better=False),
@@ -67,7 +89,7 @@ def test_round_trip_and_parent_dir(store: Store, tmp_path: Path):
     res = store.results()
     assert list(res.columns) == [
         "run_id", "suite", "variant", "family", "task", "seed", "metric", "value", "n",
-        "ci_low", "ci_high", "higher_is_better", "config_hash", "model_key", "git_commit",
+        "ci_low", "ci_high", "higher_is_better", "base", "dims", "config_hash", "model_key", "git_commit",
     ]  # fmt: skip
     ppl = res.set_index("metric").loc["perplexity"]
     assert (ppl["value"], ppl["n"], ppl["ci_low"], ppl["ci_high"]) == (25.0, 1000, 24.0, 26.0)
