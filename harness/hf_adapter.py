@@ -131,6 +131,8 @@ class _RowStop(StoppingCriteria):
 class HFCausalLM(PlanevalLM):
     """Any ``transformers`` causal LM and its tokenizer as a ``PlanevalLM``."""
 
+    capabilities = frozenset({"hidden_sites"})
+
     def __init__(
         self,
         model: Any,

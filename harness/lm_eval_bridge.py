@@ -123,7 +123,7 @@ def _from_variant(
             raise PlanevalError(f"model_args seed: suite {spec.name!r} has no seed {seed} for {variant!r}")
     ref = matches[0]
     runner = Runner(Path(home or os.environ.get(HOME_ENV) or ".planeval"), progress=False)
-    if ref.hf_name is None and not runner.cache.exists("train", ref.key):
+    if ref.pretrained is None and not runner.cache.exists("train", ref.key):
         if not train:
             raise PlanevalError(
                 f"{ref.label} of suite {spec.name!r} is not trained in {runner.home} (key {ref.key}): run "

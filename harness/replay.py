@@ -68,7 +68,7 @@ def _record_path(home: Path, digest: str) -> Path:
 def reads_only_code(plan: Any) -> bool:
     """Whether the plan's keys depend on nothing but code and YAML: no corpus or task data files (their
     digests are in the keys), no pretrained or Hub models, no existing path among the params."""
-    if plan.suite.tokenizer.kind == "hf" or any(m.hf_name for m in plan.models):
+    if plan.suite.tokenizer.kind == "hf" or any(m.pretrained for m in plan.models):
         return False
     from harness.corpus.base import make_source
 
@@ -104,7 +104,7 @@ def remember(digest: str | None, home: Path, plan: Any, summary: Any) -> None:
     record = {
         "version": VERSION,
         "suite": plan.suite.name,
-        "train": sorted({m.train_key for m in plan.models if m.hf_name is None}),
+        "train": sorted({m.train_key for m in plan.models if m.pretrained is None}),
         "eval": [e.key for e in plan.evals],
         "run_ids": [e.run_id for e in plan.evals],
         "stages": len(summary.ran) + len(summary.cached),

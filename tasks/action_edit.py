@@ -55,7 +55,6 @@ class ActionEdit(Task):
 
     Params = ActionEditParams
     version = "1"
-    uses_actions = True
     metrics = {
         "edit_norm": MetricInfo(
             False, "normalised action edit distance, mean over prompts (and per length)", dims=(LENGTH,)
@@ -65,10 +64,11 @@ class ActionEdit(Task):
         ),
     }
 
+    def artifacts(self, params: ActionEditParams) -> tuple[str, ...]:
+        return ("actions",)
+
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ActionEditParams = ctx.params
-        if ctx.actions is None:
-            raise ValueError("action_edit needs the suite's writing actions (ctx.actions)")
         protocol = ContinuationProtocol(
             n_prompts=params.n_prompts,
             min_prefix_tokens=params.min_prefix_tokens,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from harness.adapters import PlanevalLM
 from harness.corpus import Corpus
 from harness.registry import Registry
+from harness.stages import ArtifactContext
 
 
 class TaskParams(BaseModel):
@@ -88,15 +89,15 @@ def _scalar(value: Any) -> Any:
 
 
 @dataclass
-class TaskContext:
+class TaskContext(ArtifactContext):
     corpus: Corpus
     params: Any  # the task's validated Params instance
     seed: int
     work_dir: Path  # scratch space inside the stage's temporary directory
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
-    #: the suite's ``ActionTagger`` (harness.actions) when the task sets ``uses_actions``
-    actions: Any = None
+    #: the derived artifacts ``Task.artifacts`` requested, by stage name (also ``ctx.<name>``)
+    artifacts: dict[str, Any] = field(default_factory=dict)
     #: the evaluated model's key, and a cache shared by tasks (e.g. generations reused across metrics:
     #: ``cache.build("generations", stable_hash(model_key, protocol, seed))``)
     model_key: str = ""
@@ -114,8 +115,6 @@ class Task(ABC):
     metrics: ClassVar[dict[str, MetricInfo]] = {}
     #: columns of the sample table that identify a sample across models (for paired comparisons)
     sample_id: ClassVar[str] = "sample_id"
-    #: whether the task needs the suite's writing actions (then their key is part of the eval key)
-    uses_actions: ClassVar[bool] = False
     #: per-sample columns that may hold NaN by definition (e.g. "undefined for this sample"); every
     #: other numeric column must be finite or the evaluation fails (harness.finite)
     nullable_columns: ClassVar[tuple[str, ...]] = ()
@@ -127,6 +126,16 @@ class Task(ABC):
     @abstractmethod
     def aggregate(self, samples: pd.DataFrame, params: Any) -> dict[str, float]:
         """Metric values from (a resample of) the per-sample table."""
+
+    def needs(self, params: Any) -> frozenset[str]:
+        """Adapter capabilities (``harness.adapters.CAPABILITIES``) this task cannot run without; a suite
+        pairing it with a model that lacks one fails planning, or skips the pair (``on_incapable``)."""
+        return frozenset()
+
+    def artifacts(self, params: Any) -> tuple[str, ...]:
+        """Derived stages (``harness.stages.DERIVED``) this task reads, as ``ctx.<name>``; their keys
+        are part of the evaluation key."""
+        return ()
 
     def fingerprint(self, params: Any) -> str:
         """What the result depends on beyond ``params`` (e.g. a digest of a local data file), so that

@@ -74,14 +74,14 @@ class LatentPerplexity(Task):
 
     Params = LatentPplParams
     version = "2"  # 2: the bigram critic is Deng et al.'s (normaliser over seen ids, unseen ids skipped)
-    uses_actions = True
     metrics = _metric_infos()
+
+    def artifacts(self, params: LatentPplParams) -> tuple[str, ...]:
+        return ("actions",)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: LatentPplParams = ctx.params
         tagger = ctx.actions
-        if tagger is None:
-            raise ValueError("latent_ppl needs the suite's writing actions (ctx.actions)")
         k = tagger.n_actions
 
         def actions_of(split: str) -> tuple[list[str], list[list[int]]]:

@@ -75,15 +75,11 @@ class Perplexity(Task):
             docs = docs[: params.max_docs]
         window = self._window(model, params)
         texts = [d.text for d in docs]
-        # planner adapters read per-document context (sentences, actions) through SpanRequest.doc
-        previous = model.documents
-        model.documents = list(docs)
-        try:
-            logprobs = model.token_logprobs(
-                texts, mode=params.mode, window=window, progress=ctx.progress, encoding=params.encoding
-            )
-        finally:
-            model.documents = previous
+        # each window's request carries its document's text (SpanRequest.document): a planner adapter
+        # conditions on the document's sentences from it, a plain LM ignores it
+        logprobs = model.token_logprobs(
+            texts, mode=params.mode, window=window, progress=ctx.progress, encoding=params.encoding
+        )
         return pd.DataFrame(
             {
                 "sample_id": [d.id for d in docs],

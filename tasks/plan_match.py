@@ -13,16 +13,15 @@ expected if the written actions ignored the plan — ``Σ_k p_plan(k)·p_tag(k)`
 sentences — the floor plan_match must be read against (with K actions it is not 1/K: both
 distributions are skewed).
 
-Models without a planner (``plans is None``): by default the task FAILS with an error naming the model —
-a missing number must not look like a measured one — after generating a single token to find out, so
-nothing is wasted. ``on_missing_plans: skip`` instead records one row saying why and no metric, for
-suites that run every task on plain and planner models alike.
+The task needs the ``plans`` capability (``Task.needs``): a suite pairing it with a model that does
+not declare it fails planning before any work, or leaves the pair out with ``on_incapable: skip`` — a
+missing number must not look like a measured one. An adapter that declares ``plans`` but returns none
+fails the evaluation with ``MissingPlansError``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -41,8 +40,7 @@ class MissingPlansError(ValueError):
 
 
 class PlanMatchParams(UnconditionalParams):
-    # generation: UnconditionalParams (shared with mauve and latent_ppl, so one set of samples)
-    on_missing_plans: Literal["error", "skip"] = "error"
+    """Generation: ``UnconditionalParams`` (shared with mauve and latent_ppl, so one set of samples)."""
 
 
 def compare(plans: list[int], tagged: list[int], text: str) -> dict[str, int]:
@@ -62,7 +60,13 @@ class PlanMatch(Task):
 
     Params = PlanMatchParams
     version = "3"  # 3: plan_entropy (the collapse check at evaluation)
-    uses_actions = True
+
+    def needs(self, params: PlanMatchParams) -> frozenset[str]:
+        return frozenset({"plans"})
+
+    def artifacts(self, params: PlanMatchParams) -> tuple[str, ...]:
+        return ("actions",)
+
     metrics = {
         "plan_match": MetricInfo(
             True, "fraction of generated sentences whose tagged action is the planned one"
@@ -82,18 +86,6 @@ class PlanMatch(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: PlanMatchParams = ctx.params
-        if ctx.actions is None:
-            raise ValueError("plan_match needs the suite's writing actions (ctx.actions)")
-        probe = model.generate([""], max_new_tokens=1, seed=ctx.seed, stop_at_eos=False)
-        if probe[0].plans is None:
-            name = ctx.model_key or getattr(model, "identity", type(model).__name__)
-            reason = (
-                f"plan_match needs a planner model: {type(model).__name__} {name!r} returns no plans "
-                "(Generation.plans is None)"
-            )
-            if params.on_missing_plans == "error":
-                raise MissingPlansError(reason)
-            return pd.DataFrame({"sample_id": ["skipped"], "skipped": [True], "reason": [reason]})
         protocol = params.protocol()
         gens = unconditional(model, ctx, protocol)
         n_actions = int(ctx.actions.n_actions)
@@ -109,10 +101,10 @@ class PlanMatch(Task):
                 {"sample_id": g.sample_id, "plans": plans, "tagged": tags, **compare(plans, tags, g.text),
                  "n_actions": n_actions}
             )  # fmt: skip
-        return pd.DataFrame(rows).assign(skipped=False)
+        return pd.DataFrame(rows)
 
     def aggregate(self, samples: pd.DataFrame, params: PlanMatchParams) -> dict[str, float]:
-        if "n_compared" not in samples.columns:  # skipped: nothing was measured
+        if "n_compared" not in samples.columns:  # a skipped row stored by planeval < capabilities
             return {}
         compared = int(samples["n_compared"].sum())
         return {

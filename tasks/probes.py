@@ -16,7 +16,8 @@ else every ``layer<i>.resid``. Plots of accuracy vs distance and vs layer are wr
 run's work folder, which is kept in the evaluation artifact. ``max_tokens`` caps the positions probed per
 document and ``max_classes`` the tokens a probe can predict (the most frequent training targets; rarer
 held-out targets count as wrong), which keeps paper-scale vocabularies and documents in memory.
-A model without any hidden site fails, or with ``on_missing_sites: skip`` records one row saying why.
+The task needs the ``hidden_sites`` capability: a suite pairing it with a model without hidden sites
+(e.g. the unigram floor) fails planning, or leaves the pair out with ``on_incapable: skip``.
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ class ProbeParams(TaskParams):
     batch_size: int = Field(1024, ge=1)
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
-    #: a model without hidden sites (e.g. the unigram floor): fail (default) or record one "skipped" row
-    on_missing_sites: Literal["error", "skip"] = "error"
 
 
 def resolve_sites(model: PlanevalLM, sites: str | tuple[str, ...]) -> list[str]:
@@ -139,11 +138,11 @@ class Probes(Task):
         "chance": MetricInfo(True, "most-frequent-token accuracy, per distance", dims=(DISTANCE,)),
     }
 
+    def needs(self, params: ProbeParams) -> frozenset[str]:
+        return frozenset({"hidden_sites"})
+
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ProbeParams = ctx.params
-        if not model.hidden_sites() and params.on_missing_sites == "skip":
-            reason = f"{type(model).__name__} {ctx.model_key or model.identity!r} exposes no hidden sites"
-            return pd.DataFrame({"sample_id": ["skipped"], "skipped": [True], "reason": [reason]})
         sites = resolve_sites(model, params.sites)
         docs = [d for d in ctx.corpus.split(params.split) if d.text.strip()]
         random.Random(ctx.seed).shuffle(docs)
@@ -213,7 +212,7 @@ class Probes(Task):
         return table
 
     def aggregate(self, samples: pd.DataFrame, params: ProbeParams) -> dict[str, float]:
-        if "n_tokens" not in samples.columns:  # skipped: nothing was measured
+        if "n_tokens" not in samples.columns:  # a skipped row stored by planeval < capabilities
             return {}
 
         def acc(df: pd.DataFrame, col: str = "n_correct") -> float:

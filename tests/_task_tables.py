@@ -360,13 +360,13 @@ def smoke_tasks() -> list[tuple[str, str, dict[str, Any], Callable[[str, float, 
         (
             "plan_match",
             "plan_match",
-            {**sampled, "on_missing_plans": "skip"},
+            {**sampled},
             lambda v, q, s: plan_match(50, q, s) if v == "cornille-pa" else skipped(),
         ),
         (
             "probes",
             "probes",
-            {"n_docs": 40, "max_distance": 4, "max_tokens": 128, "epochs": 5, "on_missing_sites": "skip"},
+            {"n_docs": 40, "max_distance": 4, "max_tokens": 128, "epochs": 5},
             lambda v, q, s: (
                 skipped("no sites")
                 if v == "unigram"
@@ -409,13 +409,13 @@ def paper_table1_tasks() -> list[tuple[str, str, dict[str, Any], Callable[[str, 
         (
             "plan_match",
             "plan_match",
-            {**sampled, "on_missing_plans": "skip"},
+            {**sampled},
             lambda v, q, s: skipped() if v == "lm-only" else plan_match(200, q, s),
         ),
         (
             "probes",
             "probes",
-            {"n_docs": 60, "max_distance": 8, "max_tokens": 128, "epochs": 5, "on_missing_sites": "skip"},
+            {"n_docs": 60, "max_distance": 8, "max_tokens": 128, "epochs": 5},
             lambda v, q, s: probes(60, q, s, 8, LM_SITES if v == "lm-only" else PLANNER_SITES),
         ),
     ]

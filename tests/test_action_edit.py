@@ -62,7 +62,7 @@ def _ctx(tmp_path: Path, params) -> TaskContext:
         seed=2,
         work_dir=tmp_path,
         progress=False,
-        actions=planted_tagger(),
+        artifacts={"actions": planted_tagger()},
         model_key="micro",
         cache=Cache(tmp_path / "cache"),
     )
@@ -74,7 +74,7 @@ def test_action_edit_end_to_end(tmp_path: Path) -> None:
     CountingLM.calls = 0
     params = ActionEditParams(n_prompts=3, min_prefix_tokens=16, lengths=[40, 20], norm_tokens=20)
     task = ActionEdit()
-    assert TASKS.get("action_edit") is ActionEdit and task.uses_actions
+    assert TASKS.get("action_edit") is ActionEdit and task.artifacts(params) == ("actions",)
     table = task.evaluate(lm, _ctx(tmp_path, params))
     assert CountingLM.calls == 1
     assert len(table) == 6 and list(table["length"]) == [20, 40] * 3

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.actions import ActionTagger, cluster, fit_actions
+from harness.actions import ActionsSpec, ActionTagger, cluster, fit_actions
 from harness.corpus import build_corpus
-from harness.specs import ActionsSpec, CorpusSpec
+from harness.specs import CorpusSpec
 
 
 @pytest.fixture(scope="module")

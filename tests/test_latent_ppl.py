@@ -264,12 +264,12 @@ def test_latent_ppl_end_to_end(tmp_path: Path) -> None:
         seed=0,
         work_dir=tmp_path,
         progress=False,
-        actions=tagger,
+        artifacts={"actions": tagger},
         model_key="micro",
         cache=Cache(tmp_path / "cache"),
     )
     task = LatentPerplexity()
-    assert TASKS.get("latent_ppl") is LatentPerplexity and task.uses_actions
+    assert TASKS.get("latent_ppl") is LatentPerplexity and task.artifacts(params) == ("actions",)
     table = task.evaluate(micro_lm(), ctx)
     real = table[table["source"] == "real"]
     gen = table[table["source"] == "generated"]

@@ -101,7 +101,16 @@ CASES: list[Case] = [
     Case("seed-float", suite(seeds="[1.5]"), ("suite.yaml: seeds.0",)),
     Case("seeds-scalar", suite(seeds="0"), ("suite.yaml: seeds",)),
     Case("corpus-seed-negative", suite(corpus="{source: synthetic, seed: -3}"), ("suite.yaml: corpus.seed",)),
-    Case("actions-seed-huge", suite(actions=f"{{seed: {2**40}}}"), ("suite.yaml: actions.seed",)),
+    Case(
+        "actions-seed-huge",
+        suite(artifacts=f"{{actions: {{seed: {2**40}}}}}"),
+        ("suite.yaml: artifacts.actions.seed",),
+    ),
+    Case(
+        "artifact-unknown",
+        suite(artifacts="{actoins: {n_actions: 4}}"),
+        ("suite.yaml: artifacts.actoins", "unknown derived stage", "did you mean 'actions'"),
+    ),
     # -- corpus
     Case(
         "corpus-unknown-source",
@@ -148,14 +157,18 @@ CASES: list[Case] = [
         suite(tokenizer="{kind: hf, name_or_path: '{tmp}/adir'}"),
         ("suite.yaml: tokenizer.name_or_path", "not a tokenizer folder"),
     ),
-    Case("actions-k", suite(actions="{n_actions: 1}"), ("suite.yaml: actions.n_actions",)),
+    Case(
+        "actions-k",
+        suite(artifacts="{actions: {n_actions: 1}}"),
+        ("suite.yaml: artifacts.actions.n_actions",),
+    ),
     Case(
         "actions-encoder-missing",
         suite(
-            actions="{encoder: ./no/such/encoder}",
+            artifacts="{actions: {encoder: ./no/such/encoder}}",
             tasks="[{name: action_edit, params: {n_prompts: 2}}]",
         ),
-        ("suite.yaml: actions.encoder", "no such sentence encoder folder"),
+        ("suite.yaml: artifacts.actions.encoder", "no such sentence encoder folder"),
     ),
     # -- tasks
     Case("tasks-empty", suite(tasks="[]"), ("suite.yaml: tasks", "at least 1")),
@@ -179,6 +192,11 @@ CASES: list[Case] = [
         "task-max-docs-zero",
         suite(tasks="[{name: perplexity, params: {max_docs: 0}}]"),
         ("suite.yaml: tasks.0.params.max_docs",),
+    ),
+    Case(
+        "task-needs-capability",
+        suite(tasks="[{name: probes}]"),
+        ("suite.yaml: tasks.0", "probes needs the capability hidden_sites", "unigram", "on_incapable"),
     ),
     Case(
         "task-dup-labels",

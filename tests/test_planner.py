@@ -328,4 +328,4 @@ def test_variants_share_the_base_lm_and_the_pretrained_planner() -> None:
     assert oa.requires["base"].key == soft.requires["base"].key == only.requires["base"].key
     assert oa.requires["planner"].key == soft.requires["planner"].key
     assert "planner" not in only.requires  # the LM-only row needs no planner
-    assert plan.uses_actions and oa.key != soft.key
+    assert set(plan.artifacts) == {"actions"} and oa.key != soft.key

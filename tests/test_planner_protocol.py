@@ -35,7 +35,7 @@ def _suite() -> SuiteSpec:
         name="oa-protocol",
         corpus={"source": "synthetic", "params": {"n_articles": 120}},
         tokenizer={"kind": "bpe", "vocab_size": 400},
-        actions={"n_actions": 8},
+        artifacts={"actions": {"n_actions": 8}},
         variants=["micro-oa", "micro-oa-paper", "micro-mix0"],
         tasks=[{"name": "perplexity", "alias": "ppl-rolling", "params": {"mode": "rolling"}}],
     )

@@ -56,7 +56,7 @@ def _ctx(tmp: Path, cfg, corpus, tagger, variant: str, inputs: dict | None = Non
         progress=False,
         inputs=inputs or {},
         log=lambda _: None,
-        actions=tagger,
+        artifacts={"actions": tagger},
     )
 
 

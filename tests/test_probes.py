@@ -121,10 +121,7 @@ def test_model_without_sites(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="exposes no probe sites"):
         Probes().evaluate(NoSites(), _ctx(tmp_path, ProbeParams()))
-    params = ProbeParams(on_missing_sites="skip")
-    table = Probes().evaluate(NoSites(), _ctx(tmp_path, params))
-    assert table["skipped"].all() and "exposes no hidden sites" in table["reason"][0]
-    assert Probes().aggregate(table, params) == {}
+    assert Probes().needs(ProbeParams()) == {"hidden_sites"}  # planning keeps such models away
 
 
 def test_probes_on_a_real_model(tmp_path: Path) -> None:

@@ -15,13 +15,12 @@ from safetensors.torch import load_file
 from harness.adapters import PlanevalLM
 from harness.catalog import SUITES
 from harness.corpus import Corpus, Document
-from harness.errors import SpecError
 from harness.runner import plan_suite
 from harness.specs import CorpusSpec, VariantSpec
 from trainers.base import TRAINERS, TrainContext
 from trainers.checkpointing import TrainingInterrupted, list_checkpoints
 from trainers.reward_weighted.config import RewardWeightedConfig
-from trainers.reward_weighted.trainer import RewardWeightedActionsTrainer, RewardWeightedTrainer
+from trainers.reward_weighted.trainer import RewardWeightedTrainer
 
 SMALL = dict(
     max_steps=10,
@@ -88,7 +87,6 @@ def _ctx(tmp_path: Path, name: str, cfg, corpus: Corpus, base: Path) -> TrainCon
 
 def test_registered_with_a_shared_base_requirement() -> None:
     assert TRAINERS.get("reward_weighted") is RewardWeightedTrainer
-    assert TRAINERS.get("reward_weighted_actions").uses_actions
     req = RewardWeightedTrainer().requires(RewardWeightedConfig())
     assert req["base"].variant == "tiny-lm"
 
@@ -100,9 +98,9 @@ def test_config_checks() -> None:
         RewardWeightedConfig(template="no slot")
     with pytest.raises(ValidationError, match="k"):
         RewardWeightedConfig(k=1)
-    with pytest.raises(SpecError, match="reward_weighted_actions"):
-        RewardWeightedTrainer().requires(RewardWeightedConfig(metric="action_edit"))
-    assert RewardWeightedActionsTrainer().requires(RewardWeightedConfig(metric="action_edit"))
+    # an action-based sequence metric requests the writing actions; the others need none
+    assert RewardWeightedTrainer().artifacts(RewardWeightedConfig(metric="action_edit")) == ("actions",)
+    assert RewardWeightedTrainer().artifacts(RewardWeightedConfig()) == ()
 
 
 def test_wmle_run_follows_the_schedule_and_saves_a_loadable_policy(tmp_path, corpus, base) -> None:

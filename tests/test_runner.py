@@ -162,7 +162,9 @@ def test_hf_variant_from_a_local_path(tmp_path):
         tasks=[TaskSpec(name="perplexity", params={"mode": "rolling", "max_docs": 3})],
     )
     plan = plan_suite(suite)
-    assert plan.models[0].hf_name.startswith(str(model_dir))
+    prefix, loaded = plan.models[0].pretrained
+    assert prefix == "hf" and loaded.target.startswith(str(model_dir))
+    assert plan.models[0].capabilities == {"hidden_sites"}  # declared by the loader, known unloaded
     summary = Runner(tmp_path / "home", progress=False, log=lambda s: None).run(plan)
     assert not summary.failed and summary.ran == ["eval perplexity × hf:" + str(model_dir) + " seed=0"]
     res = Store(f"sqlite:///{tmp_path / 'home' / 'leaderboard.db'}").results()

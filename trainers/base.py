@@ -19,6 +19,7 @@ from harness.adapters import PlanevalLM
 from harness.corpus import Corpus
 from harness.registry import Registry
 from harness.specs import VariantSpec
+from harness.stages import ArtifactContext
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class TrainerConfig(BaseModel):
 
 
 @dataclass
-class TrainContext:
+class TrainContext(ArtifactContext):
     variant: VariantSpec
     config: Any  # the trainer's validated Config instance
     seed: int
@@ -55,16 +56,14 @@ class TrainContext:
     #: artifacts of the stages named by ``Trainer.requires``, by requirement name
     inputs: dict[str, Path] = field(default_factory=dict)
     log: Callable[[str], None] = print
-    #: the suite's ``ActionTagger`` (harness.actions) when the trainer sets ``uses_actions``
-    actions: Any = None
+    #: the derived artifacts ``Trainer.artifacts`` requested, by stage name (also ``ctx.<name>``)
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer(ABC):
     Config: ClassVar[type[BaseModel]] = TrainerConfig
     #: bump when the trainer's code changes what it produces: it is part of every model key
     version: ClassVar[str] = "1"
-    #: whether training needs the suite's writing actions (then their key is part of the model key)
-    uses_actions: ClassVar[bool] = False
     #: config fields that change only how the trained model is evaluated (e.g. the planner's
     #: ``eval_actions``): left out of the train key, so variants differing only in them train once
     eval_fields: ClassVar[tuple[str, ...]] = ()
@@ -75,6 +74,16 @@ class Trainer(ABC):
     def requires(self, config: Any) -> dict[str, Requirement]:
         """Upstream artifacts this config builds on, by name (passed back as ``ctx.inputs[name]``)."""
         return {}
+
+    def artifacts(self, config: Any) -> tuple[str, ...]:
+        """Derived stages (``harness.stages.DERIVED``) training reads, as ``ctx.<name>``; their keys are
+        part of the model key."""
+        return ()
+
+    def capabilities(self, config: Any) -> frozenset[str]:
+        """What the adapter ``load`` returns can do (``harness.adapters.CAPABILITIES``), known without
+        loading it, so planning can check each task's ``needs``."""
+        return frozenset()
 
     def pretrained(self, config: Any) -> dict[str, str]:
         """Config fields that name pretrained weights to load (field → Hub id or local folder), so

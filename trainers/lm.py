@@ -325,6 +325,9 @@ class PlainLMTrainer(Trainer):
         shown = f"{val:.4f}" if val is not None else "n/a (validation split shorter than a window)"
         ctx.log(f"[lm] done: train loss {summary['final_train_loss']:.4f}, val loss {shown}")
 
+    def capabilities(self, config: LMConfig) -> frozenset[str]:
+        return HFCausalLM.capabilities
+
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         path = Path(artifact_dir) / "model"
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)

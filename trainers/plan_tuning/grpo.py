@@ -191,5 +191,8 @@ class PlanGRPOTrainer(Trainer):
         )
         ctx.log(f"[plan-grpo] done in {seconds:.0f}s: last mean reward {final}")
 
+    def capabilities(self, config: Any) -> frozenset[str]:
+        return HFCausalLM.capabilities
+
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         return load_artifact(artifact_dir, identity)

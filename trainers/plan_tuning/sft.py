@@ -184,5 +184,8 @@ class PlanSFTTrainer(Trainer):
         shown = f"{val_loss:.4f}" if val_loss is not None else "n/a"
         ctx.log(f"[plan-sft] done in {seconds:.0f}s: val loss {shown}")
 
+    def capabilities(self, config: Any) -> frozenset[str]:
+        return HFCausalLM.capabilities
+
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         return load_artifact(artifact_dir, identity)

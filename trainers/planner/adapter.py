@@ -39,6 +39,10 @@ def ends_sentence(text: str) -> bool:
 
 
 class PlannerLM(HFCausalLM):
+    """A planner-conditioned LM: each position is conditioned on its sentence's (planned) action."""
+
+    capabilities = frozenset({"plans", "hidden_sites", "document_context"})
+
     def __init__(
         self, planned: PlannedLM, tokenizer: Any, identity: str, batch_size: int = 16, device: str = "cpu"
     ) -> None:
@@ -99,10 +103,8 @@ class PlannerLM(HFCausalLM):
     def _request_weights(self, req: SpanRequest) -> torch.Tensor:
         """Weights for the input positions of a request (``ids[:-1]``)."""
         n_in = len(req.ids) - 1
-        if 0 <= req.doc < len(self.documents):
-            doc = self.documents[req.doc]
-            text = doc if isinstance(doc, str) else doc.text
-            ids, w = self.document_plan(text)
+        if req.document is not None:
+            ids, w = self.document_plan(req.document)
             if list(ids[req.offset : req.offset + len(req.ids)]) == list(req.ids):
                 return w[req.offset : req.offset + n_in]
         return self._weights_from_ids(list(req.ids))[:n_in]

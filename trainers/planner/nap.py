@@ -107,7 +107,9 @@ class NAPTrainer(Trainer):
 
     Config = NAPConfig
     version = "1"
-    uses_actions = True
+
+    def artifacts(self, config: NAPConfig) -> tuple[str, ...]:
+        return ("actions",)
 
     def __init__(self, stop_after: int | None = None) -> None:
         self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)

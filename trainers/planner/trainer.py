@@ -105,7 +105,15 @@ class PlannerConfig(TrainerConfig):
 class PlannerTrainer(Trainer):
     Config = PlannerConfig
     version = "1"
-    uses_actions = True
+
+    def artifacts(self, config: PlannerConfig) -> tuple[str, ...]:
+        return ("actions",)  # also for lm-only: it trains on the same examples as the planner rows
+
+    def capabilities(self, config: PlannerConfig) -> frozenset[str]:
+        from trainers.planner.adapter import PlannerLM
+
+        return HFCausalLM.capabilities if config.conditioning == "none" else PlannerLM.capabilities
+
     #: OA is trained with oracle actions and (paper protocol) evaluated with predicted ones; an
     #: oracle-at-evaluation upper bound is the same trained model: one training for both
     eval_fields = ("eval_actions",)

@@ -3,7 +3,7 @@
 The paper ranks by METEOR, which needs WordNet data downloaded at run time, so it is not offered; any
 metric here (or one registered with ``@SEQUENCE_METRICS.register``) can define the preferences.
 ``action_edit`` compares the writing-action sequences of candidate and reference (harness.actions) and
-so needs the suite's actions: use the ``reward_weighted_actions`` trainer, which asks the runner for them.
+so requests the suite's writing actions (``RewardWeightedTrainer.artifacts``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
-from harness.errors import PlanevalError, SpecError
+from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM, resolve_max_length
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
 from trainers.finite import check_loss
@@ -188,7 +188,7 @@ class _Run:
                 metric=cfg.metric,
                 tokenizer=self.tokenizer,
                 seed=seed_of(self.ctx.seed, 2, index, i),
-                actions=self.ctx.actions,
+                actions=self.ctx.artifacts.get("actions"),
             )
             batch = prefs.batch.to(device)
             with self.accelerator.autocast():
@@ -249,7 +249,7 @@ class _Run:
             metric=cfg.metric,
             tokenizer=self.tokenizer,
             seed=seed_of(self.ctx.seed, 4, index),
-            actions=self.ctx.actions,
+            actions=self.ctx.artifacts.get("actions"),
         )
         batch = prefs.batch.to(self.accelerator.device)
         model.eval()
@@ -396,15 +396,15 @@ class RewardWeightedTrainer(Trainer):
         return required.get("base")  # the policy is the base LM, fine-tuned
 
     def requires(self, config: RewardWeightedConfig) -> dict[str, Requirement]:
-        """The starting policy. Also checks, at planning time, that a metric needing writing actions runs
-        under the trainer that asks the runner for them."""
-        if SEQUENCE_METRICS.get(config.metric).needs_actions and not type(self).uses_actions:
-            raise SpecError(
-                "variant",
-                "params.metric",
-                f"{config.metric!r} needs the suite's writing actions: use trainer reward_weighted_actions",
-            )
+        """The starting policy."""
         return {"base": Requirement(variant=config.base)}
+
+    def artifacts(self, config: RewardWeightedConfig) -> tuple[str, ...]:
+        """The suite's writing actions, when the sequence metric compares action sequences."""
+        return ("actions",) if SEQUENCE_METRICS.get(config.metric).needs_actions else ()
+
+    def capabilities(self, config: RewardWeightedConfig) -> frozenset[str]:
+        return HFCausalLM.capabilities
 
     def train(self, ctx: TrainContext) -> None:
         if "base" not in ctx.inputs:
@@ -413,10 +413,3 @@ class RewardWeightedTrainer(Trainer):
 
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
         return PlainLMTrainer().load(artifact_dir, identity)
-
-
-@TRAINERS.register("reward_weighted_actions")
-class RewardWeightedActionsTrainer(RewardWeightedTrainer):
-    """The same trainer, given the suite's writing actions (for ``metric: action_edit``)."""
-
-    uses_actions = True

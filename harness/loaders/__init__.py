@@ -1,0 +1,50 @@
+"""Model loaders: ``<prefix>:<target>`` names a model that no trainer of this suite builds.
+
+A suite variant (or a trainer's requirement) spelled ``hf:gpt2`` or ``hf:/models/my-lm`` is planned by
+the loader registered under its prefix: it checks the target before any work, gives the model's identity
+(part of every key), its context and capabilities, and loads the adapter when an evaluation needs it.
+The runner only looks the prefix up (docs/stages.md).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from harness.adapters import PlanevalLM
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What planning knows about a loadable model without loading it."""
+
+    target: str  # what ``load`` is given (a Hub id, or an absolute path)
+    identity: str  # the model's identity: Hub id, or path + digest of the weights
+    context: int | None  # max positions, when the config says
+    capabilities: frozenset[str]
+    family: str = "pretrained"
+
+
+class ModelLoader(ABC):
+    """Plans and loads the models named ``<prefix>:<target>``."""
+
+    @abstractmethod
+    def plan(self, target: str, source: str, field: str) -> LoadedModel:
+        """Check the target (offline, before any work; errors name ``source``/``field``)."""
+
+    @abstractmethod
+    def load(self, model: LoadedModel) -> PlanevalLM: ...
+
+
+LOADERS: Registry[type[ModelLoader]] = Registry(
+    "model loader", "planeval.loaders", builtin_packages=("harness.loaders",)
+)
+
+
+def split_reference(name: str) -> tuple[str, str] | None:
+    """``(prefix, target)`` of a loader reference such as ``hf:gpt2``; None for a variant name."""
+    prefix, sep, target = name.partition(":")
+    if not sep or prefix not in LOADERS:
+        return None
+    return prefix, target
