@@ -103,6 +103,7 @@ def summarize(
         samples, lambda df: task.aggregate(df, params), n_boot=N_BOOT, seed=seed, groups=groups
     )
     n = int(samples[groups].nunique()) if groups else len(samples)
+    keys = task.metric_keys(values)  # each value's declared base metric and breakdown
     return [
         MetricRecord(
             name=name,
@@ -110,7 +111,9 @@ def summarize(
             n=n,
             ci_low=cis.get(name, (None, None))[0],
             ci_high=cis.get(name, (None, None))[1],
-            higher_is_better=task.metric_info(name).higher_is_better,
+            higher_is_better=task.metric_info(keys[name]).higher_is_better,
+            base=keys[name].base,
+            dims=keys[name].dims,
         )
         for name, v in values.items()
     ]

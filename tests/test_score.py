@@ -73,7 +73,8 @@ def _run_of(store: Store, task: str) -> dict:
 
 
 def _metrics(run: dict) -> dict[str, tuple]:
-    return {m["name"]: (m["value"], m["ci_low"], m["ci_high"], m["n"]) for m in run["metrics"]}
+    keys = ("value", "ci_low", "ci_high", "n", "higher_is_better", "base", "dims")
+    return {m["name"]: tuple(m[k] for k in keys) for m in run["metrics"]}
 
 
 def one_line_error(capsys, argv: list[str]) -> str:
@@ -105,6 +106,9 @@ def test_score_rescores_a_stored_run_with_a_changed_param_and_no_model(board, ca
     old, got = _metrics(source), _metrics(new)
     assert set(got) == {"rouge1", "rougeL", "rouge1@8", "rouge1@16", "rougeL@8", "rougeL@16"}
     assert all(got[name] == old[name] for name in got)  # a subset of types: values and CIs unchanged
+    structure = {m["name"]: (m["base"], m["dims"]) for m in new["metrics"]}
+    assert structure["rougeL@16"] == ("rougeL", {"length": 16}) and structure["rouge1"] == ("rouge1", {})
+    assert structure == {m["name"]: (m["base"], m["dims"]) for m in source["metrics"] if m["name"] in got}
 
     # the leaderboard and show read the re-scored row (the newest of its variant, task and seed)
     current = store.results(suite="scored", tasks=["rouge"])
