@@ -23,7 +23,7 @@ from leaderboard.stats import Aggregate
 from leaderboard.store import cached_samples
 
 if TYPE_CHECKING:
-    from leaderboard.fast_aggregates import Factory
+    from tasks.fast_aggregates import Factory
 
 UNIT = "_planeval_unit"  # the pooled sample key: "<seed>/<sample id>"
 COLUMNS = [
@@ -41,8 +41,8 @@ def task_aggregate(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, s
 
 def task_functions(task_name: str, params: dict[str, Any]) -> tuple[Aggregate, str, Factory | None]:
     """``task_aggregate`` plus the task's array kernel (``fast_aggregates``; None: pandas only)."""
-    from leaderboard.fast_aggregates import lookup
     from tasks.base import TASKS
+    from tasks.fast_aggregates import lookup
 
     cls = TASKS.get(task_name)
     impl = cls()
@@ -176,8 +176,8 @@ def _on_arrays(
 
     The two sides share one index of (seed, sample id) units: each side's per-unit feature sums are
     taken at the units both have, and one matrix of draws weights both."""
-    from leaderboard.fast_aggregates import UNITS, light_lookup
     from leaderboard.paired import Sums, binary_outcomes, compare_sums, pair
+    from tasks.fast_aggregates import UNITS, light_lookup
 
     factory = light_lookup(first["task_name"], first["params"])
     if factory is None:
@@ -252,7 +252,7 @@ def compare_variants(
     ``results`` is the long form (``Store.results``) already narrowed to one suite and the wanted tasks
     and seeds; ``runs`` holds those runs' rows (``Store.runs``); ``keep`` filters metric names.
     ``engine``: "arrays" resamples through the tasks' array kernels where they reproduce the pandas
-    aggregate (``leaderboard.fast_aggregates``), "pandas" always re-runs the aggregate (the reference).
+    aggregate (``tasks.fast_aggregates``), "pandas" always re-runs the aggregate (the reference).
     """
     if a == b:
         raise PlanevalError(f"compare needs two different variants, got {a!r} twice")

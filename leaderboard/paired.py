@@ -16,7 +16,7 @@ ratios.
 Both resampling tests have two implementations that draw the same random numbers: the pandas one
 (``paired_bootstrap``, ``permutation_test``: the task's ``aggregate`` on every resampled table, the
 definition) and the array one (``paired_bootstrap_arrays``, ``permutation_test_arrays``): a task's
-``leaderboard.fast_aggregates`` kernel turns each sample into a row of feature sums, one matrix of draws
+``tasks.fast_aggregates`` kernel turns each sample into a row of feature sums, one matrix of draws
 (bootstrap counts, or permutation swaps) shared by the pair weights both sides at once, and the
 kernel maps the weighted sums to metric values. ``compare_samples`` uses the arrays when the task has
 a kernel that reproduces the pandas aggregate on the tables at hand, pandas otherwise.
@@ -36,7 +36,7 @@ from scipy.stats import binomtest
 from leaderboard.stats import Aggregate, GroupIndex, percentile_interval, used_columns
 
 if TYPE_CHECKING:
-    from leaderboard.fast_aggregates import Factory, Kernel
+    from tasks.fast_aggregates import Factory, Kernel
 
 #: cells of one block of resample weights (draws × samples): bounds the memory of the array tests
 BLOCK_CELLS = 1 << 22

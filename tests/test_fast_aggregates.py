@@ -1,4 +1,4 @@
-"""The array kernels of ``leaderboard.fast_aggregates`` against the tasks' pandas ``aggregate``.
+"""The array kernels of ``tasks.fast_aggregates`` against the tasks' pandas ``aggregate``.
 
 The pandas aggregate is the definition; the kernels are how paired tests afford a thousand resamples.
 On tables of every task kind (``_task_tables``) they must give the same metric values on explicit
@@ -17,9 +17,7 @@ from _leaderboard_data import Fixture
 from _task_tables import KINDS, perplexity, plan_match, skipped
 
 from leaderboard import compare as compare_mod
-from leaderboard import fast_aggregates
 from leaderboard.compare import compare_variants
-from leaderboard.fast_aggregates import KERNELS, lookup, mauve_arrays
 from leaderboard.paired import (
     Paired,
     compare_samples,
@@ -28,7 +26,9 @@ from leaderboard.paired import (
     verified_sums,
 )
 from leaderboard.store import Store
+from tasks import fast_aggregates
 from tasks.base import TASKS
+from tasks.fast_aggregates import KERNELS, lookup, mauve_arrays
 from tasks.mauve import mauve_from_labels
 
 TOL = 1e-12

@@ -1,5 +1,10 @@
 """Every task's ``aggregate`` rewritten for arrays, so a thousand resamples cost a few matrix products.
 
+The kernels live with the tasks: each is one task's aggregate, registered under the task's name and
+the versions it was written for, and the leaderboard's paired tests look one up by a run's task name
+(``lookup``, ``light_lookup``) without naming any task themselves. This module imports nothing but
+numpy and pandas, so that lookup costs no task import.
+
 A paired test recomputes a task's aggregate on every resample. Through pandas that is a copy of the
 table and a handful of ``groupby``/``mean`` calls per resample, for each side, each metric family and
 each of the 2,000 resamples (bootstrap + permutation) — minutes for a whole leaderboard. But every
