@@ -143,6 +143,8 @@ def test_the_cli_is_on_top_and_imports_nothing_heavy_for_help():
 
     root = Path(__file__).resolve().parents[1]
     cli = root / "harness" / "cli"
+    assert set(COMMANDS) == {"run", "list", "leaderboard", "show", "score", "lm-eval", "claims", "compare",
+                             "regress", "plot", "cache"}  # fmt: skip
     assert {c.module for c in COMMANDS.values()} <= {p.stem for p in cli.glob("*.py")}
     for package in ("harness", "leaderboard", "tasks", "trainers"):
         for path in (root / package).rglob("*.py"):
@@ -157,3 +159,34 @@ def test_the_cli_is_on_top_and_imports_nothing_heavy_for_help():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "score" in proc.stdout and "HEAVY []" in proc.stdout
+
+
+def test_no_import_circle_between_harness_modules():
+    """The harness's modules import each other without a circle (imports inside functions count too)."""
+    root = Path(__file__).resolve().parents[1]
+    modules: dict[str, Path] = {}
+    for path in (root / "harness").rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def owner(name: str) -> str | None:  # the module an imported name lives in
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {
+        m: {o for name in _imports(p) if (o := owner(name)) and o != m and not m.startswith(o + ".")}
+        for m, p in modules.items()
+    }
+    done: set[str] = set()
+
+    def visit(m: str, path: list[str]) -> None:
+        if m in path:
+            raise AssertionError("import circle: " + " -> ".join([*path[path.index(m) :], m]))
+        if m not in done:
+            for n in sorted(graph[m]):
+                visit(n, [*path, m])
+            done.add(m)
+
+    for m in sorted(graph):
+        visit(m, [])
