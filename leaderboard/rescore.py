@@ -44,6 +44,7 @@ class Rescored:
     run: RunRecord
     metrics: list[MetricRecord]
     changed: dict[str, tuple[Any, Any]]  # param → (old, new)
+    samples: bytes  # the source's per-sample table, as stored
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -132,8 +133,8 @@ def stored_table(store: Store, run: dict[str, Any]) -> bytes:
     return data
 
 
-def rescore(store: Store, run_id: str, changes: dict[str, Any], label: str | None = None) -> Rescored:
-    """Re-score one stored run with ``changes`` to its params and record the result as a new run."""
+def _prepared(store: Store, run_id: str, changes: dict[str, Any], label: str | None) -> Rescored:
+    """One run re-scored in memory: params checked, metrics computed from its table, the row built."""
     from tasks.base import TASKS  # the task's code, never its model
 
     start = time.perf_counter()
@@ -145,12 +146,12 @@ def rescore(store: Store, run_id: str, changes: dict[str, Any], label: str | Non
     task_cls = TASKS.get(run["task_name"])
     params, changed = new_params(task_cls, run, changes)
     data = stored_table(store, run)
-    task, what = task_cls(), f"score: {label or run['task']} × {run['variant']}"
-    metrics = summarize(task, pd.read_parquet(BytesIO(data)), params, int(run["seed"]), what)
+    task_label = label or run["task"]
+    what = f"score: {task_label} × {run['variant']}"
+    metrics = summarize(task_cls(), pd.read_parquet(BytesIO(data)), params, int(run["seed"]), what)
     eval_key = stable_hash(
         "score", SCORE_VERSION, run["eval_key"], run["task_name"], task_cls.version, params
     )
-    task_label = label or run["task"]
     record = replace(
         RunRecord(**{c: run[c] for c in RUN_COLUMNS if c in RunRecord.__dataclass_fields__}),
         run_id=stable_hash("run", run["suite"], task_label, run["variant"], eval_key),
@@ -165,8 +166,27 @@ def rescore(store: Store, run_id: str, changes: dict[str, Any], label: str | Non
         error=None,
         samples_path=None,
     )
-    store.record(record, metrics, data, rescored_from=run["run_id"])
-    return Rescored(run, record, metrics, changed)
+    return Rescored(run, record, metrics, changed, data)
+
+
+def rescore_runs(
+    store: Store, run_ids: list[str], changes: dict[str, Any], label: str | None = None
+) -> list[Rescored]:
+    """Re-score runs with ``changes`` to their params and record each result as a new run linked to its
+    source. Every run is re-scored before the first row is written, so a refusal writes nothing."""
+    done = [_prepared(store, run_id, changes, label) for run_id in run_ids]
+    if label is not None and len({r.source["task"] for r in done}) > 1:
+        raise PlanevalError(
+            f"score: --as {label} would give runs of several tasks one label: select one task (--tasks)"
+        )
+    for r in done:
+        store.record(r.run, r.metrics, r.samples, rescored_from=r.source["run_id"])
+    return done
+
+
+def rescore(store: Store, run_id: str, changes: dict[str, Any], label: str | None = None) -> Rescored:
+    """Re-score one stored run (``rescore_runs`` of one)."""
+    return rescore_runs(store, [run_id], changes, label)[0]
 
 
 def selected_runs(

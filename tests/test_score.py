@@ -147,6 +147,14 @@ def test_params_that_need_the_model_are_refused_with_one_line(board, capsys, no_
     line = one_line_error(capsys, ["score", "--db", board])
     assert "name a RUN_ID" in line
     n_before = len(Store(board).runs(status=None))
+    # a selection is re-scored whole or not at all: perplexity refuses, so the rouge run is not written
+    line = one_line_error(
+        capsys, ["score", "--suite", "scored", "--set", "rouge_types=[rouge1]", "--db", board]
+    )
+    assert "task 'perplexity' has no param 'rouge_types'" in line
+    line = one_line_error(capsys, ["score", "--suite", "scored", "--as", "again", "--db", board])
+    assert "--as again would give runs of several tasks one label" in line
+    assert len(Store(board).runs(status=None)) == n_before
     assert main(["score", rouge, "--set", "n_prompts=3", "--set", "rouge_types=[rouge2]", "--db", board]) == 0
     assert len(Store(board).runs(status=None)) == n_before + 1  # an unchanged value is no change
 

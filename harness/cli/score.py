@@ -11,7 +11,7 @@ from harness.errors import PlanevalError
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from leaderboard.rescore import parse_sets, report, rescore, selected_runs
+    from leaderboard.rescore import parse_sets, report, rescore_runs, selected_runs
 
     changes = parse_sets(args.set)
     store = open_store(args)
@@ -23,8 +23,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise PlanevalError("score: no run in this selection (see planeval leaderboard)")
     else:
         raise PlanevalError("score: name a RUN_ID or select runs with --suite, --variants, --tasks, --seeds")
-    for i, run_id in enumerate(run_ids):
-        print(("\n" if i else "") + report(rescore(store, run_id, changes, args.label)))
+    print("\n\n".join(report(r) for r in rescore_runs(store, run_ids, changes, args.label)))
     return 0
 
 
