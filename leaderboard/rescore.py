@@ -72,7 +72,7 @@ def new_params(task_cls: Any, run: dict[str, Any], changes: dict[str, Any]) -> t
     params = validate(task_cls.Params, {**run["params"], **changes}, "score", prefix="params")
     before, after = old.model_dump(mode="json"), params.model_dump(mode="json")
     changed = {k: (before[k], after[k]) for k in after if before.get(k) != after[k]}
-    allowed = tuple(getattr(task_cls, "aggregate_params", ()))
+    allowed = tuple(task_cls.aggregate_params)
     needs_model = [k for k in changed if k not in allowed]
     if needs_model:
         raise PlanevalError(
