@@ -139,17 +139,20 @@ def variant_params(suite: str | None) -> Callable[[str], Mapping[str, Any] | Non
 
 
 def plot_input(board: Board) -> PlotInput:
-    """What the plots draw from: the board, the cache's sample tables, and each variant's q for the sweep."""
+    """What the plots draw from: the board, the cache's sample tables, and the sweep's x per variant
+    (``--sweep-map``, else the variants' trainer parameter ``--sweep-param``) and its reference lines."""
     from leaderboard.compare import cache_samples
-    from leaderboard.plots import PlotInput, sweep_positions
+    from leaderboard.plots import DEFAULT_SWEEP_PARAM, PlotInput, sweep_positions, sweep_references
 
     load = board.load or cache_samples
 
     sel = board.selection
     variants = list(dict.fromkeys(board.results["variant"]))
-    params_of = variant_params(sel.suite) if sel.sweep_param else None
-    x = sweep_positions(variants, sel.sweep_map, sel.sweep_param, params_of)
-    return PlotInput(board.results, board.runs, load, sweep_x=x)
+    param = sel.sweep_param or DEFAULT_SWEEP_PARAM
+    params_of = variant_params(sel.suite)
+    x = sweep_positions(variants, sel.sweep_map, param, params_of)
+    refs = sweep_references(variants, x, param, params_of)
+    return PlotInput(board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param)
 
 
 @output("html")

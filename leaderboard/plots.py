@@ -1,5 +1,10 @@
-"""Leaderboard plots (matplotlib, PNG + SVG): metric bars with intervals, the oracle/predicted trade-off
-sweep, and probing curves.
+"""Leaderboard plots (matplotlib, PNG + SVG): metric bars with intervals, a trade-off sweep over a
+variant parameter, and accuracy curves over hidden-state sites.
+
+Nothing here names a task, variant or family: what a plot draws comes from stored fields and
+declarations — a sweep's x from the variants' trainer params (``--sweep-param``) or ``--sweep-map``,
+its reference lines from the variants' params too; the site curves from the runs whose metrics a task
+declared along a ``site`` dimension.
 
 Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so nothing here touches a global
 backend or leaks figures: it renders headless (Agg) wherever it runs. Each plot kind is a function in
@@ -25,16 +30,17 @@ from matplotlib.ticker import MaxNLocator
 
 from harness.errors import PlanevalError
 from harness.registry import did_you_mean
+from leaderboard.select import is_breakdown
 from leaderboard.stats import seed_interval
 from leaderboard.tables import cells
 
 FORMATS = ("png", "svg")
 ARROW = {True: "↑", False: "↓"}
-PROBE_COLUMNS = ("site", "layer", "k")  # plus accuracy, or n_correct and n_tokens (the probes task's)
-PROBE_TASK = "probes"
-#: variant names that carry the fraction of planner-predicted actions, for suites without a param for it
-MIX_NAME = re.compile(r"^oracle-mix-(\d+)$")
-DEFAULT_SWEEP_REFS = ("scheduled-sampling",)  # variants with no single fraction: horizontal lines
+PROBE_COLUMNS = ("site", "layer", "k")  # plus accuracy, or n_correct and n_tokens (the counts per site)
+#: the breakdown dimension whose runs the site curves draw (``tasks.base.SITE``)
+SITE_DIM = "site"
+#: the trainer parameter a sweep reads x from when ``--sweep-param`` names none (the trade-off suites')
+DEFAULT_SWEEP_PARAM = "predicted_fraction"
 SWEEP_COLUMNS = 4  # panels per row of the trade-off figure (one per task)
 
 
@@ -45,8 +51,9 @@ class PlotInput:
     results: pd.DataFrame
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)
     load: Callable[[dict[str, Any]], pd.DataFrame | None] | None = None
-    sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> fraction q (see sweep_positions)
-    sweep_refs: tuple[str, ...] = DEFAULT_SWEEP_REFS
+    sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> x (see sweep_positions)
+    sweep_refs: tuple[str, ...] = ()  # variants drawn as horizontal lines (see sweep_references)
+    sweep_label: str = DEFAULT_SWEEP_PARAM  # the x axis: the parameter swept
 
 
 Plot = Callable[[PlotInput], list[tuple[str, Figure]]]
@@ -163,11 +170,9 @@ def sweep_positions(
     x_param: str | None = None,
     params_of: Callable[[str], Mapping[str, Any] | None] | None = None,
 ) -> dict[str, float]:
-    """The fraction q of planner-predicted actions of each variant that has one.
-
-    In order: an explicit map; the variant's own trainer parameter ``x_param`` (as ``params_of`` reads
-    it, e.g. from the variant registry with suite overrides); the ``oracle-mix-<percent>`` naming.
-    """
+    """The sweep's x of each variant that has one: an explicit map first, else the variant's own
+    trainer parameter ``x_param`` (as ``params_of`` reads it, e.g. from the variant registry with suite
+    overrides). Nothing is read from a variant's name."""
     out: dict[str, float] = {}
     for v in variants:
         if x_map and v in x_map:
@@ -176,11 +181,28 @@ def sweep_positions(
         params = params_of(v) if (x_param and params_of) else None
         if params is not None and x_param in params and params[x_param] is not None:
             out[v] = float(params[x_param])
-            continue
-        m = MIX_NAME.match(v)
-        if m:
-            out[v] = int(m.group(1)) / 100
     return out
+
+
+def sweep_references(
+    variants: list[str],
+    x: Mapping[str, float],
+    x_param: str,
+    params_of: Callable[[str], Mapping[str, Any] | None],
+) -> tuple[str, ...]:
+    """Variants drawn as reference lines: those without an x that set every other parameter the swept
+    variants set (the same kind of training with no single x, e.g. x scheduled over training), so a
+    variant trained some other way is not drawn against the sweep."""
+    swept = [params_of(v) or {} for v in variants if v in x]
+    if not swept:
+        return ()
+    shared = set.intersection(*(set(p) for p in swept)) - {x_param}
+    refs = []
+    for v in variants:
+        params = params_of(v)
+        if v not in x and params is not None and shared and shared <= set(params) and x_param not in params:
+            refs.append(v)
+    return tuple(refs)
 
 
 def normalise(values: np.ndarray, higher_is_better: bool) -> tuple[np.ndarray, float, float]:
@@ -197,13 +219,13 @@ def normalise(values: np.ndarray, higher_is_better: bool) -> tuple[np.ndarray, f
 
 @plot("sweep")
 def sweep(data: PlotInput) -> list[tuple[str, Figure]]:
-    """Each headline metric against the fraction q of planner-predicted actions, normalised so that up is
-    better, with reference variants (scheduled sampling) as horizontal lines; one panel per task."""
+    """Each headline metric (no breakdowns) against the swept parameter, normalised so that up is
+    better, with the reference variants as horizontal lines; one panel per task."""
     if not data.sweep_x or data.results.empty:
         return []
-    summary = cells(data.results)
-    directions = _directions(data.results)
-    summary = summary[~summary["metric"].str.contains("@", regex=False)]
+    headline = data.results[~is_breakdown(data.results)]
+    summary = cells(headline)
+    directions = _directions(headline)
     tasks = [
         t
         for t in dict.fromkeys(summary["task"])
@@ -237,20 +259,20 @@ def sweep(data: PlotInput) -> list[tuple[str, Figure]]:
                 ax.annotate(
                     ref, (1.0, scaled[len(pts) + j]), fontsize=7, color=color, ha="right", va="bottom"
                 )
-        ax.set_xlabel("fraction q of planner-predicted actions")
+        ax.set_xlabel(data.sweep_label)
         ax.set_ylabel("normalised (1 = best shown)")
         ax.set_title(str(task))
         ax.set_xlim(-0.05, 1.05)
         ax.legend(fontsize=7)
-    fig.suptitle("oracle / predicted trade-off")
+    fig.suptitle(f"trade-off over {data.sweep_label}")
     return [("sweep", fig)]
 
 
 # -- probing curves --------------------------------------------------------------------------------
 def probe_points(frame: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy per (site kind, layer, k) from a probe sample table.
+    """Accuracy per (site kind, layer, k) from a per-site sample table.
 
-    Takes either an ``accuracy`` column (averaged over repeated rows) or the probes task's counts
+    Takes either an ``accuracy`` column (averaged over repeated rows) or the counts
     ``n_correct`` / ``n_tokens`` (micro-averaged: Σ correct / Σ tokens, as the task aggregates). A site
     ``layer3.pre_merge`` is kind ``pre_merge`` at layer 3, so each kind becomes one curve over layers.
     """
@@ -292,19 +314,19 @@ def probe_figure(frame: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-@plot("probes")
-def probes(data: PlotInput) -> list[tuple[str, Figure]]:
-    """One probing figure per (variant, seed) run of the probes task whose samples are still cached."""
-    if data.runs.empty or data.load is None or "task_name" not in data.runs.columns:
+@plot("sites")
+def sites(data: PlotInput) -> list[tuple[str, Figure]]:
+    """One figure of accuracy per hidden-state site per (variant, seed) run whose metrics break down
+    by site (a task declared the ``site`` dimension) and whose samples can still be read."""
+    if data.runs.empty or data.load is None or "dims" not in data.results.columns:
         return []
-    ids = set(data.results["run_id"])
+    by_site = data.results["dims"].map(lambda d: isinstance(d, dict) and SITE_DIM in d)
+    ids = set(data.results.loc[by_site, "run_id"])
     figures = []
-    for run in data.runs[data.runs["task_name"].eq(PROBE_TASK) & data.runs["run_id"].isin(ids)].to_dict(
-        "records"
-    ):
+    for run in data.runs[data.runs["run_id"].isin(ids)].to_dict("records"):
         samples = data.load(run)
         if samples is None:
             continue  # the cache entry is gone; the table still has the run's numbers
         name = f"{run['variant']} seed {run['seed']} ({run['task']})"
-        figures.append((f"probes_{_slug(run['variant'])}_{run['seed']}", probe_figure(samples, name)))
+        figures.append((f"sites_{_slug(run['variant'])}_{run['seed']}", probe_figure(samples, name)))
     return figures

@@ -5,21 +5,32 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+import pandas as pd
+
 from harness.errors import PlanevalError
 
 ALL = "all"
 
 
+def is_breakdown(results: Any) -> pd.Series:
+    """Rows of a long-form results frame that are a metric's breakdown: stored coordinates along a
+    declared dimension (``{"length": 64}``). Rows recorded before the coordinates were stored (``dims``
+    NULL) count as values over all samples."""
+    if "dims" not in results.columns:
+        return pd.Series(False, index=results.index)
+    return results["dims"].map(lambda d: isinstance(d, dict) and bool(d)).astype(bool)
+
+
 def select_metrics(results: Any, patterns: str | None) -> Any:
     """Keep the rows of a long-form results frame whose metric matches comma-separated glob patterns.
 
-    By default per-length breakdowns (``rouge1@64``) are left out: they multiply the columns and repeat
-    the headline number; ``all`` keeps them.
+    By default breakdowns (``rouge1@64``: a value at some coordinates, see ``is_breakdown``) are left
+    out: they multiply the columns and repeat the headline number; ``all`` keeps them.
     """
     names = results["metric"]
     full = results["task"] + "/" + names
     if patterns is None:
-        return results[~names.str.contains("@", regex=False)]
+        return results[~is_breakdown(results)]
     if patterns == ALL:
         return results
     keep = [p.strip() for p in patterns.split(",") if p.strip()]

@@ -1,5 +1,5 @@
-"""Plots: bars with intervals, the oracle/predicted sweep (q from data, normalised), probing curves;
-PNG + SVG files; ``planeval plot``."""
+"""Plots: bars with intervals, the trade-off sweep (x and reference lines from the variants' params,
+normalised), site curves from runs that break down by site; PNG + SVG files; ``planeval plot``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from leaderboard.plots import (
     make_plots,
     normalise,
     probe_figure,
-    probes,
     save,
+    sites,
     svg_data_uri,
     sweep,
     sweep_positions,
+    sweep_references,
 )
 from leaderboard.store import MetricRecord, RunRecord, Store
 
@@ -46,17 +47,39 @@ def sweep_results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_sweep_positions_come_from_map_param_or_name():
+#: the trainer params of the sweep's variants, as the variant registry holds them
+SWEEP_PARAMS = {
+    **{f"oracle-mix-{q}": {"train_actions": "mix", "predicted_fraction": q / 100, "selection": "hard"}
+       for q in (0, 25, 50, 75, 100)},
+    "scheduled-sampling": {"train_actions": "scheduled", "selection": "hard"},
+    "lm-only": {"conditioning": "none", "freeze_lm": False},
+}  # fmt: skip
+
+
+def sweep_input(results: pd.DataFrame) -> PlotInput:
+    variants = list(dict.fromkeys(results["variant"]))
+    x = sweep_positions(variants, x_param="predicted_fraction", params_of=SWEEP_PARAMS.get)
+    refs = sweep_references(variants, x, "predicted_fraction", SWEEP_PARAMS.get)
+    return PlotInput(results, sweep_x=x, sweep_refs=refs, sweep_label="predicted_fraction")
+
+
+def test_sweep_positions_come_from_map_or_param_never_a_name():
     variants = ["oracle-mix-25", "custom", "scheduled-sampling", "lm"]
     params = {"custom": {"predicted_fraction": 0.6}, "lm": {}}
-    assert sweep_positions(variants) == {"oracle-mix-25": 0.25}
-    assert sweep_positions(variants, x_param="predicted_fraction", params_of=params.get) == {
-        "oracle-mix-25": 0.25, "custom": 0.6,
-    }  # fmt: skip
+    assert sweep_positions(variants) == {}  # a name says nothing
+    assert sweep_positions(variants, x_param="predicted_fraction", params_of=params.get) == {"custom": 0.6}
     assert sweep_positions(variants, x_map={"oracle-mix-25": 0.3, "lm": 0.0}) == {
         "oracle-mix-25": 0.3,
         "lm": 0.0,
     }
+
+
+def test_sweep_references_are_the_same_training_without_an_x():
+    variants = list(SWEEP_PARAMS)
+    x = sweep_positions(variants, x_param="predicted_fraction", params_of=SWEEP_PARAMS.get)
+    assert sorted(x.values()) == [0, 0.25, 0.5, 0.75, 1.0]
+    assert sweep_references(variants, x, "predicted_fraction", SWEEP_PARAMS.get) == ("scheduled-sampling",)
+    assert sweep_references(variants, {}, "predicted_fraction", SWEEP_PARAMS.get) == ()
 
 
 def test_normalise_makes_higher_better():
@@ -68,10 +91,9 @@ def test_normalise_makes_higher_better():
 
 def test_sweep_plots_points_and_reference_lines():
     results = sweep_results()
-    x = sweep_positions(list(results["variant"].unique()))
-    [(name, fig)] = sweep(PlotInput(results, sweep_x=x))
+    [(name, fig)] = sweep(sweep_input(results))
     ax = fig.axes[0]
-    assert name == "sweep" and ax.get_xlabel() == "fraction q of planner-predicted actions"
+    assert name == "sweep" and ax.get_xlabel() == "predicted_fraction"
     series = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar containers carry the labels
     assert set(series) == {"perplexity ↓", "plan_match ↑"}
     ppl = series["perplexity ↓"]
@@ -134,26 +156,34 @@ def test_probe_points_from_an_accuracy_column_and_sites_without_layers():
     assert fig.axes[0].get_xlabel() == "tokens ahead (k)"
 
 
-def test_probes_plot_reads_the_runs_samples():
+def test_sites_plot_reads_the_samples_of_runs_that_break_down_by_site():
     runs = pd.DataFrame(
         [
-            {"run_id": "r1", "variant": "soft", "seed": 0, "task": "probes", "task_name": "probes"},
-            {"run_id": "r2", "variant": "soft", "seed": 0, "task": "ppl", "task_name": "perplexity"},
+            {"run_id": "r1", "variant": "soft", "seed": 0, "task": "probing", "task_name": "p"},
+            {"run_id": "r2", "variant": "soft", "seed": 0, "task": "ppl", "task_name": "q"},
         ]
     )
-    results = pd.DataFrame([result("soft", "acc", 0.5, task="probes") | {"run_id": "r1"}])
-    data = PlotInput(results, runs, load=lambda run: probe_frame() if run["run_id"] == "r1" else None)
-    [(name, _)] = probes(data)
-    assert name == "probes_soft_0"
-    assert probes(PlotInput(results, runs)) == []  # no way to reach samples
+    results = pd.DataFrame(
+        [
+            result("soft", "acc", 0.5, task="probing") | {"run_id": "r1", "dims": {}},
+            result("soft", "acc@layer1.pre_merge@k1", 0.5, task="probing")
+            | {"run_id": "r1", "dims": {"site": "layer1.pre_merge", "k": 1}},
+            result("soft", "perplexity", 9.0, task="ppl") | {"run_id": "r2", "dims": {}},
+        ]
+    )
+    data = PlotInput(results, runs, load=lambda run: probe_frame())
+    [(name, _)] = sites(data)
+    assert name == "sites_soft_0"
+    assert sites(PlotInput(results, runs)) == []  # no way to reach samples
+    assert sites(PlotInput(results.assign(dims=None), runs, load=lambda run: probe_frame())) == []
 
 
 def test_unknown_plot_kind():
     with pytest.raises(
-        PlanevalError, match=r"unknown plot 'bar'.*did you mean 'bars'.*valid: bars, probes, sweep, all"
+        PlanevalError, match=r"unknown plot 'bar'.*did you mean 'bars'.*valid: bars, sites, sweep, all"
     ):
         make_plots("bar", PlotInput(sweep_results()))
-    assert set(PLOTS) == {"bars", "sweep", "probes"}
+    assert set(PLOTS) == {"bars", "sweep", "sites"}
 
 
 def test_cli_plot(tmp_path, capsys):
@@ -171,9 +201,9 @@ def test_cli_plot(tmp_path, capsys):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["bars_t.png", "bars_t.svg", "sweep.png", "sweep.svg"]
     capsys.readouterr()
-    code = main(["plot", "--db", store.url, "--out", str(out), "--kind", "probes"])
+    code = main(["plot", "--db", store.url, "--out", str(out), "--kind", "sites"])
     err = capsys.readouterr().err
-    assert code == 2 and "nothing to draw for --kind probes" in err
+    assert code == 2 and "nothing to draw for --kind sites" in err
     code = main(["plot", "--db", store.url, "--out", str(out / "m"), "--kind", "sweep",
                  "--sweep-map", "lm-only=0.5", "--variants", "lm-only,scheduled-sampling"])  # fmt: skip
     assert code == 0 and (out / "m" / "sweep.svg").exists()
