@@ -36,6 +36,7 @@ from sqlalchemy import (
     delete,
     event,
     inspect,
+    null,
     select,
     text,
 )
@@ -119,8 +120,9 @@ class Metric(Base):
     higher_is_better: Mapped[bool] = mapped_column(Boolean, default=True)
     #: the task's declared metric this value is of, and its breakdown coordinates ({"length": 64}; {}
     #: for the value over all samples): NULL in rows written before they were stored
-    base: Mapped[str | None] = mapped_column(String(200))
-    dims: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: (deferred: a read-only database that could not gain them still loads its metrics)
+    base: Mapped[str | None] = mapped_column(String(200), deferred=True)
+    dims: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
 
@@ -196,6 +198,8 @@ RESULT_SOURCES = [
     Run.config_hash, Run.model_key, Run.git_commit,
 ]  # fmt: skip
 RESULT_COLUMNS = [c.name for c in RESULT_SOURCES]
+#: the same columns from a database without ``base``/``dims`` (NULL: not known)
+_UNSTRUCTURED_SOURCES = [null().label(c.name) if c.name in ("base", "dims") else c for c in RESULT_SOURCES]
 
 
 def as_url(url_or_path: str | Path) -> str:
@@ -225,11 +229,12 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _create_schema(engine: Engine, attempts: int = 5) -> None:
+def _create_schema(engine: Engine, attempts: int = 5) -> bool:
     """create_all, tolerating parallel runners that create the same fresh database at once.
 
     create_all checks then creates, so a second process can lose the race with "already exists";
-    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``).
+    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``);
+    returns whether the database has them all (not so for an old one opened read-only).
     """
     for attempt in range(attempts):
         try:
@@ -238,7 +243,7 @@ def _create_schema(engine: Engine, attempts: int = 5) -> None:
         except DBAPIError as exc:
             if "already exists" not in str(exc) or attempt == attempts - 1:
                 raise
-    _add_columns(engine)
+    return _add_columns(engine)
 
 
 #: columns added to a table after databases were written without them (nullable, so old rows read
@@ -246,9 +251,11 @@ def _create_schema(engine: Engine, attempts: int = 5) -> None:
 ADDED_COLUMNS = {"metrics": ("base", "dims")}
 
 
-def _add_columns(engine: Engine) -> None:
+def _add_columns(engine: Engine) -> bool:
     """ALTER TABLE ... ADD COLUMN for each added column an existing table lacks (a parallel opener
-    adding the same column first is fine: the check runs again)."""
+    adding the same column first is fine: the check runs again); False when one stays missing (a
+    database this process may only read: its rows then read as "not known")."""
+    complete = True
     for table_name, names in ADDED_COLUMNS.items():
         table = Base.metadata.tables[table_name]
         for name in names:
@@ -259,8 +266,8 @@ def _add_columns(engine: Engine) -> None:
                 with engine.begin() as conn:
                     conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
             except DBAPIError:
-                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
-                    raise
+                complete &= name in {c["name"] for c in inspect(engine).get_columns(table_name)}
+    return complete
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -351,7 +358,8 @@ class Store:
         self.url = as_url(url)
         self.engine = open_engine(self.url)
         try:
-            _create_schema(self.engine)
+            #: whether the metric rows have the columns added since (ADDED_COLUMNS)
+            self.structured = _create_schema(self.engine)
         except DBAPIError as exc:
             self.engine.dispose()
             raise PlanevalError(f"--db {self.url}: cannot open the leaderboard: {_first_line(exc)}") from None
@@ -468,7 +476,7 @@ class Store:
         a changed config gets a new eval key and a new run, and the stale one must not be averaged in.
         """
         stmt = (
-            select(*RESULT_SOURCES, Run.created_at)
+            select(*(RESULT_SOURCES if self.structured else _UNSTRUCTURED_SOURCES), Run.created_at)
             .join(Metric, Metric.run_id == Run.run_id)
             .where(Run.status == "ok")
             .order_by(Run.suite, Run.family, Run.variant, Run.task, Run.seed, Metric.name)
@@ -517,6 +525,10 @@ class Store:
             out = {c: getattr(run, c) for c in RUN_COLUMNS}
             link = session.get(RescoredFrom, run.run_id)
             out["rescored_from"] = link.source_run_id if link is not None else None
+            structure: dict[str, tuple[Any, Any]] = {}
+            if self.structured:
+                keys = select(Metric.name, Metric.base, Metric.dims).where(Metric.run_id == run.run_id)
+                structure = {name: (base, dims) for name, base, dims in session.execute(keys)}
             out["metrics"] = [
                 {
                     "name": m.name,
@@ -525,8 +537,8 @@ class Store:
                     "ci_low": m.ci_low,
                     "ci_high": m.ci_high,
                     "higher_is_better": m.higher_is_better,
-                    "base": m.base,
-                    "dims": m.dims,
+                    "base": structure.get(m.name, (None, None))[0],
+                    "dims": structure.get(m.name, (None, None))[1],
                 }
                 for m in sorted(run.metrics, key=lambda m: m.name)
             ]

@@ -50,8 +50,12 @@ def test_metric_structure_round_trips_and_old_databases_gain_its_columns(tmp_pat
         conn.execute(text("ALTER TABLE metrics DROP COLUMN dims"))
         conn.execute(text("ALTER TABLE metrics DROP COLUMN base"))
     store.close()
+    read_only = Store(f"sqlite:///file:{path}?mode=ro&uri=true")  # cannot gain the columns: still reads
+    assert not read_only.structured and read_only.results()[["base", "dims"]].isna().all().all()
+    assert read_only.get_run(make_run().run_id)["metrics"][0]["base"] is None
+    read_only.close()
     old = Store(path)
-    assert old.results()[["base", "dims"]].isna().all().all()
+    assert old.structured and old.results()[["base", "dims"]].isna().all().all()
     old.record(make_run("b" * 16, variant="other"), [breakdown])
     got = old.results().set_index("variant").loc["other"]
     assert (got["base"], got["dims"]) == ("rouge1", {"length": 64})
