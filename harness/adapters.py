@@ -158,7 +158,7 @@ class PlanevalLM(LM):
         windows of at most ``window`` input tokens, as lm-eval). ``encoding="lm-eval"`` also scores the
         special tokens the tokenizer adds (as lm-eval's ``loglikelihood_rolling`` does)."""
         if mode not in WINDOWERS:
-            raise ValueError(f"unknown perplexity mode {mode!r} (valid: {', '.join(WINDOWERS)})")
+            raise ValueError(f"unknown window mode {mode!r} (valid: {', '.join(WINDOWERS)})")
         if mode == "paper":
             size = (window or 128) - 1
         else:

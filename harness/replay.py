@@ -83,7 +83,8 @@ def reads_only_code(plan: Any) -> bool:
 
 
 def _names_outside(text: str) -> bool:
-    """A string value in the JSON that names a Hub model (``hf:``) or an existing file or folder."""
+    """A string value in the JSON that names a loaded model (``<loader>:…``) or an existing path."""
+    from harness.loaders import split_reference
 
     def walk(value: Any) -> bool:
         if isinstance(value, dict):
@@ -91,7 +92,7 @@ def _names_outside(text: str) -> bool:
         if isinstance(value, list):
             return any(walk(v) for v in value)
         if isinstance(value, str):
-            return value.startswith("hf:") or (os.sep in value and os.path.exists(value))
+            return split_reference(value) is not None or (os.sep in value and os.path.exists(value))
         return False
 
     return walk(json.loads(text))

@@ -108,7 +108,8 @@ class TaskSpec(Strict):
     variants: list[str] | None = Field(
         None,
         min_length=1,
-        description="run only on these suite variants (default: all), e.g. math tasks on math models",
+        description="run only on these suite variants (default: all), e.g. answer-checked tasks on the "
+        "models trained to answer",
     )
     on_incapable: Literal["error", "skip"] = Field(
         "error",
@@ -212,16 +213,15 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if isinstance(key, (str, int, float, bool)) and key in seen:
-            raise SpecError(
-                loader.name, f"line {line}", f"duplicate key {key!r} (first at line {seen[key]})"
-            )
+            raise SpecError(loader.name, f"line {line}", f"duplicate key {key!r} (first at line {seen[key]})")
         if isinstance(key, (str, int, float, bool)):
             seen[key] = line
     return loader.construct_mapping(node, deep=deep)
 
 
 _UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping  # type: ignore[arg-type]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_unique_mapping,  # type: ignore[arg-type]
 )
 
 

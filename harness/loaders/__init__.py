@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.adapters import PlanevalLM
 from harness.registry import Registry
+
+if TYPE_CHECKING:  # planning and cached re-runs must not import torch
+    from harness.adapters import PlanevalLM
 
 
 @dataclass(frozen=True)
