@@ -229,12 +229,12 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _create_schema(engine: Engine, attempts: int = 5) -> bool:
+def _create_schema(engine: Engine, attempts: int = 5) -> tuple[list[str], list[str]]:
     """create_all, tolerating parallel runners that create the same fresh database at once.
 
     create_all checks then creates, so a second process can lose the race with "already exists";
-    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``);
-    returns whether the database has them all (not so for an old one opened read-only).
+    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``):
+    returns those it added and those still missing (an old database opened read-only).
     """
     for attempt in range(attempts):
         try:
@@ -251,11 +251,12 @@ def _create_schema(engine: Engine, attempts: int = 5) -> bool:
 ADDED_COLUMNS = {"metrics": ("base", "dims")}
 
 
-def _add_columns(engine: Engine) -> bool:
+def _add_columns(engine: Engine) -> tuple[list[str], list[str]]:
     """ALTER TABLE ... ADD COLUMN for each added column an existing table lacks (a parallel opener
-    adding the same column first is fine: the check runs again); False when one stays missing (a
-    database this process may only read: its rows then read as "not known")."""
-    complete = True
+    adding the same column first is fine: the check runs again); returns (added, still missing: a
+    database this process may only read, whose rows then read as "not known")."""
+    added: list[str] = []
+    missing: list[str] = []
     for table_name, names in ADDED_COLUMNS.items():
         table = Base.metadata.tables[table_name]
         for name in names:
@@ -265,9 +266,11 @@ def _add_columns(engine: Engine) -> bool:
             try:
                 with engine.begin() as conn:
                     conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
+                added.append(f"{table_name}.{name}")
             except DBAPIError:
-                complete &= name in {c["name"] for c in inspect(engine).get_columns(table_name)}
-    return complete
+                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
+                    missing.append(f"{table_name}.{name}")
+    return added, missing
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -358,12 +361,17 @@ class Store:
         self.url = as_url(url)
         self.engine = open_engine(self.url)
         try:
-            #: whether the metric rows have the columns added since (ADDED_COLUMNS)
-            self.structured = _create_schema(self.engine)
+            added, missing = _create_schema(self.engine)
         except DBAPIError as exc:
             self.engine.dispose()
             raise PlanevalError(f"--db {self.url}: cannot open the leaderboard: {_first_line(exc)}") from None
+        #: whether the metric rows have the columns added since (ADDED_COLUMNS)
+        self.structured = not missing
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        if added:  # an old database, once: its rows' structure from their tasks (leaderboard.migrate)
+            from leaderboard.migrate import fill_metric_keys
+
+            fill_metric_keys(self)
 
     def close(self) -> None:
         self.engine.dispose()
