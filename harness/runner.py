@@ -36,7 +36,7 @@ from harness.hashing import stable_hash
 from harness.loaders import LOADERS, LoadedModel, split_reference
 from harness.pretrained import MODEL_FILES, TOKENIZER_FILES, check_source
 from harness.provenance import git_commit, package_versions
-from harness.specs import SuiteSpec, TaskSpec, VariantSpec, validate
+from harness.specs import CorpusSpec, SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.stages import DERIVED, DerivedStage
 from harness.threads import adapt as adapt_threads
 from harness.tokenizer import build_tokenizer, load_tokenizer
@@ -78,6 +78,8 @@ class ModelRef:
     capabilities: frozenset[str] = frozenset()
     #: derived artifacts its training needs, by stage name
     artifacts: tuple[str, ...] = ()
+    #: the named suite corpus it trains on (``SuiteSpec.corpora``); None: the main corpus
+    corpus: str | None = None
     #: the train stage's key: ``key`` without the evaluation-only config fields
     #: (``Trainer.eval_fields``), so variants differing only in how they are evaluated train once
     train_key: str = ""
@@ -111,6 +113,7 @@ class EvalRef:
     run_id: str
     config_hash: str
     artifacts: tuple[str, ...] = ()  # derived artifacts the task needs, by stage name
+    corpus: str | None = None  # the named suite corpus the task reads; None: the main corpus
 
     @property
     def label(self) -> str:
@@ -125,6 +128,8 @@ class Plan:
     tokenizer_key: str
     models: list[ModelRef]
     evals: list[EvalRef]
+    #: key of each named corpus (``SuiteSpec.corpora``), all checked, built only when used
+    corpus_keys: dict[str, str] = field(default_factory=dict)
     #: the derived stages some trainer or task of the plan requests (only those are built)
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
     #: (task label × variant label, why) for each pair left out because the model lacks a capability
@@ -223,10 +228,15 @@ class _ModelPlanner:
     """Builds ``ModelRef``s with their keys, resolving ``Trainer.requires`` recursively."""
 
     def __init__(
-        self, suite: SuiteSpec, source: str, corpus_key: str, tokenizer_key: str, artifacts: _ArtifactPlanner
+        self,
+        suite: SuiteSpec,
+        source: str,
+        corpus_keys: dict[str | None, str],
+        tokenizer_key: str,
+        artifacts: _ArtifactPlanner,
     ):
         self.suite, self.source = suite, source
-        self.corpus_key, self.tokenizer_key, self.artifacts = corpus_key, tokenizer_key, artifacts
+        self.corpus_keys, self.tokenizer_key, self.artifacts = corpus_keys, tokenizer_key, artifacts
         self.seen: set[str] = set()  # every variant name planned, requirements included
         self.trainers: set[str] = set()  # every trainer planned, requirements included
         self._loaded: dict[str, ModelRef] = {}
@@ -294,6 +304,9 @@ class _ModelPlanner:
                         *_blame(origins, fld, where),
                         f"{need} exceeds the model's context of {context} positions ({spec.name})",
                     )
+        corpus = trainer.corpus(config)
+        if corpus not in self.corpus_keys:
+            raise SpecError(*_blame(origins, "corpus", where), _no_corpus(corpus, self.suite))
         artifacts = tuple(sorted(trainer.artifacts(config)))
         artifact_keys = self.artifacts.request(artifacts, (where, "trainer"))
         eval_only = {f: getattr(config, f) for f in trainer_cls.eval_fields}
@@ -304,7 +317,7 @@ class _ModelPlanner:
             spec.family,
             trainer.train_identity(config),
             seed,
-            self.corpus_key,
+            self.corpus_keys[corpus],
             self.tokenizer_key,
             trainer.fingerprint(config),
             *artifact_keys,
@@ -314,6 +327,7 @@ class _ModelPlanner:
         return ModelRef(
             spec, seed, key, config=config, trainer=trainer, requires=requires, context=context,
             train_key=train_key, capabilities=frozenset(trainer.capabilities(config)), artifacts=artifacts,
+            corpus=corpus,
         )  # fmt: skip
 
 
@@ -342,18 +356,16 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
     file and field they came from), lengths against each model's context, pretrained folders and Hub
     ids (offline), unused ``trainer_params``/``overrides``.
     """
-    with _named(source, "corpus.source"):
-        corpus_source = make_source(suite.corpus, source)
-    corpus_source.check()
-    corpus_key = stable_hash(
-        "corpus", CORPUS_VERSION, corpus_source.version, suite.corpus, corpus_source.fingerprint()
-    )
+    corpus_key = _corpus_key(suite.corpus, source, "corpus")
+    corpus_keys: dict[str | None, str] = {None: corpus_key}
+    for name, spec in suite.corpora.items():
+        corpus_keys[name] = _corpus_key(spec, source, f"corpora.{name}")
     tokenizer_key = stable_hash("tokenizer", TOKENIZER_VERSION, suite.tokenizer, corpus_key)
     artifacts = _ArtifactPlanner(suite, source, corpus_key)
     for trainer in suite.trainer_params:
         with _named(source, f"trainer_params.{trainer}"):
             TRAINERS.get(trainer)  # a typo fails with the list of trainers
-    planner = _ModelPlanner(suite, source, corpus_key, tokenizer_key, artifacts)
+    planner = _ModelPlanner(suite, source, corpus_keys, tokenizer_key, artifacts)
     models: list[ModelRef] = []
     for j, name in enumerate(suite.variants):
         with _named(source, f"variants.{j}"):
@@ -382,6 +394,8 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
             task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
         task = task_cls()
+        if task_spec.corpus not in corpus_keys:
+            raise SpecError(source, f"tasks.{i}.corpus", _no_corpus(task_spec.corpus, suite))
         needs = frozenset(task.needs(params))
         task_artifacts = tuple(sorted(task.artifacts(params)))
         only = _task_variants(suite, task_spec, i, source)
@@ -424,15 +438,43 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 params,
                 m.seed,
                 m.key,
-                corpus_key,
+                corpus_keys[task_spec.corpus],
                 *artifacts.request(task_artifacts, (source, f"tasks.{i}.name")),
                 *([fp] if (fp := task.fingerprint(params)) else []),
             )
             # the variant name is in the run id: identical configs under two names stay two rows
             run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
-            evals.append(EvalRef(m, task_spec, task_cls(), params, key, run_id, config_hash, task_artifacts))
+            evals.append(
+                EvalRef(
+                    m,
+                    task_spec,
+                    task_cls(),
+                    params,
+                    key,
+                    run_id,
+                    config_hash,
+                    task_artifacts,
+                    task_spec.corpus,
+                )
+            )
     _check_tokenizer(suite, source)
-    return Plan(suite, source, corpus_key, tokenizer_key, models, evals, dict(artifacts.requested), skipped)
+    named = {n: k for n, k in corpus_keys.items() if n is not None}
+    return Plan(
+        suite, source, corpus_key, tokenizer_key, models, evals, named, dict(artifacts.requested), skipped
+    )
+
+
+def _corpus_key(spec: CorpusSpec, source: str, field: str) -> str:
+    """The key of a corpus stage, after its source and params are checked (offline, no work)."""
+    with _named(source, f"{field}.source"):
+        corpus_source = make_source(spec, source, field)
+    corpus_source.check()
+    return stable_hash("corpus", CORPUS_VERSION, corpus_source.version, spec, corpus_source.fingerprint())
+
+
+def _no_corpus(name: str | None, suite: SuiteSpec) -> str:
+    valid = ", ".join(sorted(suite.corpora)) or "none: add it under 'corpora:'"
+    return f"no corpus named {name!r} in this suite (named corpora: {valid})"
 
 
 def _task_variants(suite: SuiteSpec, task: TaskSpec, i: int, source: str) -> set[str] | None:
@@ -467,7 +509,7 @@ class Runner:
         self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
         self.progress = progress
         self.log = log
-        self._corpus: Corpus | None = None
+        self._corpora: dict[str | None, Corpus] = {}
         self._tokenizer: Any = None
         self._artifacts: dict[str, Any] = {}
         self._models: dict[str, PlanevalLM] = {}
@@ -484,6 +526,14 @@ class Runner:
                 self._state("tokenizer", plan.tokenizer_key),
             ),
         ]
+        used = {m.corpus for top in plan.models for m in [*top.upstream(), top]} | {
+            e.corpus for e in plan.evals
+        }
+        for name in sorted(n for n in used if n):
+            key = plan.corpus_keys[name]
+            rows.append(
+                ("corpus", f"{plan.suite.corpora[name].source} ({name})", key, self._state("corpus", key))
+            )
         for name, a in sorted(plan.artifacts.items()):
             rows.append((name, a.stage.label(a.spec), a.key, self._state(name, a.key)))
         seen: set[str] = set()
@@ -519,19 +569,21 @@ class Runner:
         return "cached" if verdict.ok else "to run"
 
     # -- stages -----------------------------------------------------------------------------------
-    def corpus(self, plan: Plan) -> Corpus:
-        if self._corpus is None:
-            spec = plan.suite.corpus
+    def corpus(self, plan: Plan, name: str | None = None) -> Corpus:
+        """The main corpus, or the named one (``SuiteSpec.corpora``), built and cached on first use."""
+        if name not in self._corpora:
+            spec = plan.suite.corpus if name is None else plan.suite.corpora[name]
+            key = plan.corpus_key if name is None else plan.corpus_keys[name]
 
             def fill(b: Built) -> None:  # runs in one process only, under the stage's lease
-                self.log(f"[corpus] building {spec.source}")
+                self.log(f"[corpus] building {spec.source}" + (f" ({name})" if name else ""))
                 corpus = build_corpus(spec, plan.source)
                 save_corpus(corpus, b.dir / "corpus.parquet")
                 b.manifest["sizes"] = corpus.sizes()
 
-            self.cache.ensure("corpus", plan.corpus_key, {"spec": spec.model_dump()}, fill)
-            self._corpus = load_corpus(spec, self.cache.path("corpus", plan.corpus_key) / "corpus.parquet")
-        return self._corpus
+            self.cache.ensure("corpus", key, {"spec": spec.model_dump()}, fill)
+            self._corpora[name] = load_corpus(spec, self.cache.path("corpus", key) / "corpus.parquet")
+        return self._corpora[name]
 
     def tokenizer(self, plan: Plan) -> Any:
         if self._tokenizer is None:
@@ -566,13 +618,13 @@ class Runner:
         assert m.trainer is not None
         for req in m.requires.values():
             self.train(plan, req)
-        corpus, tokenizer = self.corpus(plan), self.tokenizer(plan)
+        corpus, tokenizer = self.corpus(plan, m.corpus), self.tokenizer(plan)
         artifacts = {name: self.artifact(plan, name) for name in m.artifacts}
         manifest = {
             "variant": m.variant.model_dump(),
             "config": m.config.model_dump() if m.config else None,
             "seed": m.seed,
-            "corpus_key": plan.corpus_key,
+            "corpus_key": plan.corpus_keys[m.corpus] if m.corpus else plan.corpus_key,
             "tokenizer_key": plan.tokenizer_key,
             "requires": {n: r.train_key for n, r in m.requires.items()},
         }
@@ -634,7 +686,7 @@ class Runner:
         check = self._summary_check(e)
         if self.cache.exists("eval", e.key, check=check):
             return
-        corpus = self.corpus(plan)
+        corpus = self.corpus(plan, e.corpus)
         model = self.model(e.model)
         manifest = {
             "task": e.task.model_dump(),
@@ -697,7 +749,7 @@ class Runner:
     def _timings(self, plan: Plan, e: EvalRef) -> dict[str, float]:
         out = {}
         for stage, key in (
-            ("corpus", plan.corpus_key),
+            ("corpus", plan.corpus_keys[e.corpus] if e.corpus else plan.corpus_key),
             ("tokenizer", plan.tokenizer_key),
             ("train", e.model.train_key),
             ("eval", e.key),

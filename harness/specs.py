@@ -111,6 +111,9 @@ class TaskSpec(Strict):
         description="run only on these suite variants (default: all), e.g. answer-checked tasks on the "
         "models trained to answer",
     )
+    corpus: str | None = Field(
+        None, description="read this named corpus of the suite (its 'corpora:') instead of the main one"
+    )
     on_incapable: Literal["error", "skip"] = Field(
         "error",
         description="a variant lacking a capability the task needs: fail planning (error), or leave "
@@ -133,6 +136,12 @@ class SuiteSpec(Strict):
     name: str
     description: str = ""
     corpus: CorpusSpec = Field(default_factory=CorpusSpec)
+    corpora: dict[str, CorpusSpec] = Field(
+        default_factory=dict,
+        description="named corpora besides the main one (e.g. arithmetic problems in a suite over text): "
+        "a task reads one with 'corpus: <name>', a trainer through its config (Trainer.corpus); each is a "
+        "cached corpus stage of its own; the tokenizer is trained on the main corpus",
+    )
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
     artifacts: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

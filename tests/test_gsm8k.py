@@ -364,16 +364,31 @@ def test_arithmetic_corpus_through_the_parquet_round_trip(tmp_path: Path) -> Non
     assert all(s.startswith("Problem: ") and "\nSolution: " in s and "\n#### " in s for s in shots)
 
 
-def test_corpus_param_reads_its_own_math_corpus(tmp_path: Path) -> None:
-    """``corpus:`` makes ``dataset: corpus`` read that corpus' split (a math corpus in a suite over text,
-    as in smoke) — the same documents a trainer given the same spec holds out."""
+def test_a_task_reads_the_named_corpus_its_spec_selects(tmp_path: Path) -> None:
+    """A suite over text names a math corpus (``corpora:``); the task spec's ``corpus:`` makes ``dataset:
+    corpus`` read that corpus' split — the engine builds it as a corpus stage of its own, the same
+    documents a trainer given ``corpus: math`` holds out."""
     from harness.corpus import build_corpus
+    from harness.runner import Runner, plan_suite
+    from harness.specs import SuiteSpec
+    from leaderboard.store import Store
 
     spec = {"source": "arithmetic", "params": {"n_problems": 80, "levels": [1]}, "test_fraction": 0.2}
-    own = build_corpus(CorpusSpec(**spec)).split("test")
-    ctx = _ctx({"corpus": spec}, tmp=tmp_path)  # the suite corpus here is empty
-    items = GSM8K().items(ctx)
-    assert [i.sample_id for i in items] == [d.id for d in own] and len(items) > 0
-    with pytest.raises(SpecError) as err:
-        _ctx({"corpus": {"source": "no-such-source"}})
-    assert "corpus" in str(err.value)
+    own = {d.id for d in build_corpus(CorpusSpec(**spec)).split("test")}
+    suite = SuiteSpec(
+        name="named-corpus",
+        corpus={"source": "synthetic", "params": {"n_articles": 30}},
+        corpora={"math": spec},
+        tokenizer={"vocab_size": 300},
+        variants=["unigram"],
+        tasks=[{"name": "gsm8k", "corpus": "math", "params": {"max_items": 5, "max_new_tokens": 4}}],
+    )
+    plan = plan_suite(suite)
+    assert [e.corpus for e in plan.evals] == ["math"] and "math" in plan.corpus_keys
+    home = tmp_path / "home"
+    assert not Runner(home, progress=False, log=lambda _: None).run(plan).failed
+    run_id = plan.evals[0].run_id
+    samples = Store(f"sqlite:///{home / 'leaderboard.db'}").samples(run_id)
+    assert len(samples) == 5 and set(samples["sample_id"]) <= own
+    with pytest.raises(SpecError, match=r"tasks\.0\.corpus: no corpus named 'maths'.*math"):
+        plan_suite(suite.model_copy(update={"tasks": [suite.tasks[0].model_copy(update={"corpus": "maths"})]}))

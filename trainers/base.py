@@ -75,6 +75,10 @@ class Trainer(ABC):
         """Upstream artifacts this config builds on, by name (passed back as ``ctx.inputs[name]``)."""
         return {}
 
+    def corpus(self, config: Any) -> str | None:
+        """The named suite corpus (``SuiteSpec.corpora``) this config trains on; None: the main one."""
+        return None
+
     def artifacts(self, config: Any) -> tuple[str, ...]:
         """Derived stages (``harness.stages.DERIVED``) training reads, as ``ctx.<name>``; their keys are
         part of the model key."""

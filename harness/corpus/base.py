@@ -94,9 +94,10 @@ def split_of(doc_id: str, seed: int, val_fraction: float, test_fraction: float) 
     return "train"
 
 
-def make_source(spec: CorpusSpec, where: str = "corpus") -> CorpusSource:
+def make_source(spec: CorpusSpec, where: str = "corpus", field: str = "corpus") -> CorpusSource:
+    """The registered source of ``spec``; a bad param is reported at ``where``/``field``.params."""
     cls = corpus_sources.get(spec.source)
-    params = validate(cls.Params, spec.params, where, prefix="corpus.params")
+    params = validate(cls.Params, spec.params, where, prefix=f"{field}.params")
     return cls(params)
 
 
