@@ -234,8 +234,11 @@ class Probes(Task):
         return out
 
     @staticmethod
-    def _plot(values: dict[str, float], sites: list[str], max_distance: int, out_dir: Path) -> None:
+    def _plot(values: MetricValues, sites: list[str], max_distance: int, out_dir: Path) -> None:
         """accuracy vs distance (one line per site) and vs layer (one line per distance) as PNG."""
+        # each value by its declared coordinates: (base, site, k)
+        keys = getattr(values, "key_of", {})
+        at = {(key.base, key.dims.get("site"), key.dims.get("k")): values[n] for n, key in keys.items()}
         import matplotlib
 
         matplotlib.use("Agg")
@@ -244,8 +247,8 @@ class Probes(Task):
         ks = list(range(1, max_distance + 1))
         fig, ax = plt.subplots(figsize=(6, 4))
         for site in sites:
-            ax.plot(ks, [values.get(f"acc@{site}@k{k}", np.nan) for k in ks], marker="o", label=site)
-        ax.plot(ks, [values.get(f"chance@k{k}", np.nan) for k in ks], "k--", label="most frequent token")
+            ax.plot(ks, [at.get(("acc", site, k), np.nan) for k in ks], marker="o", label=site)
+        ax.plot(ks, [at.get(("chance", None, k), np.nan) for k in ks], "k--", label="most frequent token")
         ax.set_xticks(ks)
         ax.set(
             xlabel="distance k (tokens ahead)",
@@ -267,7 +270,7 @@ class Probes(Task):
             of_kind = sorted((s for s in layered if s.endswith("." + kind)), key=lambda s: layer_of(s) or 0)
             layers = [layer_of(s) for s in of_kind]
             for k in ks:
-                ys = [values.get(f"acc@{s}@k{k}", np.nan) for s in of_kind]
+                ys = [at.get(("acc", s, k), np.nan) for s in of_kind]
                 ax.plot(
                     layers,
                     ys,
