@@ -40,7 +40,7 @@ def add_selection_args(p: argparse.ArgumentParser, metrics_help: str | None = No
         "--metrics",
         help=metrics_help
         or "comma-separated glob patterns on metric or task/metric names, or 'all' "
-        "(default: all but per-length breakdowns such as rouge1@64)",
+        "(default: all but breakdowns such as rouge1@64)",
     )
 
 
@@ -48,8 +48,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sweep-param",
         metavar="PARAM",
-        help="trainer parameter of the variants that holds the fraction q of planner-predicted actions "
-        "(default: read q from names oracle-mix-<percent>)",
+        help="trainer parameter of the variants that holds the sweep's x (default: predicted_fraction, "
+        "the fraction q of planner-predicted actions); never read from a variant's name",
     )
     p.add_argument(
         "--sweep-map",
