@@ -33,7 +33,7 @@ from harness.actions import ActionTagger
 from harness.corpus import build_corpus
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
-from leaderboard.stats import bootstrap_ci
+from harness.statistics import bootstrap_ci
 from tasks.base import TaskContext
 from tasks.generation import UnconditionalProtocol, unconditional
 from tasks.mauve import Mauve, MauveParams, mauve_from_labels, quantize

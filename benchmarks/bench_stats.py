@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from leaderboard.paired import pair, paired_bootstrap
-from leaderboard.stats import bootstrap_ci, used_columns
+from harness.statistics import bootstrap_ci, used_columns
 
 N_ROWS = 10_000
 N_BOOT = 1000

@@ -31,16 +31,16 @@ from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
 from harness.corpus.base import make_source
 from harness.errors import PlanevalError, SpecError, UnknownNameError
-from harness.finite import NonFiniteError, check_metrics, check_samples
+from harness.finite import NonFiniteError
 from harness.hashing import stable_hash
 from harness.loaders import LOADERS, LoadedModel, split_reference
 from harness.pretrained import MODEL_FILES, TOKENIZER_FILES, check_source
 from harness.provenance import git_commit, package_versions
 from harness.specs import CorpusSpec, SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.stages import DERIVED, DerivedStage
+from harness.summary import summarize
 from harness.threads import adapt as adapt_threads
 from harness.tokenizer import build_tokenizer, load_tokenizer
-from leaderboard.stats import bootstrap_ci
 from leaderboard.store import MetricRecord, RunRecord, Store, check_writable
 from tasks.base import TASKS, Task, TaskContext
 from trainers.base import TRAINERS, TrainContext, Trainer
@@ -48,7 +48,6 @@ from trainers.checkpointing import latest_checkpoint
 
 CORPUS_VERSION = "2"  # 2: document meta persisted
 TOKENIZER_VERSION = "1"
-N_BOOT = 1000
 
 
 @dataclass
@@ -713,33 +712,7 @@ class Runner:
                 cache=self.cache,
             )
             samples = e.impl.evaluate(model, ctx)
-            # a NaN score is an error, not a number: pandas sums would skip it (perplexity 1.0)
-            check_samples(samples, e.label, e.impl.nullable_columns)
-            values = e.impl.aggregate(samples, e.params)
-            check_metrics(values, e.label)
-            groups = e.impl.sample_id if e.impl.sample_id in samples.columns else None
-            cis = bootstrap_ci(
-                samples,
-                lambda df: e.impl.aggregate(df, e.params),
-                n_boot=N_BOOT,
-                seed=e.model.seed,
-                groups=groups,
-            )
-            n = int(samples[groups].nunique()) if groups else len(samples)
-            keys = e.impl.metric_keys(values)  # each value's declared base metric and breakdown
-            metrics = [
-                {
-                    "name": name,
-                    "value": float(v),
-                    "n": n,
-                    "ci_low": cis.get(name, (None, None))[0],
-                    "ci_high": cis.get(name, (None, None))[1],
-                    "higher_is_better": e.impl.metric_info(keys[name]).higher_is_better,
-                    "base": keys[name].base,
-                    "dims": keys[name].dims,
-                }
-                for name, v in values.items()
-            ]
+            metrics = summarize(e.impl, samples, e.params, e.model.seed, e.label)
             samples.to_parquet(b.dir / "samples.parquet", index=False)
             (b.dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
             if not any(work.iterdir()):

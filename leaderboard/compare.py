@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness.errors import PlanevalError
 from leaderboard.paired import Difference, compare_samples, same_values
-from leaderboard.stats import Aggregate
+from harness.statistics import Aggregate
 from leaderboard.store import cached_samples
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from leaderboard.stats import Aggregate, GroupIndex, percentile_interval, used_columns
+from harness.statistics import Aggregate, GroupIndex, percentile_interval, used_columns
 
 if TYPE_CHECKING:
     from tasks.fast_aggregates import Factory, Kernel

@@ -32,7 +32,7 @@ from harness.errors import PlanevalError, SpecError
 from harness.specs import read_yaml, validate
 from leaderboard.render import md_escape
 from leaderboard.select import matches
-from leaderboard.stats import seed_interval
+from harness.statistics import seed_interval
 from leaderboard.tables import cells
 
 FORMAT_VERSION = 1

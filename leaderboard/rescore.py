@@ -22,16 +22,13 @@ import yaml
 from pydantic import BaseModel
 
 from harness.errors import PlanevalError
-from harness.finite import NonFiniteError, check_metrics, check_samples
+from harness.finite import NonFiniteError
 from harness.hashing import stable_hash
 from harness.provenance import git_commit, package_versions
 from harness.specs import validate
-from leaderboard.stats import bootstrap_ci
+from harness.summary import summarize as compute_summary
 from leaderboard.store import RUN_COLUMNS, MetricRecord, RunRecord, Store
 
-#: bootstrap resamples of a run's CIs: the runner's (``harness.runner.N_BOOT``), so a re-scored CI is
-#: drawn exactly as the original was
-N_BOOT = 1000
 #: bumped when what a re-scored row's keys are made of changes
 SCORE_VERSION = "1"
 
@@ -85,39 +82,17 @@ def new_params(task_cls: Any, run: dict[str, Any], changes: dict[str, Any]) -> t
 def summarize(
     task: Any, samples: pd.DataFrame, params: BaseModel, seed: int, what: str
 ) -> list[MetricRecord]:
-    """Metrics with bootstrap CIs from a per-sample table, as ``Runner.evaluate`` computes them (the same
-    checks, resamples, seed, groups and ``n``)."""
+    """Metrics with bootstrap CIs from a stored per-sample table, exactly as a run computes them
+    (``harness.summary``); a table that cannot give them is refused in one line."""
     try:
-        check_samples(samples, what, task.nullable_columns)
-        try:
-            values = task.aggregate(samples, params)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise PlanevalError(
-                f"{what}: the stored per-sample table cannot give these metrics ({type(exc).__name__}: "
-                f"{exc}); the params ask for more than was evaluated, so run the model (planeval run)"
-            ) from None
-        check_metrics(values, what)
+        return [MetricRecord(**m) for m in compute_summary(task, samples, params, seed, what)]
     except NonFiniteError as exc:
         raise PlanevalError(str(exc)) from None
-    groups = task.sample_id if task.sample_id in samples.columns else None
-    cis = bootstrap_ci(
-        samples, lambda df: task.aggregate(df, params), n_boot=N_BOOT, seed=seed, groups=groups
-    )
-    n = int(samples[groups].nunique()) if groups else len(samples)
-    keys = task.metric_keys(values)  # each value's declared base metric and breakdown
-    return [
-        MetricRecord(
-            name=name,
-            value=float(v),
-            n=n,
-            ci_low=cis.get(name, (None, None))[0],
-            ci_high=cis.get(name, (None, None))[1],
-            higher_is_better=task.metric_info(keys[name]).higher_is_better,
-            base=keys[name].base,
-            dims=keys[name].dims,
-        )
-        for name, v in values.items()
-    ]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PlanevalError(
+            f"{what}: the stored per-sample table cannot give these metrics ({type(exc).__name__}: "
+            f"{exc}); the params ask for more than was evaluated, so run the model (planeval run)"
+        ) from None
 
 
 def stored_table(store: Store, run: dict[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from harness.errors import PlanevalError
-from leaderboard.stats import seed_summary
+from harness.statistics import seed_summary
 
 ROW_KEYS = ["family", "variant"]
 NEEDED = [*ROW_KEYS, "task", "seed", "metric", "value", "ci_low", "ci_high", "higher_is_better"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leaderboard.stats import bootstrap_ci
+from harness.statistics import bootstrap_ci
 from leaderboard.store import MetricRecord, RunRecord, Store
 from tasks.base import TASKS
 

@@ -11,7 +11,7 @@ from _tagger import micro_lm, planted_tagger, single_thread, synthetic_corpus  #
 
 from harness.cache import Cache
 from harness.hf_adapter import HFCausalLM
-from leaderboard.stats import bootstrap_ci
+from harness.statistics import bootstrap_ci
 from tasks.base import TASKS, TaskContext
 from tasks.plan_match import MissingPlansError, PlanMatch, PlanMatchParams, compare
 

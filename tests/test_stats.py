@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.stats import bootstrap_ci, seed_summary
+from harness.statistics import bootstrap_ci, seed_summary
 
 
 def mean_of(col: str):
@@ -137,7 +137,7 @@ def test_seed_summary():
 
 def test_columns_the_aggregate_does_not_read_are_not_copied():
     """Text columns ride along in sample tables; pruning them changes no interval, only the speed."""
-    from leaderboard.stats import used_columns
+    from harness.statistics import used_columns
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"nll": rng.gamma(2.0, size=200), "n_tokens": rng.integers(1, 100, size=200)})

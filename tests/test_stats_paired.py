@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from leaderboard.paired import compare_samples, mcnemar, pair, paired_bootstrap, permutation_test
-from leaderboard.stats import GroupIndex
+from harness.statistics import GroupIndex
 
 
 def mean_of(col: str):
