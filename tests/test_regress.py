@@ -166,8 +166,8 @@ def _store(path, ppl: float, acc: float) -> None:
         store.record(
             run,
             [
-                MetricRecord(metric, value, 50, value * 0.95, value * 1.05, higher_is_better=higher),
-                MetricRecord(f"{metric}@64", value, 50, higher_is_better=higher),
+                MetricRecord(metric, value, 50, value * 0.95, value * 1.05, higher, base=metric, dims={}),
+                MetricRecord(f"{metric}@64", value, 50, None, None, higher, base=metric, dims={"length": 64}),
             ],
         )
     store.close()
@@ -179,7 +179,10 @@ def test_cli_export_then_regress(tmp_path, capsys):
     baseline = tmp_path / "smoke.json"
     assert main(["leaderboard", "--db", str(db), "--format", "baseline", "-o", str(baseline)]) == 0
     doc = json.loads(baseline.read_text())
-    assert doc["suite"] == "s" and len(doc["entries"]) == 4  # @ breakdowns are guarded too
+    assert doc["suite"] == "s" and len(doc["entries"]) == 4  # breakdowns are guarded too
+    capsys.readouterr()
+    assert main(["leaderboard", "--db", str(db), "--format", "csv"]) == 0
+    assert "perplexity@64" not in capsys.readouterr().out  # but the table leaves them out by default
     capsys.readouterr()
     assert main(["regress", "--db", str(db), "--baseline", str(baseline)]) == 0
     assert "4 metrics checked: 4 ok" in capsys.readouterr().out
