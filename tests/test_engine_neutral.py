@@ -99,19 +99,34 @@ def test_the_grep_sees_a_hard_coded_name(tmp_path: Path) -> None:
     assert found == {"probes", "oracle-mix-", r"^oracle-mix-(\d+)$"}
 
 
+#: code that reads structure out of a metric name
+PARSE = re.compile(
+    r"""(split|partition|rpartition|rsplit)\(\s*["']@["']|["']@["']\s+(not\s+)?in\b|contains\(\s*["']@"""
+    r"""|startswith\(\s*["'][\w]*@|re\.\w+\([^)]*@"""
+)
+
+
+def test_the_parse_grep_sees_the_old_parsers() -> None:
+    old = [
+        'base, _, length = name.partition("@")',
+        "return MetricInfo(True, f\"at {name.split('@', 1)[1]}\")",
+        'return results[~names.str.contains("@", regex=False)]',
+        'if name.startswith("acc@level"):',
+        'if "@" in name:',
+    ]
+    assert all(PARSE.search(line) for line in old)
+    assert not PARSE.search('out.put("acc", value, level=name)')
+
+
 @pytest.mark.parametrize("folder", ["tasks", "leaderboard"])
 def test_no_metric_name_is_parsed(folder: str) -> None:
     """No ``split("@")`` / ``partition("@")`` / ``"@" in``/ ``contains("@")`` or a regex over metric
     names: a value's base and coordinates are stored beside its name."""
-    parse = re.compile(
-        r"""(split|partition|rpartition|rsplit)\(\s*["']@["']|["']@["']\s+(not\s+)?in\b|contains\(\s*["']@"""
-        r"""|startswith\(\s*["'][\w]*@|re\.\w+\([^)]*@"""
-    )
     hits = [
         f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
         for path in sorted((ROOT / folder).rglob("*.py"))
         for i, line in enumerate(path.read_text().splitlines(), 1)
-        if parse.search(line)
+        if PARSE.search(line)
     ]
     assert not hits, "\n".join(hits)
 
