@@ -37,7 +37,7 @@ class Selection:
     alpha: float = 0.05
     n_boot: int = 1000
     correction: str = "holm"  # of the --reference marks' p-values: holm, bh or none
-    sweep_param: str | None = None  # the variants' trainer param holding the fraction q
+    sweep_param: str | None = None  # the variants' trainer param holding the sweep's x
     sweep_map: Mapping[str, float] = field(default_factory=dict)
 
 
