@@ -77,10 +77,16 @@ class MetricValues(dict[str, float]):
         if unknown:
             raise ValueError(f"metric {base!r} declares no breakdown dimension {sorted(unknown)}")
         dims = {d.name: _scalar(coords[d.name]) for d in info.dims if d.name in coords}
-        name = base + "".join(f"@{d.spelling.format(dims[d.name])}" for d in info.dims if d.name in dims)
+        name = metric_name(base, info.dims, dims)
         self[name] = float(value)
         self.key_of[name] = MetricKey(name, base, dims)
         return name
+
+
+def metric_name(base: str, dims: tuple[Dim, ...], coords: Mapping[str, Any]) -> str:
+    """The stored name of ``base`` at ``coords`` along ``dims``, in their declared order (``rouge1@64``,
+    ``acc@layer1.resid@k2``): the one spelling, for ``MetricValues.put`` and the array kernels."""
+    return base + "".join(f"@{d.spelling.format(coords[d.name])}" for d in dims if d.name in coords)
 
 
 def _scalar(value: Any) -> Any:

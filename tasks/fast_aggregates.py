@@ -2,8 +2,9 @@
 
 The kernels live with the tasks: each is one task's aggregate, registered under the task's name and
 the versions it was written for, and the leaderboard's paired tests look one up by a run's task name
-(``lookup``, ``light_lookup``) without naming any task themselves. This module imports nothing but
-numpy and pandas, so that lookup costs no task import.
+(``lookup``, ``light_lookup``) without naming any task themselves. This module imports numpy, pandas
+and the metric declarations' types (``tasks.base``, whose ``metric_name`` spells every breakdown's
+name), no task module, so that lookup costs no task import.
 
 A paired test recomputes a task's aggregate on every resample. Through pandas that is a copy of the
 table and a handful of ``groupby``/``mean`` calls per resample, for each side, each metric family and
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tasks.base import DISTANCE, LENGTH, LEVEL, SITE, SITE_KIND, metric_name
 
 Finalize = Callable[[np.ndarray], dict[str, np.ndarray]]
 #: (validated task params, the per-sample tables a test will resample, the column whose values are its
@@ -170,16 +173,19 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _means(
-    k: Kernel, value_columns: Sequence[str], groups: dict[str, Callable[[pd.DataFrame], np.ndarray] | None]
-) -> list[tuple[str, str, int, int]]:
-    """Sum and count features for the mean of each value column within each row group
-    (``None``: all rows); returns (group suffix, column, sum index, count index)."""
+    k: Kernel,
+    value_columns: Sequence[str],
+    groups: Sequence[tuple[dict[str, Any], Callable[[pd.DataFrame], np.ndarray] | None]],
+) -> list[tuple[dict[str, Any], str, int, int]]:
+    """Sum and count features for the mean of each value column within each row group, a group
+    given by its breakdown coordinates and row mask (``None``: all rows); returns (coordinates,
+    column, sum index, count index)."""
     out = []
-    for suffix, mask in groups.items():
+    for coords, mask in groups:
         count = k.add(_ones if mask is None else _masked(None, mask))
         for c in value_columns:
             total = k.add(_col(c) if mask is None else _masked(c, mask))
-            out.append((suffix, c, total, count))
+            out.append((coords, c, total, count))
     return out
 
 
@@ -223,12 +229,15 @@ def _length_means(
     if not _finite_numeric(frames, needed):
         return None
     k = Kernel()
-    spec = _means(k, values, {"": None})
+    spec = _means(k, values, [({}, None)])
     for n in lengths:
-        spec += _means(k, at_length or values, {f"@{n}": _equals("length", n)})
+        spec += _means(k, at_length or values, [({"length": n}, _equals("length", n))])
 
     def finalize(s: np.ndarray) -> dict[str, np.ndarray]:
-        return {f"{c}{suffix}": _ratio(s[:, total], s[:, count]) for suffix, c, total, count in spec}
+        return {
+            metric_name(c, (LENGTH,), coords): _ratio(s[:, total], s[:, count])
+            for coords, c, total, count in spec
+        }
 
     k.finalize = finalize
     return k
@@ -265,7 +274,8 @@ def _accuracy(frames: Sequence[pd.DataFrame], columns: dict[str, str]) -> Kernel
             return None
         for name in names:
             mask = _level_mask(name)
-            levels.append((f"acc@level{name}", k.add(_masked(None, mask)), k.add(_masked("correct", mask))))
+            at_level = metric_name("acc", (LEVEL,), {"level": name})
+            levels.append((at_level, k.add(_masked(None, mask)), k.add(_masked("correct", mask))))
     elif any("level" in f.columns for f in frames):
         return None
 
@@ -548,6 +558,10 @@ def _histogram(
 
 
 # -- probes: accuracies per distance, site and site kind ---------------------------------------------
+#: the dimensions ``probes`` declares for ``acc`` (``tasks.probes.Probes.metrics``), in their order
+PROBE_DIMS = (SITE, SITE_KIND, DISTANCE)
+
+
 @kernel("probes", "1")
 def _probes(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | None:
     needed = ["n_tokens", "n_correct", "n_majority", "k"]
@@ -599,14 +613,16 @@ def _probes(params: Any, frames: Sequence[pd.DataFrame], unit: str) -> Kernel | 
 
         out = {"acc": _ratio(s[:, correct], s[:, tokens])}
         for kk, (n, t, c) in by_k.items():
-            out[f"acc@k{kk}"] = present(n, _ratio(s[:, c], s[:, t]))
+            out[metric_name("acc", PROBE_DIMS, {"k": kk})] = present(n, _ratio(s[:, c], s[:, t]))
             (t0, m0), (t1, m1) = chance[kk]
             first = np.where(s[:, from_first[kk]] > 0, _ratio(s[:, m0], s[:, t0]), _ratio(s[:, m1], s[:, t1]))
-            out[f"chance@k{kk}"] = present(n, first)
+            out[metric_name("chance", (DISTANCE,), {"k": kk})] = present(n, first)
         for kind, (n, t, c) in kinds.items():
-            out[f"acc@{kind}"] = present(n, _ratio(s[:, c], s[:, t]))
+            out[metric_name("acc", PROBE_DIMS, {"site_kind": kind})] = present(n, _ratio(s[:, c], s[:, t]))
         for (site, kk), (n, t, c) in by_pair.items():
-            out[f"acc@{site}@k{kk}"] = present(n, _ratio(s[:, c], s[:, t]))
+            out[metric_name("acc", PROBE_DIMS, {"site": site, "k": kk})] = present(
+                n, _ratio(s[:, c], s[:, t])
+            )
         return out
 
     k.finalize = finalize
