@@ -16,7 +16,7 @@ import pytest
 from _task_tables import KINDS
 
 from harness.catalog import VARIANTS
-from tasks.base import TASKS, MetricKey
+from tasks.base import DISTANCE, LENGTH, LEVEL, TASKS, MetricKey
 from trainers.base import TRAINERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,3 +170,15 @@ def test_every_reported_name_resolves_to_a_declared_metric(kind: str) -> None:
             if d.name in key.dims
         )
         assert name == key.base + spelled_dims
+
+
+def test_the_kernels_spell_breakdowns_along_the_declared_dims() -> None:
+    """The array kernels name values with ``metric_name`` along the dims their task declares."""
+    from tasks.fast_aggregates import PROBE_DIMS
+
+    probes = TASKS.get("probes")
+    assert probes.metrics["acc"].dims == PROBE_DIMS
+    assert probes.metrics["chance"].dims == (DISTANCE,)
+    assert all(TASKS.get(t).metrics["acc"].dims == (LEVEL,) for t in ("gsm8k", "math"))
+    by_length = [info.dims for t in ("rouge", "action_edit") for info in TASKS.get(t).metrics.values()]
+    assert by_length and all(dims == (LENGTH,) for dims in by_length)
