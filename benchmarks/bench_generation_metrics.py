@@ -32,6 +32,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from harness.actions import ActionTagger
 from harness.corpus import build_corpus
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec
 from harness.statistics import bootstrap_ci
 from tasks.base import TaskContext
@@ -96,7 +97,7 @@ def _per_1k(seconds: float) -> float:
 @pytest.mark.benchmark(group="generation + tagging")
 def test_generate_alone(benchmark, lm: HFCausalLM) -> None:
     out = benchmark.pedantic(
-        lambda: lm.generate([""] * N_SAMPLES, max_new_tokens=NEW_TOKENS, seed=0, stop_at_eos=False),
+        lambda: lm.generate([""] * N_SAMPLES, Sampling(max_new_tokens=NEW_TOKENS, seed=0, stop_at_eos=False)),
         rounds=3,
         warmup_rounds=1,
     )

@@ -18,6 +18,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from harness.corpus import build_corpus
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec, TokenizerSpec
 from harness.tokenizer import build_tokenizer
 from trainers.plan_tuning.adapter import TwoStageLM
@@ -82,7 +83,7 @@ def test_generation(benchmark, setup, stages: int, record_figure) -> None:
     prompts = [prompt_of(ex.question) for ex in examples] * (PROMPTS // len(examples))
 
     def run() -> None:
-        lm.generate(prompts, max_new_tokens=NEW_TOKENS, temperature=0.0)
+        lm.generate(prompts, Sampling(max_new_tokens=NEW_TOKENS, temperature=0.0))
 
     benchmark.pedantic(run, rounds=2, warmup_rounds=0)
     record_figure(f"generation {stages} stage(s)", f"{_mean(benchmark) / len(prompts) * 1000:.1f} ms/answer")

@@ -20,6 +20,7 @@ from _models import tiny_tokenizer
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from harness.actions import DEFAULT_ENCODER, SentenceEmbedder
+from harness.sampling import Sampling
 from trainers.planner.adapter import PlannerLM
 from trainers.planner.model import PlannedLM
 
@@ -86,7 +87,7 @@ def test_generate_planner(benchmark, planner_lm: PlannerLM, record_figure) -> No
     calls = []
 
     def run() -> list:
-        gens = planner_lm.generate(PROMPTS, max_new_tokens=NEW_TOKENS, seed=0, stop_at_eos=False)
+        gens = planner_lm.generate(PROMPTS, Sampling(max_new_tokens=NEW_TOKENS, seed=0, stop_at_eos=False))
         calls.append(sum(g.meta["plan_calls"] for g in gens))
         return gens
 

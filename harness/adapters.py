@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from lm_eval.api.model import LM
 
+from harness.sampling import Sampling
 from harness.windows import WINDOWERS
 
 #: how a scored document is encoded: ``lm-eval`` as lm-eval's ``HFLM.tok_encode`` (the tokenizer's own
@@ -97,19 +98,10 @@ class PlanevalLM(LM):
 
     @abstractmethod
     def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        stop_at_eos: bool = True,
-        progress: bool = False,
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
     ) -> list[Generation]:
-        """Sample a continuation of each prompt (``temperature=0``: greedy). Deterministic in ``seed``.
+        """Sample a continuation of each prompt as ``sampling`` says (``harness.sampling``:
+        ``temperature=0`` is greedy); deterministic in ``sampling.seed``.
 
         With ``stop_at_eos=False`` the end-of-text token is never produced, so every continuation has
         exactly ``max_new_tokens`` tokens (fixed-length continuation protocols)."""
@@ -224,12 +216,8 @@ class PlanevalLM(LM):
             groups.setdefault(_generation_settings(req.args[1]), []).append(i)
         out: list[str] = [""] * len(requests)
         for (until, max_new, temperature), rows in groups.items():
-            gens = self.generate(
-                [requests[i].args[0] for i in rows],
-                max_new_tokens=max_new,
-                temperature=temperature,
-                stop=list(until),
-            )
+            sampling = Sampling(max_new_tokens=max_new, temperature=temperature, stop=until)
+            gens = self.generate([requests[i].args[0] for i in rows], sampling)
             for i, gen in zip(rows, gens, strict=True):
                 text = gen.text
                 for stop in until:

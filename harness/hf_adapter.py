@@ -39,6 +39,7 @@ from transformers.activations import NewGELUActivation
 from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
 from harness.hashing import tree_digest
 from harness.pretrained import CONTEXT_KEYS
+from harness.sampling import Sampling
 
 _TOKENIZER_INFINITY = 10**9  # tokenizers without a limit report ~1e30
 _DEFAULT_MAX_LENGTH = 2048
@@ -345,30 +346,18 @@ class HFCausalLM(PlanevalLM):
 
     # -- generation --------------------------------------------------------------------------------
     def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        stop_at_eos: bool = True,
-        progress: bool = False,
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
     ) -> list[Generation]:
         """Continue ``[prefix token] + prompt`` for each prompt; prompt ``i`` samples from a generator
-        seeded by ``(seed, i)``. Generation ends at EOS, a stop string (trimmed from the text) or
-        ``max_new_tokens``; ``meta["finish"]`` says which."""
-        if temperature < 0:
-            raise ValueError("temperature must be >= 0")
-        if max_new_tokens <= 0:
+        seeded by ``(sampling.seed, i)``. Generation ends at EOS, a stop string (trimmed from the text)
+        or ``max_new_tokens``; ``meta["finish"]`` says which."""
+        if sampling.max_new_tokens <= 0:
             return [Generation("", [], meta={"finish": "length"}) for _ in prompts]
+        stop = sampling.stop
         contexts = [[self.prefix_token_id, *self.encode(p)] for p in prompts]
-        generators = [torch.Generator().manual_seed(row_seed(seed, i)) for i in range(len(prompts))]
+        generators = [torch.Generator().manual_seed(row_seed(sampling.seed, i)) for i in range(len(prompts))]
         order = sorted(range(len(prompts)), key=lambda i: -len(contexts[i]))
         results: list[Generation | None] = [None] * len(prompts)
-        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, stop_at_eos=stop_at_eos)
         with (
             tqdm(total=len(prompts), disable=not progress, desc="generating", unit="prompt") as bar,
             torch.inference_mode(),
@@ -377,7 +366,7 @@ class HFCausalLM(PlanevalLM):
             for b in range(0, len(order), self.batch_size):
                 rows = order[b : b + self.batch_size]
                 tokens, finish = self._generate_rows(
-                    [contexts[i] for i in rows], [generators[i] for i in rows], max_new_tokens, stop, sampling
+                    [contexts[i] for i in rows], [generators[i] for i in rows], sampling
                 )
                 for i, toks, why in zip(rows, tokens, finish, strict=True):
                     text = self._tokenizer.decode(toks, skip_special_tokens=True)
@@ -413,12 +402,7 @@ class HFCausalLM(PlanevalLM):
             return self._hflm.generate_until(requests, disable_tqdm=disable_tqdm)
 
     def _generate_rows(
-        self,
-        contexts: list[list[int]],
-        generators: list[torch.Generator],
-        max_new_tokens: int,
-        stop: Sequence[str],
-        sampling: dict[str, Any],
+        self, contexts: list[list[int]], generators: list[torch.Generator], sampling: Sampling
     ) -> tuple[list[list[int]], list[str]]:
         """Generate for one batch in rounds with a sliding window. Each row conditions on
         ``history[start:]``; when that fills the context, ``start`` moves so that the last
@@ -426,11 +410,12 @@ class HFCausalLM(PlanevalLM):
         ends at the first row that needs to slide; the others re-encode the same context next round,
         so a row's tokens do not depend on the rows it is batched with."""
         window = self.max_length
+        max_new_tokens = sampling.max_new_tokens
         made: list[list[int]] = [[] for _ in contexts]
         starts = [0] * len(contexts)
         finish = ["length"] * len(contexts)
         active = list(range(len(contexts)))
-        eos = self._eos_ids() if sampling["stop_at_eos"] else []
+        eos = self._eos_ids() if sampling.stop_at_eos else []
         while active:
             ctxs = []
             for r in active:
@@ -443,7 +428,7 @@ class HFCausalLM(PlanevalLM):
                 min(max_new_tokens - len(made[r]), window - len(c)) for r, c in zip(active, ctxs, strict=True)
             )
             new, stopper = self._generate_round(
-                ctxs, budget, [made[r] for r in active], [generators[r] for r in active], stop, sampling, eos
+                ctxs, budget, [made[r] for r in active], [generators[r] for r in active], sampling, eos
             )
             still = []
             for k, r in enumerate(active):
@@ -467,8 +452,7 @@ class HFCausalLM(PlanevalLM):
         budget: int,
         before: list[list[int]],
         generators: list[torch.Generator],
-        stop: Sequence[str],
-        sampling: dict[str, Any],
+        sampling: Sampling,
         eos: list[int],
     ) -> tuple[list[list[int]], _RowStop]:
         width = max(len(c) for c in ctxs)
@@ -477,14 +461,13 @@ class HFCausalLM(PlanevalLM):
         for row, ctx in enumerate(ctxs):
             ids[row, width - len(ctx) :] = ctx
             attn[row, width - len(ctx) :] = 1
-        stopper = _RowStop(self._tokenizer, width, before, stop)
+        stopper = _RowStop(self._tokenizer, width, before, sampling.stop)
         processors = LogitsProcessorList()
-        if not sampling["stop_at_eos"]:  # before sampling, so EOS can never be drawn
+        if not sampling.stop_at_eos:  # before sampling, so EOS can never be drawn
             processors.append(SuppressTokensLogitsProcessor(self._eos_ids(), device=self._device))
-        if sampling["temperature"] > 0:
-            processors.append(
-                _SeededSampler(generators, sampling["temperature"], sampling["top_k"], sampling["top_p"])
-            )
+        if sampling.temperature > 0:
+            s = sampling
+            processors.append(_SeededSampler(generators, s.temperature, s.top_k, s.top_p))
         config = GenerationConfig(
             max_new_tokens=budget,
             do_sample=False,

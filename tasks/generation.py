@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.adapters import Generation, PlanevalLM
 from harness.hashing import stable_hash
+from harness.sampling import Sampling as GenerateConfig
 from harness.text.prompts import continuation_prompts
 from tasks.base import TaskContext, TaskParams
 
@@ -154,16 +155,15 @@ def _generate(
     s: Sampling,
     ctx: TaskContext,
 ) -> list[Generation]:
-    return model.generate(
-        prompts,
+    config = GenerateConfig(
         max_new_tokens=max_new_tokens,
         temperature=s.temperature,
         top_k=s.top_k,
         top_p=s.top_p,
         seed=ctx.seed,
         stop_at_eos=stop_at_eos,
-        progress=ctx.progress,
     )
+    return model.generate(prompts, config, progress=ctx.progress)
 
 
 def unconditional(model: PlanevalLM, ctx: TaskContext, protocol: UnconditionalProtocol) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from harness.adapters import PlanevalLM
 from harness.corpus import Corpus, Document, build_corpus
 from harness.corpus.base import make_source
 from harness.errors import MissingPathError, PlanevalError, SpecError, UnknownNameError
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec
 from harness.text.answers.math_answers import math_gold
 from harness.text.answers.numbers import gsm8k_gold
@@ -402,14 +403,10 @@ class MathGenerationTask(Task):
             raise PlanevalError(f"{p.dataset}: no items to evaluate in split {p.split!r}")
         if p.protocol != PLANEVAL:
             return self.evaluate_lm_eval(model, ctx, items)
-        gens = model.generate(
-            self.prompts(items, ctx),
-            max_new_tokens=p.max_new_tokens,
-            temperature=p.temperature,
-            seed=ctx.seed,
-            stop=list(p.stop),
-            progress=ctx.progress,
+        sampling = Sampling(
+            max_new_tokens=p.max_new_tokens, temperature=p.temperature, seed=ctx.seed, stop=p.stop
         )
+        gens = model.generate(self.prompts(items, ctx), sampling, progress=ctx.progress)
         outputs = [cut_at_stop(g.text, p.stop) for g in gens]
         rows = [
             _sample_row(item, out, len(gen.token_ids))

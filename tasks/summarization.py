@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
+from harness.sampling import Sampling
 from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
 from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE, summary_prompt
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
@@ -92,15 +93,14 @@ class Summarization(Task):
             )
             for d in docs
         ]
-        gens = model.generate(
-            prompts,
+        sampling = Sampling(
             max_new_tokens=params.max_new_tokens,
             temperature=params.temperature,
             top_k=params.top_k,
             seed=ctx.seed,
             stop_at_eos=True,
-            progress=ctx.progress,
         )
+        gens = model.generate(prompts, sampling, progress=ctx.progress)
         refs = [str(d.meta[params.reference_field]) for d in docs]
         texts = [g.text.strip() for g in gens]
         split = spacy_split if "rougeLsum" in params.rouge_types else None

@@ -10,6 +10,7 @@ from typing import Any
 from _models import tiny_tokenizer
 
 from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
+from harness.sampling import Sampling
 
 
 class CannedLM(PlanevalLM):
@@ -39,8 +40,10 @@ class CannedLM(PlanevalLM):
     def score_spans(self, requests: Sequence[SpanRequest], *, progress: bool = False) -> list[SpanScores]:
         raise NotImplementedError("canned outputs only")
 
-    def generate(self, prompts: Sequence[str], **kwargs: Any) -> list[Generation]:
-        self.calls.append({"prompts": list(prompts), **kwargs})
+    def generate(
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
+    ) -> list[Generation]:
+        self.calls.append({"prompts": list(prompts), "sampling": sampling})
         out = []
         for prompt in prompts:
             question = prompt.rsplit("Problem: ", 1)[1].rstrip("\n")

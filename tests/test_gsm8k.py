@@ -19,6 +19,7 @@ from lm_eval.filters.extraction import RegexFilter
 from harness.corpus import Corpus, Document
 from harness.errors import MissingPathError, PlanevalError, SpecError
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec, validate
 from harness.text.answers.numbers import (
     LM_EVAL_FLEXIBLE,
@@ -92,8 +93,7 @@ def test_canned_outputs_are_scored_by_hand(tmp_path: Path) -> None:
     # the generation call: the agreed zero-shot prompt, greedy, seeded, with the stop string
     call = model.calls[0]
     assert call["prompts"][0] == f"Problem: {GSM8K_ROWS[0]['question']}\n"
-    assert call["temperature"] == 0.0 and call["seed"] == 0 and call["stop"] == ["Problem:"]
-    assert call["max_new_tokens"] == 32
+    assert call["sampling"] == Sampling(max_new_tokens=32, temperature=0.0, seed=0, stop=("Problem:",))
 
 
 def test_outputs_are_cut_at_the_stop_string(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from lm_eval.api.instance import Instance
 
 from harness.adapters import SpanRequest
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +122,12 @@ def test_loglikelihood_is_sum_of_token_logprobs(lm: HFCausalLM) -> None:
 def test_generate_is_deterministic_in_seed_and_batch(lm: HFCausalLM, tokenizer) -> None:
     prompts = ["The plan", "", "A river stone walks", "Then"]
     kw = dict(max_new_tokens=20, temperature=1.0, top_k=50, top_p=0.95)
-    a = lm.generate(prompts, seed=7, **kw)
-    b = lm.generate(prompts, seed=7, **kw)
-    c = lm.generate(prompts, seed=8, **kw)
-    single = HFCausalLM(lm.model, tokenizer, "test:single", batch_size=1).generate(prompts, seed=7, **kw)
+    a = lm.generate(prompts, Sampling(seed=7, **kw))
+    b = lm.generate(prompts, Sampling(seed=7, **kw))
+    c = lm.generate(prompts, Sampling(seed=8, **kw))
+    single = HFCausalLM(lm.model, tokenizer, "test:single", batch_size=1).generate(
+        prompts, Sampling(seed=7, **kw)
+    )
     assert [g.token_ids for g in a] == [g.token_ids for g in b]
     assert [g.token_ids for g in a] == [g.token_ids for g in single]
     assert [g.token_ids for g in a] != [g.token_ids for g in c]
@@ -135,7 +138,7 @@ def test_generate_is_deterministic_in_seed_and_batch(lm: HFCausalLM, tokenizer) 
 
 def test_greedy_equals_argmax_decoding(lm: HFCausalLM) -> None:
     prompts = ["The plan writes", "", "A river", "Small green goal because people"]
-    gens = lm.generate(prompts, max_new_tokens=25, temperature=0.0)
+    gens = lm.generate(prompts, Sampling(max_new_tokens=25, temperature=0.0))
     for prompt, gen in zip(prompts, gens, strict=True):
         ids = lm.document_ids(prompt)
         assert gen.token_ids == argmax_decode(lm.model, ids, 25, lm.tokenizer.eos_token_id)
@@ -146,7 +149,7 @@ def test_generation_longer_than_context_slides_the_window(tokenizer) -> None:
     model = micro_model(len(tokenizer), n_positions=window, seed=1)
     lm = HFCausalLM(model, tokenizer, "test:short", batch_size=2)
     prompts = ["The plan writes each", "A"]
-    gens = lm.generate(prompts, max_new_tokens=40, temperature=0.0)
+    gens = lm.generate(prompts, Sampling(max_new_tokens=40, temperature=0.0))
     eos = lm.tokenizer.eos_token_id
     for prompt, gen in zip(prompts, gens, strict=True):
         history, start, made = lm.document_ids(prompt), 0, []
@@ -164,11 +167,12 @@ def test_generation_longer_than_context_slides_the_window(tokenizer) -> None:
 
 
 def test_stop_strings_are_trimmed(lm: HFCausalLM) -> None:
-    full = lm.generate(["The plan"], max_new_tokens=30, temperature=0.0)[0]
+    greedy = Sampling(max_new_tokens=30, temperature=0.0)
+    full = lm.generate(["The plan"], greedy)[0]
     assert len(full.text) > 10
     stop = full.text[6:9]
     first = full.text.find(stop)
-    cut = lm.generate(["The plan"], max_new_tokens=30, temperature=0.0, stop=[stop, "never-there"])[0]
+    cut = lm.generate(["The plan"], greedy.replace(stop=(stop, "never-there")))[0]
     assert cut.text == full.text[:first]
     assert cut.meta["finish"] == "stop"
     assert cut.token_ids == full.token_ids[: len(cut.token_ids)]
@@ -217,9 +221,9 @@ def test_stop_at_eos_false_gives_fixed_length_continuations(tokenizer) -> None:
     model.lm_head = head
     lm = HFCausalLM(model, tokenizer, "test:eos", batch_size=2, fused_gelu=False)
     prompts = ["the river", "a town", "the company"]
-    ended = lm.generate(prompts, max_new_tokens=12, seed=1)
+    ended = lm.generate(prompts, Sampling(max_new_tokens=12, seed=1))
     assert all(g.meta["finish"] == "eos" and len(g.token_ids) < 12 for g in ended)
-    fixed = lm.generate(prompts, max_new_tokens=12, seed=1, stop_at_eos=False)
+    fixed = lm.generate(prompts, Sampling(max_new_tokens=12, seed=1, stop_at_eos=False))
     for g in fixed:
         assert len(g.token_ids) == 12
         assert tokenizer.eos_token_id not in g.token_ids
@@ -236,6 +240,6 @@ def test_generate_until_batches_by_settings_and_cuts_at_stop(lm: HFCausalLM) -> 
     batched = lm.generate_until(requests)
     single = [lm.generate_until([r])[0] for r in requests]
     assert batched == single
-    greedy = lm.generate([args[0][0]], max_new_tokens=12, temperature=0)[0].text
+    greedy = lm.generate([args[0][0]], Sampling(max_new_tokens=12, temperature=0))[0].text
     assert batched[0] == greedy.split(".")[0]
     assert all("." not in t for t in batched[:2])

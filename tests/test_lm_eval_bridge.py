@@ -23,6 +23,7 @@ from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from harness.lm_eval_bridge import PlanevalBridgeLM, main, register
 from harness.runner import Runner, plan_suite
+from harness.sampling import Sampling
 from harness.specs import SuiteSpec, validate
 from harness.text.answers.numbers import extract_flexible, extract_strict, lm_eval_exact_match
 
@@ -92,7 +93,8 @@ def test_simple_evaluate_runs_a_local_task(model_dir: Path, task_dir: Path) -> N
     ]
     ours = HFCausalLM.from_pretrained(str(model_dir), batch_size=2)
     prompts = [f"Problem: {row['question']}\n" for row in GSM8K_ROWS[:3]]
-    direct = [g.text for g in ours.generate(prompts, max_new_tokens=8, temperature=0.0, stop=["Problem:"])]
+    greedy = Sampling(max_new_tokens=8, temperature=0.0, stop=("Problem:",))
+    direct = [g.text for g in ours.generate(prompts, greedy)]
     for sample in samples:
         raw, text = sample["resps"][0][0], direct[sample["doc_id"]]
         assert raw == text

@@ -22,8 +22,8 @@ class FakePlanner(HFCausalLM):
 
     shift = 0
 
-    def generate(self, prompts, **kwargs):
-        gens = super().generate(prompts, **kwargs)
+    def generate(self, prompts, sampling, *, progress=False):
+        gens = super().generate(prompts, sampling, progress=progress)
         tagger = planted_tagger()
         for g, tags in zip(gens, tagger.tag([g.text for g in gens]), strict=True):
             g.plans = [(a + self.shift) % tagger.n_actions for a in tags]

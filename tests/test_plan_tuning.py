@@ -17,6 +17,7 @@ from harness.corpus import Corpus, Document, build_corpus
 from harness.corpus.arithmetic import format_prompt, plan_completion, render_plan, solution_completion
 from harness.hf_adapter import HFCausalLM
 from harness.runner import plan_suite
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec, SuiteSpec, TaskSpec, VariantSpec
 from trainers.base import TRAINERS, Requirement, TrainContext
 from trainers.checkpointing import TrainingInterrupted
@@ -288,22 +289,24 @@ def test_two_stage_generation(tokenizer, monkeypatch) -> None:
     calls: list[dict] = []
     original = HFCausalLM.generate
 
-    def spy(self, prompts, **kw):
-        calls.append({"prompts": list(prompts), **kw})
-        return original(self, prompts, **kw)
+    def spy(self, prompts, sampling, **kw):
+        calls.append({"prompts": list(prompts), "sampling": sampling})
+        return original(self, prompts, sampling, **kw)
 
     monkeypatch.setattr(HFCausalLM, "generate", spy)
     prompts = ["Problem: Mia has 2 bags.\n", "Problem: Sam has 3 jars of coins.\n"]
-    gens = lm.generate(prompts, max_new_tokens=10, temperature=0.0, stop=["\n\n"])
+    gens = lm.generate(prompts, Sampling(max_new_tokens=10, temperature=0.0, stop=["\n\n"]))
     assert len(calls) == 2
     stage1, stage2 = calls
-    assert stage1["prompts"] == prompts and stage1["max_new_tokens"] == 6 and "Solution:" in stage1["stop"]
+    assert stage1["prompts"] == prompts and stage1["sampling"].max_new_tokens == 6
+    assert stage1["sampling"].stop == ("\n\n", "Solution:") and stage1["sampling"].stop_at_eos
+    assert stage2["sampling"].seed == stage1["sampling"].seed + 1 and stage2["sampling"].stop == ("\n\n",)
     assert stage2["prompts"] == [p + g.meta["plan"] + "Solution:" for p, g in zip(prompts, gens, strict=True)]
     for g in gens:
         assert g.meta["stages"] == 2 and g.text.startswith(g.meta["plan"] + "Solution:")
         assert g.meta["plan"] == "" or g.meta["plan"].endswith("\n")
         assert len(g.token_ids) <= 10  # one budget for both stages
-    again = lm.generate(prompts, max_new_tokens=10, temperature=0.0, stop=["\n\n"])
+    again = lm.generate(prompts, Sampling(max_new_tokens=10, temperature=0.0, stop=["\n\n"]))
     assert [g.text for g in again] == [g.text for g in gens]
 
 
@@ -323,7 +326,7 @@ def test_sft_lowers_loss_and_loads(tmp_path: Path, corpus: Corpus, tokenizer) ->
     assert (ctx.checkpoint_dir / "checkpoint-6").is_dir()  # TRL's resumable checkpoints
     lm = PlanSFTTrainer().load(ctx.out_dir, "m1")
     assert type(lm) is HFCausalLM
-    gen = lm.generate(["Problem: x\n"], max_new_tokens=4, temperature=0.0)
+    gen = lm.generate(["Problem: x\n"], Sampling(max_new_tokens=4, temperature=0.0))
     assert len(gen) == 1
 
 

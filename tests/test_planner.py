@@ -14,6 +14,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, Olmo2Config, Olmo2ForCau
 
 from harness.catalog import include_dir, resolve_suite
 from harness.runner import plan_suite
+from harness.sampling import Sampling
 from trainers.planner.adapter import PlannerLM, ends_sentence
 from trainers.planner.alignment import align
 from trainers.planner.data import Example, sample_batch
@@ -202,7 +203,7 @@ def _adapter(lm: torch.nn.Module | None = None, **kw) -> PlannerLM:
 def test_generation_replans_exactly_once_per_sentence() -> None:
     lm = _adapter()
     prompts = ["The river walks. A stone reads quickly.", "", "First the plan"]
-    gens = lm.generate(prompts, max_new_tokens=60, seed=3, stop_at_eos=False)
+    gens = lm.generate(prompts, Sampling(max_new_tokens=60, seed=3, stop_at_eos=False))
     for g in gens:
         pieces = [lm.tokenizer.decode(g.token_ids[: i + 1]) for i in range(len(g.token_ids))]
         ends, current = 0, []
@@ -216,18 +217,20 @@ def test_generation_replans_exactly_once_per_sentence() -> None:
         assert all(0 <= a < K for a in g.plans)
         assert len(pieces) == 60
     # seeded: the same call gives the same text; batching does not change a row
-    again = lm.generate(prompts, max_new_tokens=60, seed=3, stop_at_eos=False)
+    again = lm.generate(prompts, Sampling(max_new_tokens=60, seed=3, stop_at_eos=False))
     assert [g.token_ids for g in again] == [g.token_ids for g in gens]
-    alone = lm.generate(prompts[1:2], max_new_tokens=60, seed=3, stop_at_eos=False)
+    alone = lm.generate(prompts[1:2], Sampling(max_new_tokens=60, seed=3, stop_at_eos=False))
     assert alone[0].token_ids != [] and len(alone[0].token_ids) == 60
 
 
 def test_generation_slides_past_the_context_and_matches_scoring() -> None:
     lm = _adapter()
-    gens = lm.generate(["The river walks."], max_new_tokens=150, seed=0, stop_at_eos=False)  # micro ctx 64
+    long = Sampling(max_new_tokens=150, seed=0, stop_at_eos=False)  # the micro context is 64
+    gens = lm.generate(["The river walks."], long)
     assert len(gens[0].token_ids) == 150
     # greedy decoding picks, at every step, the argmax of the same conditioned model that scores
-    greedy = lm.generate(["The river walks."], max_new_tokens=20, temperature=0, stop_at_eos=False)[0]
+    greedy = Sampling(max_new_tokens=20, temperature=0, stop_at_eos=False)
+    greedy = lm.generate(["The river walks."], greedy)[0]
     text = "The river walks." + lm.tokenizer.decode(greedy.token_ids)
     ids, _ = lm.document_plan(text, oracle=False)
     scores = lm.token_logprobs([text], mode="rolling")
@@ -299,7 +302,9 @@ def test_the_adapter_hooks_llama_and_olmo_attention(build) -> None:
     adapter = PlannerLM(planned, tiny_tokenizer(), "test", batch_size=2)
     adapter.embedder = _FakeEmbedder()
     torch.nn.init.normal_(planned.conditioner.projs["2"].weight)
-    gens = adapter.generate(["The river walks.", "A stone"], max_new_tokens=12, seed=0, stop_at_eos=False)
+    gens = adapter.generate(
+        ["The river walks.", "A stone"], Sampling(max_new_tokens=12, seed=0, stop_at_eos=False)
+    )
     assert [len(g.token_ids) for g in gens] == [12, 12]
     assert adapter.token_logprobs(["The river walks. A stone reads."])[0].shape[0] > 0
 

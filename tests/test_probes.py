@@ -49,7 +49,7 @@ class PlantedLM(PlanevalLM):
     def score_spans(self, requests, *, progress=False):
         raise NotImplementedError
 
-    def generate(self, prompts, **kwargs):
+    def generate(self, prompts, sampling, *, progress=False):
         raise NotImplementedError
 
     def hidden_sites(self) -> list[str]:

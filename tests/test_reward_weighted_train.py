@@ -16,6 +16,7 @@ from harness.adapters import PlanevalLM
 from harness.catalog import SUITES
 from harness.corpus import Corpus, Document
 from harness.runner import plan_suite
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec, VariantSpec
 from trainers.base import TRAINERS, TrainContext
 from trainers.checkpointing import TrainingInterrupted, list_checkpoints
@@ -118,7 +119,7 @@ def test_wmle_run_follows_the_schedule_and_saves_a_loadable_policy(tmp_path, cor
     assert (ctx.out_dir / "reward_model" / "head.safetensors").is_file()
     model = trainer.load(ctx.out_dir, identity="test")
     assert isinstance(model, PlanevalLM)
-    gen = model.generate(["The plan"], max_new_tokens=5, seed=0, stop_at_eos=False)
+    gen = model.generate(["The plan"], Sampling(max_new_tokens=5, seed=0, stop_at_eos=False))
     assert len(gen[0].token_ids) == 5
     # the policy moved away from the base
     start = load_file(str(base / "model" / "model.safetensors"))

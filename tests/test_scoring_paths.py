@@ -11,6 +11,7 @@ from _models import micro_model, sample_texts, tiny_tokenizer
 from harness import hf_adapter
 from harness.adapters import SpanRequest
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_bf16_autocast_scores_close_to_fp32_and_generates(parts) -> None:
     b = np.concatenate(bf16.token_logprobs(texts, mode="rolling"))
     assert len(a) == len(b) and not np.array_equal(a, b)  # bf16 matmuls did run
     assert abs(b.sum() / a.sum() - 1) < 0.01  # total NLL within 1%
-    gens = bf16.generate(["The river"], max_new_tokens=5, temperature=0.0)
+    gens = bf16.generate(["The river"], Sampling(max_new_tokens=5, temperature=0.0))
     assert len(gens) == 1 and len(gens[0].token_ids) <= 5
     with pytest.raises(ValueError, match="unknown autocast"):
         HFCausalLM(model, tok, "t:x", autocast="int8")

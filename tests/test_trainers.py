@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from safetensors.torch import load_file
 
 from harness.corpus import Corpus, Document
+from harness.sampling import Sampling
 from harness.specs import CorpusSpec, VariantSpec
 from trainers.base import TRAINERS, TrainContext
 from trainers.checkpointing import (
@@ -203,13 +204,13 @@ def test_unigram_generation(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
     ctx = context(tmp_path, "unigen", UnigramConfig(), corpus, tokenizer, trainer="unigram")
     UnigramTrainer().train(ctx)
     lm = UnigramTrainer().load(ctx.out_dir, identity="test:unigen")
-    a = lm.generate(["x", "y"], max_new_tokens=40, seed=1)
+    a = lm.generate(["x", "y"], Sampling(max_new_tokens=40, seed=1))
     assert [g.token_ids for g in a] == [
-        g.token_ids for g in lm.generate(["x", "y"], max_new_tokens=40, seed=1)
+        g.token_ids for g in lm.generate(["x", "y"], Sampling(max_new_tokens=40, seed=1))
     ]
     assert a[0].token_ids != a[1].token_ids
     assert a[0].text == tokenizer.decode(a[0].token_ids, skip_special_tokens=True)
-    greedy = lm.generate([""], max_new_tokens=5, temperature=0)[0]
+    greedy = lm.generate([""], Sampling(max_new_tokens=5, temperature=0))[0]
     assert greedy.token_ids == [int(np.argmax(lm.logp))] * 5
     top1 = lm.distribution(1.0, top_k=1, top_p=None)
     assert top1.max() == 1.0
@@ -217,7 +218,7 @@ def test_unigram_generation(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
     kept = np.sort(np.exp(lm.logp))[::-1][: (nucleus > 0).sum()]
     assert kept.sum() >= 0.5 and kept[:-1].sum() < 0.5
     stop = a[0].text[5:8]
-    cut = lm.generate(["x"], max_new_tokens=40, seed=1, stop=[stop])[0]
+    cut = lm.generate(["x"], Sampling(max_new_tokens=40, seed=1, stop=[stop]))[0]
     assert cut.text == a[0].text[: a[0].text.find(stop)] and cut.meta["finish"] == "stop"
 
 
@@ -255,8 +256,8 @@ def test_unigram_fixed_length_never_draws_eos(tokenizer) -> None:
     counts = np.ones(len(tokenizer))
     counts[tokenizer.eos_token_id] = 1e6
     lm = UnigramLM(counts, alpha=1.0, tokenizer=tokenizer, identity="test:eos")
-    assert lm.generate(["x"], max_new_tokens=20, seed=0)[0].meta["finish"] == "eos"
-    fixed = lm.generate(["x", "y"], max_new_tokens=20, seed=0, stop_at_eos=False)
+    assert lm.generate(["x"], Sampling(max_new_tokens=20, seed=0))[0].meta["finish"] == "eos"
+    fixed = lm.generate(["x", "y"], Sampling(max_new_tokens=20, seed=0, stop_at_eos=False))
     assert all(len(g.token_ids) == 20 and tokenizer.eos_token_id not in g.token_ids for g in fixed)
 
 

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
+from harness.sampling import Sampling
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
 
 
@@ -81,23 +82,16 @@ class UnigramLM(PlanevalLM):
         return probs / probs.sum()
 
     def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        stop_at_eos: bool = True,
-        progress: bool = False,
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
     ) -> list[Generation]:
-        """Independent draws; prompt ``i`` uses a generator seeded by ``(seed, i)``; EOS ends a text
-        (or, with ``stop_at_eos=False``, is never drawn)."""
+        """Independent draws; prompt ``i`` uses a generator seeded by ``(sampling.seed, i)``; EOS ends a
+        text (or, with ``stop_at_eos=False``, is never drawn)."""
         eos = self._tokenizer.eos_token_id
-        probs = self.distribution(temperature, top_k, top_p) if temperature > 0 else None
-        if probs is not None and not stop_at_eos:
+        max_new_tokens, seed, stop = sampling.max_new_tokens, sampling.seed, sampling.stop
+        probs = None
+        if sampling.temperature > 0:
+            probs = self.distribution(sampling.temperature, sampling.top_k, sampling.top_p)
+        if probs is not None and not sampling.stop_at_eos:
             probs = probs.copy()
             probs[eos] = 0.0
             probs /= probs.sum()

@@ -1,11 +1,12 @@
 """The M2 model at evaluation: plan first, then the execution conditioned on problem + plan.
 
-``generate`` runs two calls of ``HFCausalLM.generate`` on the same weights: stage 1 continues the prompt
-until the model ends its plan (EOS, as it was trained, or a ``Solution:`` it writes anyway, or
-``plan_max_tokens``); stage 2 continues ``prompt + plan + "Solution:"`` (its training context,
-``data.EXECUTION_HEADER``) with what is left of ``max_new_tokens``. The returned text is
-``plan + "Solution:" + execution`` — the same shape as an M1 completion, so tasks score both alike —
-with the plan and each stage's finish reason in ``meta``. Scoring (log-probs) is the plain model's.
+``generate`` runs two calls of ``HFCausalLM.generate`` on the same weights, each with the caller's
+``Sampling`` changed for its stage: stage 1 continues the prompt until the model ends its plan (EOS, as
+it was trained, or a ``Solution:`` it writes anyway, or ``plan_max_tokens``); stage 2 continues
+``prompt + plan + "Solution:"`` (its training context, ``data.EXECUTION_HEADER``) with what is left of
+``max_new_tokens``. The returned text is ``plan + "Solution:" + execution`` — the same shape as an M1
+completion, so tasks score both alike — with the plan and each stage's finish reason in ``meta``.
+Scoring (log-probs) is the plain model's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from harness.adapters import Generation
 from harness.corpus.arithmetic.format import SOLUTION_HEADER
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 from trainers.plan_tuning.data import EXECUTION_HEADER
 
 PLAN_STOP = SOLUTION_HEADER.strip()
@@ -27,29 +29,17 @@ class TwoStageLM(HFCausalLM):
         self.plan_max_tokens = plan_max_tokens
 
     def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        stop_at_eos: bool = True,
-        progress: bool = False,
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
     ) -> list[Generation]:
         """Two-stage generation; ``stop_at_eos`` applies to stage 2 (stage 1 always ends at EOS, which
         is where the model was trained to end a plan)."""
-        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, progress=progress)
-        plans = super().generate(
-            prompts,
+        max_new_tokens, stop = sampling.max_new_tokens, sampling.stop
+        plan_sampling = sampling.replace(
             max_new_tokens=min(self.plan_max_tokens, max_new_tokens),
-            seed=seed,
-            stop=[*stop, PLAN_STOP],
+            stop=(*stop, PLAN_STOP),
             stop_at_eos=True,
-            **sampling,
         )
+        plans = super().generate(prompts, plan_sampling, progress=progress)
         plan_texts = [_close(g.text) for g in plans]
         budgets = [max_new_tokens - len(g.token_ids) for g in plans]
         top = max(budgets, default=0)
@@ -57,11 +47,8 @@ class TwoStageLM(HFCausalLM):
             # one batched call (prompt i keeps its seed row i); each row is then cut to its own budget
             execs = super().generate(
                 [p + plan + EXECUTION_HEADER for p, plan in zip(prompts, plan_texts, strict=True)],
-                max_new_tokens=top,
-                seed=seed + 1,
-                stop=stop,
-                stop_at_eos=stop_at_eos,
-                **sampling,
+                sampling.replace(max_new_tokens=top, seed=sampling.seed + 1),
+                progress=progress,
             )
         else:
             execs = [Generation("", [], meta={"finish": "length"}) for _ in prompts]

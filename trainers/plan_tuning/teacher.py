@@ -20,6 +20,7 @@ from pydantic import Field
 from harness.corpus import Document
 from harness.corpus.arithmetic.format import PLAN_HEADER, parse_completion, plan_completion
 from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
 from trainers.plan_tuning.answers import is_correct
 from trainers.plan_tuning.data import MathExample, prompt_of
 from trainers.plan_tuning.plans import PLAN_SOURCES, PlanParams, PlanResult, PlanSource
@@ -92,15 +93,10 @@ class TeacherPlans(PlanSource):
         lm = teacher if teacher is not None else self.load_teacher()
         log(f"[plans] teacher {p.model}: {p.n} samples for each of {len(todo)} problems")
         prompts = [few_shot_prompt(shots, ex.question) for ex in todo for _ in range(p.n)]
-        gens = lm.generate(
-            prompts,
-            max_new_tokens=p.max_new_tokens,
-            temperature=p.temperature,
-            top_p=p.top_p,
-            seed=seed,
-            stop=STOP,
-            progress=progress,
+        sampling = Sampling(
+            max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p, seed=seed, stop=STOP
         )
+        gens = lm.generate(prompts, sampling, progress=progress)
         out: list[MathExample] = list(shots)
         records, n_verified_docs, n_fallback, n_dropped = [], 0, 0, 0
         for j, ex in enumerate(todo):

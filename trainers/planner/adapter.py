@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from harness.actions import SentenceEmbedder
 from harness.adapters import Generation, SpanRequest, SpanScores
 from harness.hf_adapter import HFCausalLM, _SeededSampler, row_seed
+from harness.sampling import Sampling
 from harness.sentences import split_sentences_batch
 from trainers.planner.alignment import plan_positions, sentence_starts, token_anchor
 from trainers.planner.model import PlannedLM
@@ -143,30 +144,20 @@ class PlannerLM(HFCausalLM):
 
     # -- generation ----------------------------------------------------------------------------------
     def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        stop_at_eos: bool = True,
-        progress: bool = False,
+        self, prompts: Sequence[str], sampling: Sampling, *, progress: bool = False
     ) -> list[Generation]:
-        """Sample continuations, re-planning at every sentence end (see ``_Rows``)."""
-        if temperature < 0:
-            raise ValueError("temperature must be >= 0")
-        if max_new_tokens <= 0:
+        """Sample continuations, re-planning at every sentence end (see ``_Rows``); prompt ``i`` draws
+        from a generator seeded by ``(sampling.seed, i)``."""
+        s = sampling
+        if s.max_new_tokens <= 0:
             return [Generation("", [], plans=[], meta={"finish": "length"}) for _ in prompts]
         out: list[Generation | None] = [None] * len(prompts)
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         with tqdm(total=len(prompts), disable=not progress, desc="generating", unit="prompt") as bar:
             for b in range(0, len(order), self.batch_size):
                 rows = order[b : b + self.batch_size]
-                gens = _Rows(self, [prompts[i] for i in rows], [row_seed(seed, i) for i in rows]).run(
-                    max_new_tokens, temperature, top_k, top_p, stop, stop_at_eos
+                gens = _Rows(self, [prompts[i] for i in rows], [row_seed(s.seed, i) for i in rows]).run(
+                    s.max_new_tokens, s.temperature, s.top_k, s.top_p, s.stop, s.stop_at_eos
                 )
                 for i, g in zip(rows, gens, strict=True):
                     out[i] = g
