@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import PlanevalError
-from leaderboard.paired import Difference, compare_samples, same_values
 from harness.statistics import Aggregate
+from leaderboard.paired import Difference, compare_samples, same_values
 from leaderboard.store import cached_samples
 
 if TYPE_CHECKING:

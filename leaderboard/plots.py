@@ -30,8 +30,8 @@ from matplotlib.ticker import MaxNLocator
 
 from harness.errors import PlanevalError
 from harness.registry import did_you_mean
-from leaderboard.select import is_breakdown
 from harness.statistics import seed_interval
+from leaderboard.select import is_breakdown
 from leaderboard.tables import cells
 
 FORMATS = ("png", "svg")

@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import PlanevalError, SpecError
 from harness.specs import read_yaml, validate
+from harness.statistics import seed_interval
 from leaderboard.render import md_escape
 from leaderboard.select import matches
-from harness.statistics import seed_interval
 from leaderboard.tables import cells
 
 FORMAT_VERSION = 1
