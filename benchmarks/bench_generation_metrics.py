@@ -2,7 +2,7 @@
 
 * Generation + tagging per 1k generated tokens: the tiny GPT-2 of docs/environment.md (4 layers, d=256, 8k
   vocabulary, 128 positions, random weights) samples unconditional 128-token texts through the shared
-  protocol (``tasks.generation``), and the writing-action tagger (spaCy sentencizer + the packaged
+  protocol (``harness.generation``), and the writing-action tagger (spaCy sentencizer + the packaged
   MiniLM encoder + nearest of 64 centroids) tags text of the same token count. Reference: the adapter's
   ``generate()`` alone. The tagged text is synthetic-corpus text cut to the generated token count,
   because a random-weight model's bytes are not sentences a trained model would write.
@@ -31,12 +31,11 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from harness.actions import ActionTagger
 from harness.corpus import build_corpus
+from harness.generation import Generations, UnconditionalProtocol
 from harness.hf_adapter import HFCausalLM
 from harness.sampling import Sampling
 from harness.specs import CorpusSpec
 from harness.statistics import bootstrap_ci
-from tasks.base import TaskContext
-from tasks.generation import UnconditionalProtocol, unconditional
 from tasks.mauve import Mauve, MauveParams, mauve_from_labels, quantize
 
 N_SAMPLES = 16
@@ -86,10 +85,6 @@ def real_text(lm: HFCausalLM) -> list[str]:
     return [lm.tokenizer.decode(lm.encode(t)[:NEW_TOKENS]) for t in docs]
 
 
-def _ctx() -> TaskContext:
-    return TaskContext(corpus=None, params=None, seed=0, work_dir=None, progress=False)  # type: ignore[arg-type]
-
-
 def _per_1k(seconds: float) -> float:
     return seconds / (N_SAMPLES * NEW_TOKENS) * 1000
 
@@ -110,12 +105,13 @@ def test_generate_alone(benchmark, lm: HFCausalLM) -> None:
 def test_protocol_and_tagging(
     benchmark, lm: HFCausalLM, tagger: ActionTagger, real_text, record_figure
 ) -> None:
-    protocol = UnconditionalProtocol(n_samples=N_SAMPLES, max_new_tokens=NEW_TOKENS)
+    sampling = Sampling(max_new_tokens=NEW_TOKENS, seed=0, stop_at_eos=False)
+    protocol = UnconditionalProtocol(n_samples=N_SAMPLES, sampling=sampling)
     timings: dict[str, list[float]] = {"gen": [], "tag": []}
 
     def run() -> None:
         t0 = time.perf_counter()
-        table = unconditional(lm, _ctx(), protocol)
+        table = Generations(lm).unconditional(protocol)  # no cache: generates every round
         t1 = time.perf_counter()
         tagger.embedder._memo.clear()  # every round embeds from scratch
         tags = tagger.tag(real_text)

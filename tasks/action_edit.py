@@ -5,7 +5,7 @@ between their action-id sequences, at each length L (paper: 128/256/512/1024 tok
 
 Longer continuations have more sentences, so raw distances grow with L; the normalised distance divides
 by ``L / norm_tokens`` (paper A: 128 raw, 256 halved, …) and ``edit_norm`` averages it over the lengths.
-The continuations are the shared, cached protocol of ``tasks.generation`` (the same ones ``rouge``
+The continuations are the shared, cached protocol of ``harness.generation`` (the same ones ``rouge``
 scores when it asks for the same prompts and longest length).
 """
 
@@ -18,8 +18,10 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
+from harness.generation import ContinuationProtocol, at_length
+from harness.sampling import Sampling
 from tasks.base import LENGTH, TASKS, MetricInfo, MetricValues, Task, TaskContext, TaskParams
-from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
+from tasks.generation import generations
 
 
 def levenshtein(a: Sequence[int], b: Sequence[int]) -> int:
@@ -69,15 +71,21 @@ class ActionEdit(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ActionEditParams = ctx.params
+        sampling = Sampling(
+            max_new_tokens=max(params.lengths),
+            temperature=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            seed=ctx.seed,
+            stop_at_eos=not params.fixed_length,
+        )
         protocol = ContinuationProtocol(
             n_prompts=params.n_prompts,
             min_prefix_tokens=params.min_prefix_tokens,
-            max_new_tokens=max(params.lengths),
             split=params.split,
-            stop_at_eos=not params.fixed_length,
-            sampling=Sampling(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p),
+            sampling=sampling,
         )
-        gens = continuations(model, ctx, protocol)
+        gens = generations(model, ctx).continuations(protocol, ctx.corpus)
         tok = model.tokenizer
         rows = []
         for g in gens.itertuples(index=False):

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.critics import DEFAULT_DELTAS, BigramDefinition, fit_cached, perplexity
-from tasks.generation import UnconditionalParams, unconditional
+from tasks.generation import UnconditionalParams, generations
 
 CRITICS = ("bigram", "hmm")
 
@@ -107,8 +107,8 @@ class LatentPerplexity(Task):
         real_ids, real = actions_of(params.split)
         if params.n_real is not None:
             real_ids, real = real_ids[: params.n_real], real[: params.n_real]
-        protocol = params.protocol()
-        gens = unconditional(model, ctx, protocol)
+        protocol = params.protocol(ctx.seed)
+        gens = generations(model, ctx).unconditional(protocol)
         generated = tagger.tag(list(gens["text"]), progress=ctx.progress)
 
         frames = []

@@ -33,7 +33,7 @@ from harness.actions import DEFAULT_ENCODER
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.featurizers import features, get_featurizer
-from tasks.generation import UnconditionalParams, unconditional
+from tasks.generation import UnconditionalParams, generations
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,8 @@ class Mauve(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: MauveParams = ctx.params
-        protocol = params.protocol()
-        gens = unconditional(model, ctx, protocol)
+        protocol = params.protocol(ctx.seed)
+        gens = generations(model, ctx).unconditional(protocol)
         gens = gens[gens["text"].str.strip() != ""]
         if len(gens) < protocol.n_samples:
             log.warning("mauve: %d empty samples left out", protocol.n_samples - len(gens))

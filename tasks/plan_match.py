@@ -1,7 +1,7 @@
 """Plan-match (docs/tasks/plan_match.md): the fraction of generated sentences whose tagged action equals the
 action the planner planned for them — does the conditioned LM write what it was told to write?
 
-The generated texts are the shared unconditional samples (``tasks.generation``, same defaults as
+The generated texts are the shared unconditional samples (``harness.generation``, same defaults as
 ``mauve``/``latent_ppl``, so no extra generation); ``Generation.plans`` holds one planned action per
 generated sentence. Each text is split and tagged by the suite's ``ActionTagger`` and compared with the
 plan position by position. A final sentence cut off by the token budget (the text does not end with
@@ -29,7 +29,7 @@ import pandas as pd
 from harness.action_usage import COLLAPSE_ENTROPY, usage_stats
 from harness.adapters import PlanevalLM
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
-from tasks.generation import UnconditionalParams, unconditional
+from tasks.generation import UnconditionalParams, generations
 
 #: a text whose stripped end is one of these ends a sentence (else its last sentence is a fragment)
 SENTENCE_END = (".", "!", "?", '."', '!"', '?"', ".'", ".)")
@@ -86,8 +86,8 @@ class PlanMatch(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: PlanMatchParams = ctx.params
-        protocol = params.protocol()
-        gens = unconditional(model, ctx, protocol)
+        protocol = params.protocol(ctx.seed)
+        gens = generations(model, ctx).unconditional(protocol)
         n_actions = int(ctx.actions.n_actions)
         tagged = ctx.actions.tag(list(gens["text"]), progress=ctx.progress)
         rows = []

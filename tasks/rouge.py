@@ -11,7 +11,7 @@ settings do not compare.
 A's numbers): sentences split on ".", case-sensitive words, n-gram *sets*, a summary-level ROUGE-L over
 word sets. It has rouge1/rouge2/rougeL only (its rouge-l is already summary-level) and no stemming.
 
-The continuations come from the shared generation protocol (``tasks.generation``): cached per model,
+The continuations come from the shared generation protocol (``harness.generation``): cached per model,
 prompts and seed, and shared with ``action_edit`` when both ask for the same prompts and longest length.
 """
 
@@ -23,10 +23,12 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from harness.adapters import PlanevalLM
+from harness.generation import ContinuationProtocol, at_length
+from harness.sampling import Sampling
 from harness.text import rouge_pltrdy
 from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
 from tasks.base import LENGTH, TASKS, MetricInfo, MetricValues, Task, TaskContext, TaskParams
-from tasks.generation import ContinuationProtocol, Sampling, at_length, continuations
+from tasks.generation import generations
 
 
 class RougeParams(TaskParams):
@@ -90,15 +92,20 @@ class Rouge(Task):
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: RougeParams = ctx.params
+        sampling = Sampling(
+            max_new_tokens=max(params.lengths),
+            temperature=params.temperature,
+            top_k=params.top_k,
+            seed=ctx.seed,
+            stop_at_eos=not params.fixed_length,
+        )
         protocol = ContinuationProtocol(
             n_prompts=params.n_prompts,
             min_prefix_tokens=params.min_prefix_tokens,
-            max_new_tokens=max(params.lengths),
             split=params.split,
-            stop_at_eos=not params.fixed_length,
-            sampling=Sampling(temperature=params.temperature, top_k=params.top_k),
+            sampling=sampling,
         )
-        gens = continuations(model, ctx, protocol)
+        gens = generations(model, ctx).continuations(protocol, ctx.corpus)
         tok = model.tokenizer
         rows: list[dict] = []
         for g in gens.itertuples(index=False):

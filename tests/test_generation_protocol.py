@@ -1,8 +1,10 @@
-"""The shared generation protocol: what it generates, that it is cached per (model, protocol, seed,
-prompts), and that a second evaluation reads the cache instead of generating."""
+"""The shared generation protocol (the engine's, ``harness.generation``): what it generates, that it is
+cached per (model, protocol, seed, prompts) under the same keys as before it moved out of ``tasks/``,
+and that a second evaluation reads the cache instead of generating."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,16 +12,16 @@ import pytest
 from _tagger import micro_lm, single_thread, synthetic_corpus  # noqa: F401
 
 from harness.cache import Cache
-from harness.hf_adapter import HFCausalLM
-from tasks.base import TaskContext
-from tasks.generation import (
+from harness.generation import (
     ContinuationProtocol,
-    Sampling,
     UnconditionalProtocol,
     at_length,
-    continuations,
-    unconditional,
+    generation_key,
 )
+from harness.hf_adapter import HFCausalLM
+from harness.sampling import Sampling
+from tasks.base import TaskContext
+from tasks.generation import UnconditionalParams, generations
 from tasks.rouge import Rouge, RougeParams
 
 
@@ -51,8 +53,65 @@ def _ctx(tmp_path: Path, params=None, seed: int = 0, cache: bool = True, model_k
     )
 
 
-UNCOND = UnconditionalProtocol(n_samples=3, max_new_tokens=12)
-CONT = ContinuationProtocol(n_prompts=3, min_prefix_tokens=16, max_new_tokens=24, sampling=Sampling(top_k=50))
+def _uncond(seed: int = 0, max_new_tokens: int = 12) -> UnconditionalProtocol:
+    return UnconditionalProtocol(
+        n_samples=3, sampling=Sampling(max_new_tokens=max_new_tokens, seed=seed, stop_at_eos=False)
+    )
+
+
+UNCOND = _uncond()
+CONT = ContinuationProtocol(
+    n_prompts=3, min_prefix_tokens=16, sampling=Sampling(max_new_tokens=24, top_k=50, stop_at_eos=False)
+)
+
+
+def unconditional(lm, ctx: TaskContext, protocol: UnconditionalProtocol) -> pd.DataFrame:
+    return generations(lm, ctx).unconditional(protocol)
+
+
+def continuations(lm, ctx: TaskContext, protocol: ContinuationProtocol) -> pd.DataFrame:
+    return generations(lm, ctx).continuations(protocol, ctx.corpus)
+
+
+def test_cache_keys_are_the_ones_tasks_generation_computed() -> None:
+    """The keys of ``stable_hash("generations", "1", model key, protocol, seed, prompts digest)`` with
+    the protocols as ``tasks/generation.py`` spelled them (hex values computed with that code, before
+    the protocols moved to the engine): the same cached generations are found."""
+    # UnconditionalProtocol(n_samples=3, max_new_tokens=12), seed 0
+    assert generation_key("m1", UNCOND) == "870bb689d2a5a5ca"
+    # the tasks' default unconditional params, seed 7
+    assert generation_key("hf:gpt2@abc", UnconditionalParams().protocol(7)) == "5baaaeb841490461"
+    full = UnconditionalParams(
+        n_samples=5, max_new_tokens=64, stop_at_eos=True, temperature=0.7, top_k=40, top_p=0.95
+    )
+    assert generation_key("m1", full.protocol(1)) == "e2b9cb49dd538fbf"
+    # ContinuationProtocol(n_prompts=3, min_prefix_tokens=16, max_new_tokens=24, sampling=top_k 50), seed 0
+    assert generation_key("m1", CONT, "0123456789abcdef") == "4dd03c0fe2fefeaf"
+    greedy = ContinuationProtocol(
+        n_prompts=100,
+        min_prefix_tokens=32,
+        split="val",
+        sampling=Sampling(max_new_tokens=1024, temperature=0.0, seed=3, stop_at_eos=True),
+    )
+    assert generation_key("m1", greedy, "fedcba9876543210") == "244cff04434d25c7"
+    # stop strings (no protocol had them before) make a key of their own
+    stopped = UNCOND.model_copy(update={"sampling": UNCOND.sampling.replace(stop=("\n",))})
+    assert generation_key("m1", stopped) != generation_key("m1", UNCOND)
+
+
+def test_the_manifest_records_the_protocol_as_before(tmp_path: Path) -> None:
+    unconditional(_counting(), _ctx(tmp_path, model_key="m1"), UNCOND)
+    (entry,) = (tmp_path / "cache" / "generations").iterdir()
+    assert entry.name == "870bb689d2a5a5ca"
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["protocol"] == {
+        "kind": "unconditional",
+        "n_samples": 3,
+        "max_new_tokens": 12,
+        "stop_at_eos": False,
+        "sampling": {"temperature": 1.0, "top_k": None, "top_p": None},
+    }
+    assert manifest["seed"] == 0 and manifest["model_key"] == "m1"
 
 
 def test_unconditional_samples_and_cache(tmp_path: Path) -> None:
@@ -74,8 +133,8 @@ def test_cache_key_separates_models_seeds_and_protocols(tmp_path: Path) -> None:
     lm = _counting()
     unconditional(lm, _ctx(tmp_path, model_key="m1"), UNCOND)
     unconditional(lm, _ctx(tmp_path, model_key="m2"), UNCOND)
-    unconditional(lm, _ctx(tmp_path, model_key="m1", seed=1), UNCOND)
-    unconditional(lm, _ctx(tmp_path, model_key="m1"), UNCOND.model_copy(update={"max_new_tokens": 13}))
+    unconditional(lm, _ctx(tmp_path, model_key="m1", seed=1), _uncond(seed=1))
+    unconditional(lm, _ctx(tmp_path, model_key="m1"), _uncond(max_new_tokens=13))
     assert CountingLM.calls == 4
     unconditional(lm, _ctx(tmp_path, model_key="m1"), UNCOND)
     assert CountingLM.calls == 4
@@ -125,6 +184,6 @@ def test_rouge_second_evaluation_does_not_generate(tmp_path: Path) -> None:
 
 def test_no_prompts_is_a_clear_error(tmp_path: Path) -> None:
     lm = micro_lm()
-    too_long = CONT.model_copy(update={"max_new_tokens": 5000})
+    too_long = CONT.model_copy(update={"sampling": CONT.sampling.replace(max_new_tokens=5000)})
     with pytest.raises(ValueError, match="no usable continuation prompts"):
         continuations(lm, _ctx(tmp_path), too_long)

@@ -297,9 +297,12 @@ def test_latent_ppl_end_to_end(tmp_path: Path) -> None:
 
 
 def _texts(ctx: TaskContext):
-    from tasks.generation import UnconditionalProtocol, unconditional
+    from harness.generation import UnconditionalProtocol
+    from harness.sampling import Sampling
+    from tasks.generation import generations
 
-    table = unconditional(micro_lm(), ctx, UnconditionalProtocol(n_samples=4, max_new_tokens=24))
+    sampling = Sampling(max_new_tokens=24, seed=ctx.seed, stop_at_eos=False)
+    table = generations(micro_lm(), ctx).unconditional(UnconditionalProtocol(n_samples=4, sampling=sampling))
     return dict(zip(table["sample_id"], table["text"], strict=True))
 
 
