@@ -14,9 +14,10 @@ import torch
 from _models import tiny_tokenizer
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from harness.sampling import Sampling
 from trainers.reward_weighted.data import Example, supervised_batch
 from trainers.reward_weighted.policy import supervised_loss
-from trainers.reward_weighted.preferences import Sampling, collect_preferences, preference_loss
+from trainers.reward_weighted.preferences import CandidateSampling, collect_preferences, preference_loss
 from trainers.reward_weighted.reward_model import TokenRewardModel, build_body
 
 K, INPUTS, BATCH, TARGET, SOURCE = 3, 4, 8, 64, 48
@@ -52,7 +53,7 @@ def _mean(benchmark) -> float:
 
 def test_reward_update(benchmark, setup) -> None:
     tok, policy, reward, examples = setup
-    sampling = Sampling(TARGET)
+    sampling = CandidateSampling(Sampling(max_new_tokens=TARGET, stop_at_eos=False))
 
     def update() -> None:
         prefs = collect_preferences(

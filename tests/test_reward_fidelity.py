@@ -7,10 +7,16 @@ import pytest
 import torch
 from _models import micro_model, tiny_tokenizer
 
+from harness.sampling import Sampling
 from trainers.reward_weighted.config import RewardWeightedConfig
 from trainers.reward_weighted.losses import aggregate
-from trainers.reward_weighted.preferences import Sampling, sample_candidates
+from trainers.reward_weighted.preferences import CandidateSampling, sample_candidates
 from trainers.reward_weighted.trainer import reward_accuracy_summary, wilson_interval
+
+
+def _candidates(n: int, temperature: float = 1.0, **kw) -> CandidateSampling:
+    """``n`` new tokens at ``temperature``, end-of-text suppressed (the candidates' default)."""
+    return CandidateSampling(Sampling(max_new_tokens=n, temperature=temperature, stop_at_eos=False), **kw)
 
 
 def _policy() -> torch.nn.Module:
@@ -20,12 +26,12 @@ def _policy() -> torch.nn.Module:
 
 def test_sampled_candidate_lengths_vary_and_are_seeded():
     policy, sources = _policy(), [[0, *range(5, 20)], [0, 30, 31], [0, 7]]
-    s = Sampling(16, lengths="sampled", min_new_tokens=4)
+    s = _candidates(16, lengths="sampled", min_new_tokens=4)
     one = sample_candidates(policy, sources, 4, s, eos_id=0, pad_id=0, seed=3)
     assert one == sample_candidates(policy, sources, 4, s, eos_id=0, pad_id=0, seed=3)
     lengths = [len(c) for c in one]
     assert all(4 <= n <= 16 for n in lengths) and len(set(lengths)) > 3
-    fixed = sample_candidates(policy, sources, 4, Sampling(16), eos_id=0, pad_id=0, seed=3)
+    fixed = sample_candidates(policy, sources, 4, _candidates(16), eos_id=0, pad_id=0, seed=3)
     assert {len(c) for c in fixed} == {16}
     # a sampled candidate is a prefix of the fixed-length one drawn with the same seed
     assert all(f[: len(c)] == c for c, f in zip(one, fixed, strict=True))
@@ -36,7 +42,7 @@ def test_sum_and_avg_differ_once_lengths_vary():
     two aggregations rank candidates differently."""
     policy, sources = _policy(), [[0, *range(5, 20)]]
     cands = sample_candidates(
-        policy, sources, 3, Sampling(12, lengths="sampled", min_new_tokens=2), eos_id=0, pad_id=0, seed=11
+        policy, sources, 3, _candidates(12, lengths="sampled", min_new_tokens=2), eos_id=0, pad_id=0, seed=11
     )
     width = max(len(c) for c in cands)
     mask = torch.tensor([[[1.0] * len(c) + [0.0] * (width - len(c)) for c in cands]])

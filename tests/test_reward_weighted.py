@@ -11,6 +11,7 @@ import pytest
 import torch
 from _models import micro_model, tiny_tokenizer
 
+from harness.sampling import Sampling
 from trainers.reward_weighted.data import make_batch
 from trainers.reward_weighted.losses import (
     aggregate,
@@ -26,7 +27,12 @@ from trainers.reward_weighted.losses import (
 )
 from trainers.reward_weighted.metrics import SEQUENCE_METRICS, score_sequences
 from trainers.reward_weighted.policy import reinforce_step_loss, supervised_loss
-from trainers.reward_weighted.preferences import PreferenceBatch, Sampling, preference_loss, sample_candidates
+from trainers.reward_weighted.preferences import (
+    CandidateSampling,
+    PreferenceBatch,
+    preference_loss,
+    sample_candidates,
+)
 from trainers.reward_weighted.reward_model import TokenRewardModel, bound_rewards, build_body
 from trainers.reward_weighted.schedule import RetrainSchedule, period_in_steps
 
@@ -38,6 +44,11 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def _candidates(n: int, temperature: float = 1.0) -> CandidateSampling:
+    """``n`` new tokens at ``temperature``, end-of-text suppressed (the candidates' default)."""
+    return CandidateSampling(Sampling(max_new_tokens=n, temperature=temperature, stop_at_eos=False))
 
 
 def _mask(lengths: list[list[int]], width: int) -> torch.Tensor:
@@ -209,7 +220,7 @@ def test_gradients_reach_the_policy_only_through_its_log_probs() -> None:
         reward,
         [[0, 5, 6], [0, 9, 10, 11]],
         samples=2,
-        sampling=Sampling(4),
+        sampling=_candidates(4),
         tokenizer=tok,
         seed=0,
         alpha=0.01,
@@ -223,7 +234,7 @@ def test_gradients_reach_the_policy_only_through_its_log_probs() -> None:
 def test_reward_loss_leaves_the_policy_untouched() -> None:
     _, policy, reward = _models()
     sources = [[0, 5, 6, 7], [0, 9, 10]]
-    cands = sample_candidates(policy, sources, 3, Sampling(5), eos_id=0, pad_id=0, seed=1)
+    cands = sample_candidates(policy, sources, 3, _candidates(5), eos_id=0, pad_id=0, seed=1)
     batch = make_batch([s for s in sources for _ in range(3)], cands, pad_id=0)
     prefs = PreferenceBatch(batch, torch.tensor([[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]]), 3, [])
     rewards = reward(batch.input_ids, batch.attention_mask)
@@ -239,7 +250,7 @@ def test_reinforce_mean_baseline_cancels_a_constant_reward() -> None:
     tok, policy, reward = _models()
     with torch.no_grad():
         reward.head[2].weight.zero_()  # every token gets sigmoid(bias): a constant
-    kwargs = dict(samples=2, sampling=Sampling(4), tokenizer=tok, seed=0, alpha=0.0)
+    kwargs = dict(samples=2, sampling=_candidates(4), tokenizer=tok, seed=0, alpha=0.0)
     loss, _ = reinforce_step_loss(policy, reward, [[0, 5, 6]], baseline="mean", **kwargs)
     assert loss.item() == pytest.approx(0.0, abs=1e-7)
     loss, _ = reinforce_step_loss(policy, reward, [[0, 5, 6]], baseline="none", **kwargs)
@@ -299,12 +310,12 @@ def test_pairwise_accuracy() -> None:
 def test_candidates_are_seeded_and_padding_free() -> None:
     _, policy, _ = _models()
     a, b = [0, *range(5, 20)], [0, 30, 31]
-    s = Sampling(6)
+    s = _candidates(6)
     one = sample_candidates(policy, [a, b], 2, s, eos_id=0, pad_id=0, seed=7)
     assert one == sample_candidates(policy, [a, b], 2, s, eos_id=0, pad_id=0, seed=7)
     assert one != sample_candidates(policy, [a, b], 2, s, eos_id=0, pad_id=0, seed=8)
     assert all(len(c) == 6 and 0 not in c for c in one)  # end-of-text suppressed: fixed length
-    greedy = Sampling(6, temperature=0.0)
+    greedy = _candidates(6, temperature=0.0)
     batched = sample_candidates(policy, [a, b], 1, greedy, eos_id=0, pad_id=0, seed=0)
     alone = [sample_candidates(policy, [x], 1, greedy, eos_id=0, pad_id=0, seed=0)[0] for x in (a, b)]
     assert batched == alone  # left padding does not change a row's continuation

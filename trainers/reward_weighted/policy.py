@@ -22,7 +22,7 @@ from trainers.reward_weighted.losses import (
     token_nll,
     wmle_loss,
 )
-from trainers.reward_weighted.preferences import Sampling, last_scored, sample_candidates
+from trainers.reward_weighted.preferences import CandidateSampling, last_scored, sample_candidates
 
 
 def policy_nll(policy: torch.nn.Module, batch: SeqBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +74,7 @@ def reinforce_step_loss(
     sources: Sequence[Sequence[int]],
     *,
     samples: int,
-    sampling: Sampling,
+    sampling: CandidateSampling,
     tokenizer: Any,
     seed: int,
     alpha: float,

@@ -16,22 +16,25 @@ import numpy as np
 import torch
 from transformers import GenerationConfig
 
+from harness.sampling import Sampling
 from trainers.reward_weighted.data import Example, SeqBatch, make_batch
 from trainers.reward_weighted.losses import aggregate, listmle_loss
 from trainers.reward_weighted.metrics import score_sequences
 
 
 @dataclass(frozen=True)
-class Sampling:
-    """How candidates are drawn from the policy."""
+class CandidateSampling:
+    """How candidates are drawn from the policy: the engine's ``Sampling`` (its ``seed`` is not read:
+    every call is seeded by its own round and update), and what only candidates have."""
 
-    max_new_tokens: int
-    temperature: float = 1.0
-    top_k: int | None = None
-    stop_at_eos: bool = False
+    sampling: Sampling
     #: "sampled": each candidate is cut to a seeded length in [min_new_tokens, max_new_tokens]
     lengths: str = "fixed"
     min_new_tokens: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sampling.stop:
+            raise ValueError("candidates end at end-of-text or max_new_tokens, not at stop strings")
 
 
 @torch.no_grad()
@@ -39,7 +42,7 @@ def sample_candidates(
     policy: torch.nn.Module,
     sources: Sequence[Sequence[int]],
     k: int,
-    sampling: Sampling,
+    candidates: CandidateSampling,
     *,
     eos_id: int,
     pad_id: int,
@@ -51,6 +54,7 @@ def sample_candidates(
     "sampled"`` each continuation is then cut to a length drawn from ``[min_new_tokens,
     max_new_tokens]`` by a generator seeded with ``seed``: candidates of one source differ in length, as
     natural text does, so length-sensitive aggregations (sum vs avg) are told apart."""
+    sampling = candidates.sampling
     was_training = policy.training
     policy.eval()
     device = next(policy.parameters()).device
@@ -66,11 +70,11 @@ def sample_candidates(
         do_sample=not greedy,
         temperature=None if greedy else sampling.temperature,
         top_k=sampling.top_k or 0,
-        top_p=None,
+        top_p=sampling.top_p,
         num_beams=1,
         num_return_sequences=1 if greedy else k,
         pad_token_id=pad_id,
-        min_new_tokens=min(sampling.min_new_tokens, sampling.max_new_tokens) if sampling.stop_at_eos else 0,
+        min_new_tokens=min(candidates.min_new_tokens, sampling.max_new_tokens) if sampling.stop_at_eos else 0,
         eos_token_id=eos_id if sampling.stop_at_eos else None,
         suppress_tokens=None if sampling.stop_at_eos else [eos_id],
     )
@@ -88,8 +92,8 @@ def sample_candidates(
     for row in rows:
         if sampling.stop_at_eos and eos_id in row:
             row = row[: row.index(eos_id) + 1]
-        if sampling.lengths == "sampled":
-            low = min(sampling.min_new_tokens, len(row))
+        if candidates.lengths == "sampled":
+            low = min(candidates.min_new_tokens, len(row))
             row = row[: int(cut.integers(low, len(row) + 1))]
         cands.append(row)
     return cands
@@ -109,7 +113,7 @@ def collect_preferences(
     policy: torch.nn.Module,
     examples: Sequence[Example],
     k: int,
-    sampling: Sampling,
+    sampling: CandidateSampling,
     *,
     metric: str,
     tokenizer: Any,

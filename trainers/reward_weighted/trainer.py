@@ -31,6 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM, resolve_max_length
+from harness.sampling import Sampling
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
 from trainers.finite import check_loss
 from trainers.lm import PlainLMTrainer, make_accelerator, make_optimizer
@@ -45,7 +46,7 @@ from trainers.reward_weighted.data import (
 from trainers.reward_weighted.losses import pairwise_accuracy
 from trainers.reward_weighted.metrics import SEQUENCE_METRICS
 from trainers.reward_weighted.policy import reinforce_step_loss, supervised_loss
-from trainers.reward_weighted.preferences import Sampling, collect_preferences, preference_loss
+from trainers.reward_weighted.preferences import CandidateSampling, collect_preferences, preference_loss
 from trainers.reward_weighted.reward_model import TokenRewardModel, build_body
 from trainers.reward_weighted.schedule import RetrainSchedule, period_in_steps, steps_per_epoch
 
@@ -120,11 +121,13 @@ class _Run:
         if self.cfg.uses_reward:
             body = build_body(self.cfg.reward_body, self.policy, self.tokenizer)
             self.reward_model = TokenRewardModel(body, self.cfg.reward_hidden, self.cfg.reward_bound)
-        self.sampling = Sampling(
-            max_new_tokens=self.cfg.target_tokens,
-            temperature=self.cfg.sample_temperature,
-            top_k=self.cfg.sample_top_k,
-            stop_at_eos=self.cfg.candidates_stop_at_eos,
+        self.sampling = CandidateSampling(
+            Sampling(
+                max_new_tokens=self.cfg.target_tokens,
+                temperature=self.cfg.sample_temperature,
+                top_k=self.cfg.sample_top_k,
+                stop_at_eos=self.cfg.candidates_stop_at_eos,
+            ),
             lengths=self.cfg.candidate_lengths,
             min_new_tokens=self.cfg.min_candidate_tokens,
         )
