@@ -264,7 +264,7 @@ def _train_ctx(tmp_path: Path, name: str, cfg: LMConfig, log) -> TrainContext:
 
 
 def test_corrupted_newest_checkpoint_falls_back_to_the_older_intact_one(tmp_path):
-    cfg = LMConfig(preset="micro", batch_size=4, seq_len=32, lr=3e-3, warmup_steps=2, dropout=0.1,
+    cfg = LMConfig(weights="preset:micro", batch_size=4, seq_len=32, lr=3e-3, warmup_steps=2, dropout=0.1,
                    max_steps=12, checkpoint_every=4)  # fmt: skip
     whole = _train_ctx(tmp_path, "whole", cfg, lambda s: None)
     PlainLMTrainer().train(whole)

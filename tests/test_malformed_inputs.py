@@ -257,8 +257,8 @@ CASES: list[Case] = [
     ),
     Case(
         "override-model-rule",
-        GOOD + "overrides: {micro-lm: {preset: nosuchpreset}}\n",
-        ("suite.yaml: overrides.micro-lm.preset", "unknown preset"),
+        GOOD + "overrides: {micro-lm: {weights: preset:nosuchpreset}}\n",
+        ("suite.yaml: overrides.micro-lm.weights", "unknown preset"),
     ),
     Case(
         "trainer-params-unused",
@@ -280,7 +280,10 @@ CASES: list[Case] = [
         "variant-bad-param",
         suite(variants="[bad-{t}]"),
         ("bad.yaml: params.max_step", "unknown field"),
-        files={"bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {preset: micro, max_step: 3}\n"},
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\n"
+            "params: {weights: preset:micro, max_step: 3}\n"
+        },
     ),
     Case(
         "variant-dup-key",
@@ -292,7 +295,10 @@ CASES: list[Case] = [
         "variant-seq-len-beyond-context",
         suite(variants="[bad-{t}]"),
         ("bad.yaml: params.seq_len", "context of 64"),
-        files={"bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {preset: micro, seq_len: 100}\n"},
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\n"
+            "params: {weights: preset:micro, seq_len: 100}\n"
+        },
     ),
     Case(
         "variant-seed-huge",
@@ -315,36 +321,125 @@ CASES: list[Case] = [
     Case(
         "variant-hf-preset-missing",
         suite(variants="[bad-{t}]"),
-        ("bad.yaml: params.preset", "no such model folder"),
+        ("bad.yaml: params.weights", "no such model folder"),
         files={
-            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {preset: 'hf:/no/such/weights'}\n"
+            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {weights: 'hf:/no/such/weights'}\n"
         },
     ),
     Case(
         "variant-hf-preset-offline",
         suite(variants="[bad-{t}]"),
-        ("bad.yaml: params.preset", "offline"),
+        ("bad.yaml: params.weights", "offline"),
         files={
-            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {preset: 'hf:nobody/nothing-xyz'}\n"
+            "bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {weights: 'hf:nobody/nothing-xyz'}\n"
         },
     ),
     Case(
         "variant-unknown-base",
         suite(variants="[bad-{t}]"),
-        ("bad.yaml: params.base", "unknown variant 'tiny-lmm'"),
-        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {base: tiny-lmm}\n"},
+        ("bad.yaml: params.weights", "unknown variant 'tiny-lmm'"),
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\n"
+            "params: {weights: variant:tiny-lmm}\n"
+        },
     ),
     Case(
         "variant-base-cycle",
         suite(variants="[bad-{t}]"),
         ("bad.yaml", "requirement cycle"),
-        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {base: bad-{t}}\n"},
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\n"
+            "params: {weights: variant:bad-{t}}\n"
+        },
     ),
     Case(
         "variant-planner-hf-base-missing",
         suite(variants="[bad-{t}]"),
-        ("bad.yaml: params.base", "no such model folder"),
-        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {base: 'hf:/no/lm'}\n"},
+        ("bad.yaml: params.weights", "no such model folder"),
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {weights: 'hf:/no/lm'}\n"
+        },
+    ),
+    # -- weights: one spelling; an old field names the new one (issue 15)
+    Case(
+        "retired-lm-preset",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.preset", "`preset: micro` is now `weights: preset:micro`"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {preset: micro}\n"},
+    ),
+    Case(
+        "retired-planner-base",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.base", "`base: tiny-lm` is now `weights: variant:tiny-lm`"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {base: tiny-lm}\n"},
+    ),
+    Case(
+        "retired-planner-hf-base",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.base", "`base: hf:gpt2` is now `weights: hf:gpt2`"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {base: 'hf:gpt2'}\n"},
+    ),
+    Case(
+        "retired-in-trainer-params",
+        GOOD + "trainer_params: {lm: {preset: tiny}}\n",
+        ("suite.yaml: trainer_params.lm.preset", "`preset: tiny` is now `weights: preset:tiny`"),
+    ),
+    Case(
+        "retired-in-override",
+        GOOD + "overrides: {micro-lm: {preset: 'hf:gpt2'}}\n",
+        ("suite.yaml: overrides.micro-lm.preset", "is now `weights: hf:gpt2`"),
+    ),
+    Case(
+        "retired-reward-body",
+        suite(variants="[bad-{t}]"),
+        (
+            "bad.yaml: params.reward_body",
+            "`reward_body: base` is now the default (leave `reward_weights` out)",
+        ),
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: rw\ntrainer: reward_weighted\nparams: {reward_body: base}\n"
+        },
+    ),
+    Case(
+        "retired-reward-body-preset",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.reward_body", "`reward_body: micro` is now `reward_weights: preset:micro`"),
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: rw\ntrainer: reward_weighted\nparams: {reward_body: micro}\n"
+        },
+    ),
+    Case(
+        "retired-grpo-sft",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.sft", "`sft: plan-m1` is now `weights: variant:plan-m1`"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: pt\ntrainer: plan-grpo\nparams: {sft: plan-m1}\n"},
+    ),
+    Case(
+        "retired-plan-sft-base",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.base", "`base: tiny-lm` is now `weights: variant:tiny-lm`"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: pt\ntrainer: plan-sft\nparams: {base: tiny-lm}\n"},
+    ),
+    Case(
+        "weights-no-kind",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.weights", "'tiny-lm' is not variant:<name>, hf:<Hub id or path> or preset:<name>"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: planner\ntrainer: planner\nparams: {weights: tiny-lm}\n"},
+    ),
+    Case(
+        "weights-kind-not-taken",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.weights", "this trainer takes preset:<name> or hf:<Hub id or path>"),
+        files={"bad.yaml": "name: bad-{t}\nfamily: lm\ntrainer: lm\nparams: {weights: variant:tiny-lm}\n"},
+    ),
+    Case(
+        "reward-weights-hf-missing",
+        suite(variants="[bad-{t}]"),
+        ("bad.yaml: params.reward_weights", "no such model folder"),
+        files={
+            "bad.yaml": "name: bad-{t}\nfamily: rw\ntrainer: reward_weighted\n"
+            "params: {reward_weights: 'hf:/no/body'}\n"
+        },
     ),
     Case(
         "variant-not-mapping",

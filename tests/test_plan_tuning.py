@@ -30,7 +30,7 @@ from trainers.plan_tuning.rewards import answer_reward, make_plan_reward, plan_s
 from trainers.plan_tuning.sft import PlanSFTConfig, PlanSFTTrainer, build_dataset, make_sft_trainer
 from trainers.plan_tuning.teacher import TeacherPlans, few_shot_prompt, select
 
-MICRO = dict(preset="micro", n_positions=256, batch_size=4, lr=3e-3, warmup_steps=0, logging_steps=1)
+MICRO = dict(weights="preset:micro", n_positions=256, batch_size=4, lr=3e-3, warmup_steps=0, logging_steps=1)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +82,17 @@ def test_registered_and_config() -> None:
     with pytest.raises(ValidationError, match="model"):
         PlanSFTConfig(plan_source="teacher")  # the teacher needs a model
     with pytest.raises(ValidationError, match="cannot override"):
-        PlanSFTConfig(preset="hf:gpt2", n_positions=64)
+        PlanSFTConfig(weights="hf:gpt2", n_positions=64)
+    with pytest.raises(ValidationError, match="cannot override a trained model"):
+        PlanSFTConfig(weights="variant:plan-m1", n_layer=2)
+    from_variant = PlanSFTConfig(weights="variant:tiny-lm")
+    assert PlanSFTTrainer().requires(from_variant) == {"weights": Requirement(variant="tiny-lm")}
+    assert PlanSFTTrainer().requires(PlanSFTConfig()) == {} == PlanSFTTrainer().pretrained(from_variant)
+    with pytest.raises(ValidationError, match=r"`preset: tiny` is now `weights: preset:tiny`"):
+        PlanSFTConfig.model_validate({"preset": "tiny"})
     assert (
         PlanSFTConfig().lm_config().n_positions == 256
-        and PlanSFTConfig(preset="hf:x").lm_config().n_positions is None
+        and PlanSFTConfig(weights="hf:x").lm_config().n_positions is None
     )
     with pytest.raises(ValidationError, match="multiple of num_generations"):
         PlanGRPOConfig(batch_size=6, num_generations=4)
@@ -342,7 +349,7 @@ def test_two_stage_artifact_loads_as_m2(tmp_path: Path, corpus: Corpus, tokenize
 
 def test_grpo_requires_sft_and_runs(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
     trainer = PlanGRPOTrainer()
-    assert trainer.requires(PlanGRPOConfig()) == {"sft": Requirement(variant="plan-m1")}
+    assert trainer.requires(PlanGRPOConfig()) == {"weights": Requirement(variant="plan-m1")}
     sft_cfg = PlanSFTConfig(**MICRO, format="plan", max_steps=2, eval_docs=0)
     sft_ctx = _ctx(tmp_path, "sft", sft_cfg, corpus, tokenizer)
     PlanSFTTrainer().train(sft_ctx)
@@ -356,10 +363,12 @@ def test_grpo_requires_sft_and_runs(tmp_path: Path, corpus: Corpus, tokenizer) -
         checkpoint_every=1,
         logging_steps=1,
     )
-    ctx = _ctx(tmp_path, "grpo", cfg, corpus, tokenizer, inputs={"sft": sft_ctx.out_dir}, trainer="plan-grpo")
+    ctx = _ctx(
+        tmp_path, "grpo", cfg, corpus, tokenizer, inputs={"weights": sft_ctx.out_dir}, trainer="plan-grpo"
+    )
     trainer.train(ctx)
     summary = json.loads((ctx.out_dir / "training.json").read_text())
-    assert summary["started_from"] == "plan-m1" and summary["reward_weights"] == [1.0, 0.5]
+    assert summary["started_from"] == "variant:plan-m1" and summary["reward_weights"] == [1.0, 0.5]
     assert any(k.startswith("rewards/") for k in summary["logs"])
     assert len(summary["logs"]["reward"]) == 2
     assert type(trainer.load(ctx.out_dir, "g")) is HFCausalLM
@@ -376,7 +385,9 @@ def test_grpo_shares_the_sft_stage() -> None:
     plan = plan_suite(suite)
     by_name = {m.variant.name: m for m in plan.models}
     sft_key = by_name["plan-m1"].key
-    assert by_name["grpo-ans"].requires["sft"].key == sft_key == by_name["grpo-plan"].requires["sft"].key
+    assert (
+        by_name["grpo-ans"].requires["weights"].key == sft_key == by_name["grpo-plan"].requires["weights"].key
+    )
     assert by_name["grpo-ans"].key != by_name["grpo-plan"].key
 
 

@@ -330,7 +330,7 @@ def test_variants_share_the_base_lm_and_the_pretrained_planner() -> None:
     plan = plan_suite(suite, source)
     by_name = {m.variant.name: m for m in plan.models}
     oa, soft, only = by_name["micro-oa"], by_name["micro-soft"], by_name["micro-lm-only"]
-    assert oa.requires["base"].key == soft.requires["base"].key == only.requires["base"].key
+    assert oa.requires["weights"].key == soft.requires["weights"].key == only.requires["weights"].key
     assert oa.requires["planner"].key == soft.requires["planner"].key
     assert "planner" not in only.requires  # the LM-only row needs no planner
     assert set(plan.artifacts) == {"actions"} and oa.key != soft.key

@@ -82,12 +82,12 @@ def base_dir(tmp_path: Path) -> Path:
 def test_killed_finetuning_resumes_to_the_uninterrupted_result(tmp_path: Path, base_dir: Path) -> None:
     corpus, tagger = _corpus_and_tagger(30)
     cfg = PlannerConfig(
-        base="micro", selection="soft", unfreeze="halfway", nap_pretrain=False, max_steps=6,
+        weights="variant:micro", selection="soft", unfreeze="halfway", nap_pretrain=False, max_steps=6,
         batch_size=4, seq_len=32, lr=1e-3, checkpoint_every=2, planner={"max_sentences": 8},
     )  # fmt: skip
-    whole = _ctx(tmp_path / "a", cfg, corpus, tagger, "whole", {"base": base_dir})
+    whole = _ctx(tmp_path / "a", cfg, corpus, tagger, "whole", {"weights": base_dir})
     PlannerTrainer().train(whole)
-    killed = _ctx(tmp_path / "b", cfg, corpus, tagger, "killed", {"base": base_dir})
+    killed = _ctx(tmp_path / "b", cfg, corpus, tagger, "killed", {"weights": base_dir})
     with pytest.raises(TrainingInterrupted):
         PlannerTrainer(stop_after=4).train(killed)
     PlannerTrainer().train(killed)  # resumes from the step-4 checkpoint

@@ -80,7 +80,7 @@ def test_entry_point_registers_a_task_from_another_package(tmp_path, monkeypatch
 
 def test_include_dir_registers_variants_and_suites(tmp_path):
     (tmp_path / "v.yaml").write_text(
-        "name: my-variant\nfamily: lm\ntrainer: lm\nparams: {preset: micro, max_steps: 2}\n"
+        "name: my-variant\nfamily: lm\ntrainer: lm\nparams: {weights: preset:micro, max_steps: 2}\n"
     )
     specs = include_dir(tmp_path)
     assert [s.name for s in specs] == ["my-variant"]

@@ -55,10 +55,10 @@ def test_sum_and_avg_differ_once_lengths_vary():
 
 
 def test_default_config_samples_lengths():
-    cfg = RewardWeightedConfig(base="tiny-lm")
+    cfg = RewardWeightedConfig(weights="variant:tiny-lm")
     assert cfg.candidate_lengths == "sampled" and cfg.min_candidate_tokens <= cfg.target_tokens
     with pytest.raises(ValueError, match="min_candidate_tokens"):
-        RewardWeightedConfig(base="tiny-lm", target_tokens=8, min_candidate_tokens=9)
+        RewardWeightedConfig(weights="variant:tiny-lm", target_tokens=8, min_candidate_tokens=9)
 
 
 def test_reward_accuracy_with_n_and_wilson_interval():

@@ -35,6 +35,7 @@ from trainers.reward_weighted.preferences import (
 )
 from trainers.reward_weighted.reward_model import TokenRewardModel, bound_rewards, build_body
 from trainers.reward_weighted.schedule import RetrainSchedule, period_in_steps
+from trainers.weights import Weights
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -191,7 +192,7 @@ def test_returns_to_go() -> None:
 def _models():
     tok = tiny_tokenizer()
     policy = micro_model(len(tok), seed=0).train()
-    reward = TokenRewardModel(build_body("micro", policy, tok), hidden=16).train()
+    reward = TokenRewardModel(build_body(Weights("preset", "micro"), policy, tok), hidden=16).train()
     return tok, policy, reward
 
 
@@ -276,7 +277,7 @@ def test_rewards_are_bounded_in_0_1(how: str) -> None:
     assert torch.all(r > 0) and torch.all(r <= 1)
     assert torch.all(r[1:-1].diff() >= 0)  # monotone in z
     tok, policy, _ = _models()
-    model = TokenRewardModel(build_body("micro", policy, tok), hidden=8, bound=how)
+    model = TokenRewardModel(build_body(Weights("preset", "micro"), policy, tok), hidden=8, bound=how)
     with torch.no_grad():
         model.head[2].bias.fill_(1e4)
         high = model(torch.tensor([[0, 5, 6]]), torch.ones(1, 3, dtype=torch.long))
@@ -289,7 +290,7 @@ def test_rewards_are_bounded_in_0_1(how: str) -> None:
 
 def test_reward_model_round_trip(tmp_path) -> None:
     tok, policy, _ = _models()
-    model = TokenRewardModel(build_body("base", policy, tok), hidden=8, bound="softplus").eval()
+    model = TokenRewardModel(build_body(None, policy, tok), hidden=8, bound="softplus").eval()
     ids, mask = torch.tensor([[0, 5, 6, 7]]), torch.ones(1, 4, dtype=torch.long)
     model.save(tmp_path)
     again = TokenRewardModel.load(tmp_path).eval()

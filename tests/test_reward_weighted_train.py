@@ -36,7 +36,7 @@ SMALL = dict(
     eval_prompts=3,
     checkpoint_every=4,
     lr=1e-3,
-    reward_body="micro",
+    reward_weights="preset:micro",
 )
 
 
@@ -81,7 +81,7 @@ def _ctx(tmp_path: Path, name: str, cfg, corpus: Corpus, base: Path) -> TrainCon
         out_dir=out,
         checkpoint_dir=tmp_path / name / "ckpt",
         progress=False,
-        inputs={"base": base},
+        inputs={"weights": base},
         log=lambda s: None,
     )
 
@@ -89,7 +89,7 @@ def _ctx(tmp_path: Path, name: str, cfg, corpus: Corpus, base: Path) -> TrainCon
 def test_registered_with_a_shared_base_requirement() -> None:
     assert TRAINERS.get("reward_weighted") is RewardWeightedTrainer
     req = RewardWeightedTrainer().requires(RewardWeightedConfig())
-    assert req["base"].variant == "tiny-lm"
+    assert req["weights"].variant == "tiny-lm"
 
 
 def test_config_checks() -> None:
@@ -180,7 +180,7 @@ def test_reward_suite_plans_one_shared_base() -> None:
         "pg-reinforce",
     }
     assert expected <= set(by_name)
-    bases = {by_name[n].requires["base"].key for n in expected}
+    bases = {by_name[n].requires["weights"].key for n in expected}
     assert bases == {by_name["tiny-lm"].key}
     assert by_name["pg-k3"].key == by_name["pg-avg"].key  # the same configuration: one model
     assert len({by_name[n].key for n in expected}) == len(expected) - 1

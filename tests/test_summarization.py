@@ -142,8 +142,8 @@ def test_reward_weighted_trainer_in_the_summarization_setting(tmp_path) -> None:
     tok.save_pretrained(base / "model")
     cfg = RewardWeightedConfig(
         setting="summarization", max_source_tokens=30, target_tokens=12, max_steps=3, batch_size=2,
-        reward_steps=1, reward_batch_size=2, retrain_every_steps=1, reward_hidden=8, reward_body="micro",
-        eval_prompts=2, aggregation="sum", k=2,
+        reward_steps=1, reward_batch_size=2, retrain_every_steps=1, reward_hidden=8,
+        reward_weights="preset:micro", eval_prompts=2, aggregation="sum", k=2,
     )  # fmt: skip
     assert cfg.candidates_stop_at_eos
     out = tmp_path / "out"
@@ -151,7 +151,7 @@ def test_reward_weighted_trainer_in_the_summarization_setting(tmp_path) -> None:
     ctx = TrainContext(
         variant=VariantSpec(name="sum", family="reward_weighted", trainer="reward_weighted"),
         config=cfg, seed=0, corpus=corpus, tokenizer=tok, out_dir=out, checkpoint_dir=tmp_path / "ckpt",
-        progress=False, inputs={"base": base}, log=lambda s: None,
+        progress=False, inputs={"weights": base}, log=lambda s: None,
     )  # fmt: skip
     trainer = RewardWeightedTrainer()
     trainer.train(ctx)

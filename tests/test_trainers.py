@@ -61,7 +61,7 @@ def context(tmp_path: Path, name: str, config, corpus: Corpus, tokenizer, traine
     )
 
 
-MICRO = dict(preset="micro", batch_size=4, seq_len=32, lr=3e-3, warmup_steps=2, dropout=0.1)
+MICRO = dict(weights="preset:micro", batch_size=4, seq_len=32, lr=3e-3, warmup_steps=2, dropout=0.1)
 
 
 def test_registered() -> None:
@@ -71,12 +71,12 @@ def test_registered() -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(ValidationError, match="unknown preset"):
-        LMConfig(preset="huge")
+        LMConfig(weights="preset:huge")
     with pytest.raises(ValidationError, match="cannot override"):
-        LMConfig(preset="hf:gpt2", n_layer=3)
+        LMConfig(weights="hf:gpt2", n_layer=3)
     with pytest.raises(ValidationError, match="extra"):
-        LMConfig(preset="micro", learning_rate=1.0)
-    assert LMConfig(preset="micro", n_positions=96).architecture()["n_positions"] == 96
+        LMConfig(weights="preset:micro", learning_rate=1.0)
+    assert LMConfig(weights="preset:micro", n_positions=96).architecture()["n_positions"] == 96
 
 
 def test_lm_learns_and_round_trips(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
@@ -225,12 +225,12 @@ def test_unigram_generation(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
 def test_fine_tunes_a_pretrained_folder_and_switches_precision(
     tmp_path: Path, corpus: Corpus, tokenizer
 ) -> None:
-    """``preset: hf:<path>`` starts from the saved weights (with their tokenizer); a bf16 run after an
+    """``weights: hf:<path>`` starts from the saved weights (with their tokenizer); a bf16 run after an
     fp32 one in the same process gets a fresh accelerator configuration."""
     base = micro_model(len(tokenizer), n_positions=64, seed=4)
     base.save_pretrained(tmp_path / "base", safe_serialization=True)
     tokenizer.save_pretrained(tmp_path / "base")
-    cfg = LMConfig(preset=f"hf:{tmp_path / 'base'}", max_steps=3, batch_size=2, seq_len=16, lr=1e-3)
+    cfg = LMConfig(weights=f"hf:{tmp_path / 'base'}", max_steps=3, batch_size=2, seq_len=16, lr=1e-3)
     ctx = context(tmp_path, "ft", cfg, corpus, tokenizer)
     PlainLMTrainer().train(ctx)
     tuned = PlainLMTrainer().load(ctx.out_dir, identity="test:ft").model
@@ -246,7 +246,9 @@ def test_fine_tunes_a_pretrained_folder_and_switches_precision(
 def test_window_longer_than_the_context_is_refused(tmp_path: Path, corpus: Corpus, tokenizer) -> None:
     from harness.errors import PlanevalError
 
-    ctx = context(tmp_path, "long", LMConfig(preset="micro", seq_len=128, max_steps=1), corpus, tokenizer)
+    ctx = context(
+        tmp_path, "long", LMConfig(weights="preset:micro", seq_len=128, max_steps=1), corpus, tokenizer
+    )
     with pytest.raises(PlanevalError, match="exceeds the model's context of 64"):
         PlainLMTrainer().train(ctx)
 
@@ -263,7 +265,7 @@ def test_unigram_fixed_length_never_draws_eos(tokenizer) -> None:
 
 def test_fingerprint_follows_local_starting_weights(tmp_path: Path, tokenizer) -> None:
     """Fine-tuning from a local folder: new weights there give a new fingerprint (so a new model key)."""
-    cfg = LMConfig(preset=f"hf:{tmp_path / 'base'}", max_steps=3)
+    cfg = LMConfig(weights=f"hf:{tmp_path / 'base'}", max_steps=3)
     micro_model(len(tokenizer), n_positions=64, seed=1).save_pretrained(tmp_path / "base")
     first = PlainLMTrainer().fingerprint(cfg)
     micro_model(len(tokenizer), n_positions=64, seed=2).save_pretrained(tmp_path / "base")

@@ -1,5 +1,5 @@
-"""The plain LM (no planner): a GPT-2 trained from scratch from a size preset, or a pretrained HF causal
-LM fine-tuned (``preset: hf:<name or path>``). The reference row of every table.
+"""The plain LM (no planner): a GPT-2 trained from scratch (``weights: preset:<name>``), or a pretrained HF
+causal LM fine-tuned (``weights: hf:<name or path>``). The reference row of every table.
 
 Resume after a kill is bit-exact: the batch of step ``s`` is drawn from a generator seeded by
 ``(seed, s)`` (the data order is a pure function of the step), and a checkpoint restores weights,
@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -25,26 +25,21 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LM
 
 from harness.corpus import Document
 from harness.errors import PlanevalError
-from harness.hashing import tree_digest
 from harness.hf_adapter import HFCausalLM, resolve_max_length
-from harness.pretrained import context_of
 from trainers.base import TRAINERS, TrainContext, Trainer, TrainerConfig
 from trainers.loop import LoopResult, TrainingLoop
+from trainers.weights import PRESETS, Weights, as_kind, only, reject_retired
 
-#: architecture presets; ``gpt2`` is GPT-2 small (``GPT2Config()`` defaults), trained from scratch
-PRESETS: dict[str, dict[str, int]] = {
-    "micro": {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 64},
-    "tiny": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 128},
-    "gpt2": {},
-}
-HF_PRESET = "hf:"
+_SHAPE = ("n_layer", "n_embd", "n_head", "n_positions")
 _SCHEDULERS = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 
 
 class LMConfig(TrainerConfig):
     """Hyperparameters of the plain LM."""
 
-    preset: str = "tiny"
+    weights: Annotated[Weights, only("preset", "hf")] = Field(
+        "preset:tiny", validate_default=True, description="preset:<name> (from scratch) or hf:<name or path>"
+    )
     n_layer: int | None = Field(None, ge=1)
     n_embd: int | None = Field(None, ge=1)
     n_head: int | None = Field(None, ge=1)
@@ -64,28 +59,23 @@ class LMConfig(TrainerConfig):
     eval_batches: int = Field(4, ge=1)
     mixed_precision: Literal["no", "bf16"] = "no"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return reject_retired(cls.__name__, data, {"preset": as_kind("weights", "preset")})
+
     @model_validator(mode="after")
-    def _check_preset(self) -> LMConfig:
-        if self.preset.startswith(HF_PRESET):
-            if not self.preset[len(HF_PRESET) :].strip():
-                raise ValueError("preset 'hf:' needs a model name or path after the colon")
-            given = [
-                f for f in ("n_layer", "n_embd", "n_head", "n_positions") if getattr(self, f) is not None
-            ]
+    def _check_shape(self) -> LMConfig:
+        if self.weights.kind == "hf":
+            given = [f for f in _SHAPE if getattr(self, f) is not None]
             if given:
-                raise ValueError(
-                    f"{', '.join(given)} cannot override a pretrained model (preset {self.preset})"
-                )
-        elif self.preset not in PRESETS:
-            raise ValueError(
-                f"unknown preset {self.preset!r} (valid: {', '.join(PRESETS)}, hf:<name or path>)"
-            )
+                raise ValueError(f"{', '.join(given)} cannot override a pretrained model ({self.weights})")
         return self
 
     def architecture(self) -> dict[str, int]:
         """The GPT-2 shape: the preset, then the explicit overrides."""
-        arch = dict(PRESETS.get(self.preset, {}))
-        for f in ("n_layer", "n_embd", "n_head", "n_positions"):
+        arch = dict(PRESETS.get(self.weights.name, {})) if self.weights.kind == "preset" else {}
+        for f in _SHAPE:
             if getattr(self, f) is not None:
                 arch[f] = getattr(self, f)
         return arch
@@ -145,10 +135,8 @@ def eval_loss(
 def build_model(cfg: LMConfig, tokenizer: Any) -> tuple[torch.nn.Module, Any]:
     """A GPT-2 from the preset (vocabulary = ``len(tokenizer)``), or the pretrained model with its own
     tokenizer (a pretrained model only makes sense with the tokenizer it was trained with)."""
-    if cfg.preset.startswith(HF_PRESET):
-        source = cfg.preset[len(HF_PRESET) :]
-        local = Path(source).expanduser()
-        source = str(local.resolve()) if local.is_dir() else source
+    if cfg.weights.kind == "hf":
+        source = cfg.weights.source()
         tok = AutoTokenizer.from_pretrained(source)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
@@ -209,22 +197,19 @@ class PlainLMTrainer(Trainer):
         self.stop_after = stop_after
 
     def pretrained(self, config: LMConfig) -> dict[str, str]:
-        return {"preset": config.preset[len(HF_PRESET) :]} if config.preset.startswith(HF_PRESET) else {}
+        return {"weights": name} if (name := config.weights.pretrained()) else {}
 
     def context_length(self, config: LMConfig, required: dict[str, int | None]) -> int | None:
-        if config.preset.startswith(HF_PRESET):
-            return context_of(config.preset[len(HF_PRESET) :])
+        if config.weights.kind == "hf":
+            return config.weights.context_length(None)
         return config.architecture().get("n_positions", GPT2Config().n_positions)
 
     def context_needs(self, config: LMConfig) -> dict[str, int]:
         return {"seq_len": config.seq_len}
 
     def fingerprint(self, config: LMConfig) -> str:
-        """Starting from local pretrained weights (``preset: hf:<path>``): their digest."""
-        if not config.preset.startswith(HF_PRESET):
-            return ""
-        path = Path(config.preset[len(HF_PRESET) :]).expanduser()
-        return tree_digest(path, ("*.json", "*.safetensors", "*.bin")) if path.is_dir() else ""
+        """Starting from local pretrained weights (``weights: hf:<path>``): their digest."""
+        return config.weights.fingerprint()
 
     def train(self, ctx: TrainContext) -> None:
         cfg: LMConfig = ctx.config
@@ -238,7 +223,7 @@ class PlainLMTrainer(Trainer):
         stream = token_stream(ctx.corpus.train, tokenizer)
         val_stream = token_stream(ctx.corpus.val, tokenizer)
         if tokenizer is not ctx.tokenizer:
-            ctx.log(f"[lm] {cfg.preset}: training with the pretrained model's own tokenizer")
+            ctx.log(f"[lm] {cfg.weights}: training with the pretrained model's own tokenizer")
         seq_len = self._seq_len(cfg, model, tokenizer, len(stream), ctx)
         optimizer = make_optimizer(model, cfg)
         scheduler = get_scheduler(

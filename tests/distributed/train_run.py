@@ -25,6 +25,6 @@ if __name__ == "__main__":
     else:
         corpus = build_corpus(CorpusSpec(params={"n_articles": 60}))
         cfg = LMConfig(
-            preset="micro", dropout=0.0, max_steps=40, batch_size=8, seq_len=32, checkpoint_every=40
+            weights="preset:micro", dropout=0.0, max_steps=40, batch_size=8, seq_len=32, checkpoint_every=40
         )
         PlainLMTrainer().train(_ctx(out, cfg, corpus, None, "lm"))  # _ctx gives the tiny tokenizer

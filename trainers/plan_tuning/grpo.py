@@ -1,7 +1,8 @@
 """``plan-grpo``: TRL's ``GRPOTrainer`` from an SFT checkpoint, reward ``1[answer] + λ·sim(plan)``.
 
-The starting point is another variant (``sft``, default ``plan-m1``), declared as a ``Requirement`` so
-the runner trains it first and every GRPO variant on the same SFT shares one artifact. ``plan_weight``
+The starting point is another variant (``weights: variant:<name>``, default ``variant:plan-m1``),
+declared as a ``Requirement`` so the runner trains it first and every GRPO variant on the same SFT
+shares one artifact. ``plan_weight``
 is λ: 0 gives the answer-only ablation (``grpo-ans``), > 0 adds the plan-similarity term
 (``grpo-plan``; the SFT model must then write plans). Prompts are the evaluation prompts with the
 prefix token the adapter puts in front (``data.policy_prompt``), so the policy is trained in exactly
@@ -11,7 +12,7 @@ the context it is evaluated in. Resumes from TRL's last checkpoint in ``ctx.chec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -35,12 +36,15 @@ from trainers.plan_tuning.model import (
     trl_common,
 )
 from trainers.plan_tuning.rewards import SIMILARITIES, Similarity, make_answer_reward, make_plan_reward
+from trainers.weights import Weights, as_kind, only, reject_retired
 
 _REWARD_LOGS = ("reward", "reward_std", "completions/mean_length", "completions/clipped_ratio")
 
 
 class PlanGRPOConfig(OptimConfig):
-    sft: str = Field("plan-m1", description="the SFT variant to start from")
+    weights: Annotated[Weights, only("variant")] = Field(
+        "variant:plan-m1", validate_default=True, description="variant:<name>: the SFT model to start from"
+    )
     plan_weight: float = Field(0.0, ge=0, description="λ of the plan-similarity term (0: answer only)")
     similarity: Similarity = "rouge_l"
     require_marker: bool = Field(True, description="the answer must follow '####' to earn the reward")
@@ -56,6 +60,11 @@ class PlanGRPOConfig(OptimConfig):
     warmup_steps: int = Field(0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     logging_steps: int = Field(5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return reject_retired(cls.__name__, data, {"sft": as_kind("weights", "variant")})
 
     @model_validator(mode="after")
     def _groups(self) -> PlanGRPOConfig:
@@ -130,7 +139,9 @@ class PlanGRPOTrainer(Trainer):
         self.stop_after = stop_after
 
     def requires(self, config: PlanGRPOConfig) -> dict[str, Requirement]:
-        return {"sft": Requirement(variant=config.sft)}
+        req = config.weights.requirement()
+        assert req is not None  # the field takes variant:<name> only
+        return {"weights": req}
 
     def train(self, ctx: TrainContext) -> None:
         with library_progress(ctx.progress):
@@ -142,15 +153,15 @@ class PlanGRPOTrainer(Trainer):
         from transformers import set_seed
 
         set_seed(ctx.seed)
-        sft_dir = Path(ctx.inputs["sft"])
+        sft_dir = Path(ctx.inputs["weights"])
         fmt = artifact_format(sft_dir)["format"]
         if fmt == "two-stage":
             raise PlanevalError(
-                f"plan-grpo: {cfg.sft} is a two-stage model; GRPO here trains one-stage models"
+                f"plan-grpo: {cfg.weights} is a two-stage model; GRPO here trains one-stage models"
             )
         if cfg.plan_weight > 0 and fmt != "plan":
             raise PlanevalError(
-                f"plan-grpo: plan_weight > 0 needs an SFT model that writes plans; {cfg.sft} is {fmt}"
+                f"plan-grpo: plan_weight > 0 needs an SFT model that writes plans; {cfg.weights} is {fmt}"
             )
         model, tokenizer = load_pretrained(sft_dir / "model")
         corpus = cfg.training_corpus(ctx)
@@ -163,7 +174,7 @@ class PlanGRPOTrainer(Trainer):
         resume = last_checkpoint(ctx)
         if resume:
             ctx.log(f"[plan-grpo] resuming from {Path(resume).name}")
-        ctx.log(f"[plan-grpo] from {cfg.sft} ({fmt}), λ={cfg.plan_weight}, {len(examples)} prompts")
+        ctx.log(f"[plan-grpo] from {cfg.weights} ({fmt}), λ={cfg.plan_weight}, {len(examples)} prompts")
         loop = Timer()
         trainer.train(resume_from_checkpoint=resume)
         seconds = loop.seconds()
@@ -181,7 +192,7 @@ class PlanGRPOTrainer(Trainer):
             {
                 "steps": cfg.max_steps,
                 "resumed_from": Path(resume).name if resume else None,
-                "started_from": cfg.sft,
+                "started_from": str(cfg.weights),
                 "reward_weights": reward_functions(cfg)[1],
                 "logs": logged,
                 "final_reward": final,

@@ -1,8 +1,8 @@
 """What both plan-tuning trainers share: the starting model, TRL's common arguments, the artifact.
 
-The starting model is a GPT-2 from a ``trainers.lm`` preset (trained from scratch here), a pretrained
-``hf:<name or path>`` with its own tokenizer, or the artifact of another variant (``base:``, built
-first by the runner as a ``Requirement``). The artifact is ``model/`` (safetensors + tokenizer) and
+The starting model is ``weights:``: a GPT-2 ``preset:<name>`` (trained from scratch here), a pretrained
+``hf:<name or path>`` with its own tokenizer, or the artifact of another variant (``variant:<name>``,
+built first by the runner as a ``Requirement``). The artifact is ``model/`` (safetensors + tokenizer) and
 ``training.json`` (config, losses or rewards, timings, plan-source stats); ``plan_tuning.json`` records
 the completion format so ``load`` knows whether to evaluate in one stage or two.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -23,14 +23,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness.corpus import Corpus, build_corpus
 from harness.corpus.base import make_source
 from harness.errors import SpecError, UnknownNameError
-from harness.hashing import tree_digest
 from harness.hf_adapter import HFCausalLM
 from harness.specs import CorpusSpec
 from harness.tokenizer import ensure_pad
 from trainers.base import TrainContext, TrainerConfig
 from trainers.checkpointing import TrainingInterrupted
-from trainers.lm import HF_PRESET, LMConfig, build_model
+from trainers.lm import LMConfig, build_model
 from trainers.plan_tuning.adapter import TwoStageLM
+from trainers.weights import Weights, as_kind, only, reject_retired
 
 ARTIFACT_INFO = "plan_tuning.json"
 #: a problem with its plan and worked steps runs to ~200 tokens: presets get this context by default
@@ -76,39 +76,44 @@ class OptimConfig(TrainerConfig):
 class ModelFields(TrainerConfig):
     """Where the weights start: a preset from scratch, ``hf:<name or path>``, or a variant's artifact."""
 
-    preset: str = "tiny"
+    weights: Annotated[Weights, only("preset", "hf", "variant")] = Field(
+        "preset:tiny", validate_default=True, description="preset:<name>, hf:<name or path> or variant:<name>"
+    )
     n_layer: int | None = Field(None, ge=1)
     n_embd: int | None = Field(None, ge=1)
     n_head: int | None = Field(None, ge=1)
     n_positions: int | None = Field(None, ge=2, description="context (presets: default 256, for math)")
     dropout: float = Field(0.1, ge=0, lt=1)
-    base: str | None = Field(None, description="a variant whose trained model to start from (not preset)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return reject_retired(
+            cls.__name__,
+            data,
+            {"preset": as_kind("weights", "preset"), "base": as_kind("weights", "variant")},
+        )
 
     @model_validator(mode="after")
     def _check_model(self) -> ModelFields:
-        self.lm_config()  # the preset and shape rules of trainers.lm
+        if self.weights.kind != "variant":
+            self.lm_config()  # the preset and shape rules of trainers.lm
+        elif given := [f for f in ("n_layer", "n_embd", "n_head", "n_positions") if getattr(self, f)]:
+            raise ValueError(f"{', '.join(given)} cannot override a trained model ({self.weights})")
         return self
 
     def lm_config(self) -> LMConfig:
         positions = self.n_positions
-        if positions is None and not self.preset.startswith(HF_PRESET):
+        if positions is None and self.weights.kind == "preset":
             positions = DEFAULT_POSITIONS
         return LMConfig(
-            preset=self.preset,
+            weights=self.weights,
             n_layer=self.n_layer,
             n_embd=self.n_embd,
             n_head=self.n_head,
             n_positions=positions,
             dropout=self.dropout,
         )
-
-
-def preset_fingerprint(preset: str) -> str:
-    """The digest of local starting weights (``hf:<path>``), so the model key follows them."""
-    if not preset.startswith(HF_PRESET):
-        return ""
-    path = Path(preset[len(HF_PRESET) :]).expanduser()
-    return tree_digest(path, ("*.json", "*.safetensors", "*.bin")) if path.is_dir() else ""
 
 
 def load_pretrained(path: Path) -> tuple[Any, Any]:
@@ -119,13 +124,13 @@ def load_pretrained(path: Path) -> tuple[Any, Any]:
 
 
 def starting_model(cfg: ModelFields, ctx: TrainContext, log_name: str) -> tuple[Any, Any]:
-    if cfg.base is not None:
-        ctx.log(f"[{log_name}] starting from variant {cfg.base}")
-        return load_pretrained(ctx.inputs["base"] / "model")
+    if cfg.weights.kind == "variant":
+        ctx.log(f"[{log_name}] starting from {cfg.weights}")
+        return load_pretrained(ctx.inputs["weights"] / "model")
     model, tokenizer = build_model(cfg.lm_config(), ctx.tokenizer)
     if tokenizer is not ctx.tokenizer:
-        ctx.log(f"[{log_name}] {cfg.preset}: training with the pretrained model's own tokenizer")
-    return model, ensure_pad(tokenizer, cfg.preset)
+        ctx.log(f"[{log_name}] {cfg.weights}: training with the pretrained model's own tokenizer")
+    return model, ensure_pad(tokenizer, str(cfg.weights))
 
 
 def trl_common(cfg: OptimConfig, ctx: TrainContext) -> dict[str, Any]:

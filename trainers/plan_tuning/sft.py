@@ -29,7 +29,6 @@ from trainers.plan_tuning.model import (
     library_progress,
     load_artifact,
     losses,
-    preset_fingerprint,
     quiet,
     save_artifact,
     starting_model,
@@ -102,21 +101,21 @@ class PlanSFTTrainer(Trainer):
         self.stop_after = stop_after
 
     def requires(self, config: PlanSFTConfig) -> dict[str, Requirement]:
-        return {"base": Requirement(variant=config.base)} if config.base else {}
+        return {"weights": req} if (req := config.weights.requirement()) is not None else {}
 
     def pretrained(self, config: PlanSFTConfig) -> dict[str, str]:
-        return PlainLMTrainer().pretrained(config.lm_config()) if config.base is None else {}
+        return {"weights": name} if (name := config.weights.pretrained()) else {}
 
     def context_length(self, config: PlanSFTConfig, required: dict[str, int | None]) -> int | None:
-        if config.base is not None:
-            return required.get("base")
+        if config.weights.kind == "variant":
+            return required.get("weights")
         return PlainLMTrainer().context_length(config.lm_config(), {})
 
     def context_needs(self, config: PlanSFTConfig) -> dict[str, int]:
         return {"max_length": config.max_length}
 
     def fingerprint(self, config: PlanSFTConfig) -> str:
-        weights = preset_fingerprint(config.preset) if config.base is None else ""
+        weights = config.weights.fingerprint()
         revision = FORMAT_REVISIONS.get(config.format)
         return ",".join(filter(None, [weights, f"{config.format}-r{revision}" if revision else ""]))
 

@@ -1,9 +1,10 @@
 """The planner family's trainer (docs/families/planner.md): one config space, every Table 1 row is a point
 in it.
 
-The base LM is a required stage (a registered variant such as ``tiny-lm``, or ``hf:<name or path>``)
-and the NAP-pretrained planner another (``nap``), so every variant that needs the same base or the
-same planner shares one artifact. Fine-tuning trains the projections and per-layer codebooks (and the
+The base LM is ``weights:``: a required stage (``variant:tiny-lm``), or pretrained ``hf:<name or path>``
+weights (digested when local, so the model key follows them); the NAP-pretrained planner is another
+required stage (``nap``), so every variant that needs the same base or the same planner shares one
+artifact. Fine-tuning trains the projections and per-layer codebooks (and the
 LM when ``freeze_lm`` is false, and the planner from its unfreeze step on):
 
 * ``train_actions``: ``oracle`` (k-means ids of the true sentences), ``predicted`` (the planner's
@@ -22,7 +23,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -32,21 +33,25 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
 from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
-from harness.pretrained import context_of
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer, TrainerConfig
-from trainers.lm import HF_PRESET, make_accelerator, prefix_id
+from trainers.lm import make_accelerator, prefix_id
 from trainers.loop import TrainingLoop
 from trainers.planner.data import Batch, examples, sample_batch, token_weights
 from trainers.planner.diagnostics import COLLAPSE_ENTROPY, plan_usage
 from trainers.planner.model import PlannedLM
 from trainers.planner.modules import Planner
 from trainers.planner.nap import NAPConfig, PlannerArch, load_planner
+from trainers.weights import Weights, as_kind, only, reject_retired
 
 TRAIN_ACTIONS = ("oracle", "predicted", "mix", "scheduled")
 
 
 class PlannerConfig(TrainerConfig):
-    base: str = Field("tiny-lm", description="the base LM: a registered variant or hf:<name or path>")
+    weights: Annotated[Weights, only("variant", "hf")] = Field(
+        "variant:tiny-lm",
+        validate_default=True,
+        description="the base LM: variant:<name> or hf:<name or path>",
+    )
     conditioning: Literal["planner", "none"] = "planner"
     train_actions: Literal["oracle", "predicted", "mix", "scheduled"] = "predicted"
     predicted_fraction: float = Field(1.0, ge=0, le=1, description="q for train_actions=mix")
@@ -67,6 +72,11 @@ class PlannerConfig(TrainerConfig):
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float = Field(1.0, ge=0)
     checkpoint_every: int = Field(100, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return reject_retired(cls.__name__, data, {"base": as_kind("weights", "variant")})
 
     @model_validator(mode="after")
     def _coherent(self) -> PlannerConfig:
@@ -122,18 +132,20 @@ class PlannerTrainer(Trainer):
         self.stop_after = stop_after  # tests: stop once this many steps are done (a simulated kill)
 
     def pretrained(self, config: PlannerConfig) -> dict[str, str]:
-        return {"base": config.base[len(HF_PRESET) :]} if config.base.startswith(HF_PRESET) else {}
+        return {"weights": name} if (name := config.weights.pretrained()) else {}
 
     def context_length(self, config: PlannerConfig, required: dict[str, int | None]) -> int | None:
         """The base LM's (training windows longer than it are shortened to it, see ``train``)."""
-        if config.base.startswith(HF_PRESET):
-            return context_of(config.base[len(HF_PRESET) :])
-        return required.get("base")
+        return config.weights.context_length(required.get("weights"))
+
+    def fingerprint(self, config: PlannerConfig) -> str:
+        """Local ``hf:`` base weights: their digest (a variant base's key is already in the key)."""
+        return config.weights.fingerprint()
 
     def requires(self, config: PlannerConfig) -> dict[str, Requirement]:
         req: dict[str, Requirement] = {}
-        if not config.base.startswith(HF_PRESET):
-            req["base"] = Requirement(variant=config.base)
+        if (base := config.weights.requirement()) is not None:
+            req["weights"] = base
         if config.conditioning == "planner" and config.nap_pretrain:
             req["planner"] = Requirement(
                 trainer="nap", params={**config.nap.model_dump(), "arch": config.planner.model_dump()}
@@ -142,7 +154,7 @@ class PlannerTrainer(Trainer):
 
     # -- building ------------------------------------------------------------------------------------
     def _base(self, cfg: PlannerConfig, ctx: TrainContext) -> tuple[torch.nn.Module, Any]:
-        path = cfg.base[len(HF_PRESET) :] if cfg.base.startswith(HF_PRESET) else ctx.inputs["base"] / "model"
+        path = cfg.weights.source() if cfg.weights.kind == "hf" else ctx.inputs["weights"] / "model"
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         return lm, AutoTokenizer.from_pretrained(path)
 

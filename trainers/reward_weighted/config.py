@@ -4,19 +4,29 @@ during the first half), sizes are for the tiny models."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE
 from trainers.base import TrainerConfig
 from trainers.reward_weighted.losses import Aggregation
+from trainers.weights import Weights, as_kind, only, reject_retired
+
+
+def _reward_body(value: object) -> str:
+    """The old ``reward_body`` in the new spelling (``base`` was the copy of the policy: the default)."""
+    return (
+        "the default (leave `reward_weights` out)"
+        if value == "base"
+        else as_kind("reward_weights", "preset")(value)
+    )
 
 
 class RewardWeightedConfig(TrainerConfig):
     # -- the starting point and the data ---------------------------------------------------------
-    base: str = Field(
-        "tiny-lm", description="variant whose artifact is the starting policy (a model/ folder)"
+    weights: Annotated[Weights, only("variant")] = Field(
+        "variant:tiny-lm", validate_default=True, description="variant:<name>: the starting policy"
     )
     setting: Literal["continuation", "summarization"] = "continuation"
     min_prefix_tokens: int = Field(
@@ -53,7 +63,11 @@ class RewardWeightedConfig(TrainerConfig):
     beta: float = Field(2.0, gt=0, description="temperature of the soft max / soft min aggregations")
     k: int = Field(3, ge=2, description="candidates ranked per input")
     metric: str = Field("rougeL", description="sequence metric ranking the candidates (metrics.py)")
-    reward_body: str = Field("base", description="base (copy of the starting LM), a preset, or hf:<path>")
+    reward_weights: Annotated[Weights, only("preset", "hf")] | None = Field(
+        None,
+        description="the reward model's body: a copy of the starting policy (default), preset:<name> "
+        "or hf:<name or path>",
+    )
     reward_hidden: int = Field(2048, ge=1, description="width of the MLP head")
     reward_bound: Literal["sigmoid", "softplus"] = "sigmoid"
     reward_lr: float = Field(1e-4, gt=0)
@@ -80,6 +94,13 @@ class RewardWeightedConfig(TrainerConfig):
     min_candidate_tokens: int = Field(8, ge=1, description="shortest candidate (also EOS's earliest step)")
     eval_prompts: int = Field(8, ge=0, description="validation inputs for the reward model's accuracy")
     mixed_precision: Literal["no", "bf16"] = "no"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return reject_retired(
+            cls.__name__, data, {"base": as_kind("weights", "variant"), "reward_body": _reward_body}
+        )
 
     @model_validator(mode="after")
     def _check(self) -> RewardWeightedConfig:

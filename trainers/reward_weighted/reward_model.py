@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, GPT2Config, GPT2Model
 
-from trainers.lm import HF_PRESET, PRESETS, prefix_id
+from trainers.lm import prefix_id
+from trainers.weights import PRESETS, Weights
 
 Bound = Literal["sigmoid", "softplus"]
 MIN_REWARD = 1e-6
@@ -85,26 +86,22 @@ class TokenRewardModel(nn.Module):
         return model
 
 
-def build_body(source: str, policy: nn.Module, tokenizer: Any) -> nn.Module:
-    """The reward model's LM body: ``base`` (a copy of the policy's transformer, i.e. the starting LM),
-    a GPT-2 preset from config, or ``hf:<name or path>`` (its vocabulary must cover the tokenizer's,
-    since the reward model reads the policy's token ids)."""
-    if source == "base":
+def build_body(weights: Weights | None, policy: nn.Module, tokenizer: Any) -> nn.Module:
+    """The reward model's LM body: a copy of the policy's transformer (``None``, i.e. the starting LM),
+    a GPT-2 ``preset:`` from config, or ``hf:<name or path>`` (its vocabulary must cover the
+    tokenizer's, since the reward model reads the policy's token ids)."""
+    if weights is None:
         return copy.deepcopy(policy.base_model)
-    if source.startswith(HF_PRESET):
-        name = source[len(HF_PRESET) :]
-        local = Path(name).expanduser()
-        body = AutoModel.from_pretrained(
-            str(local.resolve()) if local.is_dir() else name, dtype=torch.float32
-        )
+    if weights.kind == "hf":
+        body = AutoModel.from_pretrained(weights.source(), dtype=torch.float32)
         vocab = int(body.get_input_embeddings().num_embeddings)
         if vocab < len(tokenizer):
             raise ValueError(
-                f"reward body {source}: vocabulary of {vocab} < the tokenizer's {len(tokenizer)} tokens"
+                f"reward body {weights}: vocabulary of {vocab} < the tokenizer's {len(tokenizer)} tokens"
             )
         return body
-    if source not in PRESETS:
-        raise ValueError(f"unknown reward body {source!r} (valid: base, {', '.join(PRESETS)}, hf:<path>)")
+    if weights.kind != "preset":
+        raise ValueError(f"reward body {weights}: give preset:<name> or hf:<name or path>")
     eos = tokenizer.eos_token_id
     config = GPT2Config(
         vocab_size=len(tokenizer),
@@ -113,6 +110,6 @@ def build_body(source: str, policy: nn.Module, tokenizer: Any) -> nn.Module:
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
         activation_function="gelu_pytorch_tanh",
         n_positions=int(getattr(policy.config, "n_positions", 1024)),
-        **{k: v for k, v in PRESETS[source].items() if k != "n_positions"},
+        **{k: v for k, v in PRESETS[weights.name].items() if k != "n_positions"},
     )
     return GPT2Model(config)

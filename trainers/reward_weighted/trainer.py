@@ -1,6 +1,6 @@
 """The ``reward_weighted`` trainer: alternate reward learning and policy learning (Algorithm 2).
 
-1. Load the starting policy (the ``base`` requirement's ``model/``; all variants share that artifact).
+1. Load the starting policy (the ``weights`` requirement's ``model/``; all variants share that artifact).
 2. Build (source, target) pairs from the training split (``data``), held-out ones from validation.
 3. Train the reward model (``reward_steps`` ListMLE updates on K candidates per input sampled from the
    policy and ranked by the metric), then take policy steps (MLE, WMLE or REINFORCE); after every
@@ -119,7 +119,7 @@ class _Run:
         self.schedule = RetrainSchedule(self.cfg.max_steps, every)
         self.reward_model: TokenRewardModel | None = None
         if self.cfg.uses_reward:
-            body = build_body(self.cfg.reward_body, self.policy, self.tokenizer)
+            body = build_body(self.cfg.reward_weights, self.policy, self.tokenizer)
             self.reward_model = TokenRewardModel(body, self.cfg.reward_hidden, self.cfg.reward_bound)
         self.sampling = CandidateSampling(
             Sampling(
@@ -347,7 +347,7 @@ class _Run:
             "variant": ctx.variant.model_dump(mode="json"),
             "config": cfg.model_dump(mode="json"),
             "seed": ctx.seed,
-            "base": str(ctx.inputs.get("base", "")),
+            "weights": str(ctx.inputs.get("weights", "")),
             "steps": cfg.max_steps,
             "resumed_from_step": result.start or None,
             "train_pairs": len(self.train_examples),
@@ -373,10 +373,12 @@ class _Run:
 
 
 def load_base(ctx: TrainContext) -> tuple[torch.nn.Module, Any]:
-    """The starting policy and its tokenizer from the ``base`` requirement's artifact."""
-    path = Path(ctx.inputs["base"]) / "model"
+    """The starting policy and its tokenizer from the ``weights`` requirement's artifact."""
+    path = Path(ctx.inputs["weights"]) / "model"
     if not (path / "config.json").is_file():
-        raise PlanevalError(f"the base artifact {ctx.inputs['base']} has no model/ folder of a causal LM")
+        raise PlanevalError(
+            f"the weights artifact {ctx.inputs['weights']} has no model/ folder of a causal LM"
+        )
     policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
@@ -396,11 +398,22 @@ class RewardWeightedTrainer(Trainer):
         self.stop_after = stop_after
 
     def context_length(self, config: RewardWeightedConfig, required: dict[str, int | None]) -> int | None:
-        return required.get("base")  # the policy is the base LM, fine-tuned
+        return config.weights.context_length(required.get("weights"))  # the policy, fine-tuned
 
     def requires(self, config: RewardWeightedConfig) -> dict[str, Requirement]:
         """The starting policy."""
-        return {"base": Requirement(variant=config.base)}
+        base = config.weights.requirement()
+        assert base is not None  # the field takes variant:<name> only
+        return {"weights": base}
+
+    def pretrained(self, config: RewardWeightedConfig) -> dict[str, str]:
+        """A pretrained reward body (``reward_weights: hf:…``), checked before any work."""
+        body = config.reward_weights
+        return {"reward_weights": name} if body is not None and (name := body.pretrained()) else {}
+
+    def fingerprint(self, config: RewardWeightedConfig) -> str:
+        """A local pretrained reward body: its digest, so the model key follows its files."""
+        return config.reward_weights.fingerprint() if config.reward_weights is not None else ""
 
     def artifacts(self, config: RewardWeightedConfig) -> tuple[str, ...]:
         """The suite's writing actions, when the sequence metric compares action sequences."""
@@ -410,8 +423,8 @@ class RewardWeightedTrainer(Trainer):
         return HFCausalLM.capabilities
 
     def train(self, ctx: TrainContext) -> None:
-        if "base" not in ctx.inputs:
-            raise PlanevalError("reward_weighted needs its base model artifact (ctx.inputs['base'])")
+        if "weights" not in ctx.inputs:
+            raise PlanevalError("reward_weighted needs its starting model artifact (ctx.inputs['weights'])")
         _Run(self, ctx).run()
 
     def load(self, artifact_dir: Path, identity: str) -> HFCausalLM:
