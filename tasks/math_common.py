@@ -2,10 +2,11 @@
 
 Items come from the ``dataset`` param:
 
-* ``corpus`` — the suite corpus' ``split`` (default test), or the corpus the ``corpus`` param names (a
-  math corpus inside a suite over text, e.g. ``smoke``; the same spec a plan-tuning trainer's ``corpus``
-  takes, so both see the same split); each document's ``meta`` holds ``question``, ``answer`` (the
-  gold), optional ``solution``, ``plan``, ``level`` (the synthetic math generator);
+* ``corpus`` — the ``split`` (default test) of the corpus the engine hands the task: the suite's main
+  one, or the named one the task spec's ``corpus:`` selects (a math corpus inside a suite over text,
+  e.g. ``smoke``'s ``corpora: {math: …}``, which a plan-tuning trainer's ``corpus: math`` trains on, so
+  both see the same split); each document's ``meta`` holds ``question``, ``answer`` (the gold), optional
+  ``solution``, ``plan``, ``level`` (the synthetic math generator);
 * a local ``.jsonl`` file — GSM8K rows (``question``, ``answer`` ending in ``#### <gold>``) or MATH rows
   (``problem``, ``solution`` whose last ``\\boxed{}`` is the gold, or an explicit ``answer`` as in
   MATH-500; optional ``level``, ``type``/``subject``);
@@ -33,11 +34,9 @@ import pandas as pd
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from harness.adapters import PlanevalLM
-from harness.corpus import Corpus, Document, build_corpus
-from harness.corpus.base import make_source
-from harness.errors import MissingPathError, PlanevalError, SpecError, UnknownNameError
+from harness.corpus import Corpus, Document
+from harness.errors import MissingPathError, PlanevalError
 from harness.sampling import Sampling
-from harness.specs import CorpusSpec
 from harness.text.answers.math_answers import math_gold
 from harness.text.answers.numbers import gsm8k_gold
 from harness.text.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
@@ -246,19 +245,6 @@ class MathTaskParams(TaskParams):
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0, description="0 = greedy")
     stop: tuple[str, ...] = ("Problem:",)
-    corpus: CorpusSpec | None = Field(
-        None, description="dataset 'corpus' reads this corpus instead of the suite's (built here)"
-    )
-
-    @field_validator("corpus")
-    @classmethod
-    def _corpus_source(cls, v: CorpusSpec | None) -> CorpusSpec | None:
-        if v is not None:
-            try:
-                make_source(v, "corpus")
-            except (SpecError, UnknownNameError) as exc:
-                raise ValueError(str(exc)) from None
-        return v
 
     @field_validator("dataset", "fewshot_dataset")
     @classmethod
@@ -362,26 +348,16 @@ class MathGenerationTask(Task):
             parts.append(fingerprint(params.protocol))
         return ",".join(parts)
 
-    def corpus(self, ctx: TaskContext) -> Corpus | None:
-        """The suite corpus, or the one the ``corpus`` param names (built once per task object)."""
-        p: MathTaskParams = ctx.params
-        if p.corpus is None:
-            return ctx.corpus
-        cached = getattr(self, "_own_corpus", None)
-        if cached is None or cached.spec != p.corpus:
-            cached = self._own_corpus = build_corpus(p.corpus, "params.corpus")
-        return cached
-
     def items(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params
-        return subsample(load_items(p.dataset, p.split, self.corpus(ctx)), p.max_items, ctx.seed)
+        return subsample(load_items(p.dataset, p.split, ctx.corpus), p.max_items, ctx.seed)
 
     def fewshot_pool(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params
         if p.protocol == PLANEVAL and p.n_shots == 0:
             return []
         source = p.fewshot_dataset or p.dataset  # the validator ensured a local file names its pool
-        return load_items(source, p.fewshot_split, self.corpus(ctx), where="fewshot_dataset")
+        return load_items(source, p.fewshot_split, ctx.corpus, where="fewshot_dataset")
 
     def prompts(self, items: Sequence[MathItem], ctx: TaskContext) -> list[str]:
         p: MathTaskParams = ctx.params

@@ -194,6 +194,21 @@ CASES: list[Case] = [
         ("suite.yaml: tasks.0.params.max_docs",),
     ),
     Case(
+        "named-corpus-unknown-source",
+        suite(corpora="{math: {source: arithmetc}}"),
+        ("suite.yaml: corpora.math.source", "did you mean 'arithmetic'"),
+    ),
+    Case(
+        "named-corpus-bad-param",
+        suite(corpora="{math: {source: arithmetic, params: {n_problms: 3}}}"),
+        ("suite.yaml: corpora.math.params.n_problms", "unknown field"),
+    ),
+    Case(
+        "task-corpus-unknown",
+        suite(tasks="[{name: perplexity, corpus: math}]"),
+        ("suite.yaml: tasks.0.corpus", "no corpus named 'math'"),
+    ),
+    Case(
         "task-needs-capability",
         suite(tasks="[{name: probes}]"),
         ("suite.yaml: tasks.0", "probes needs the capability hidden_sites", "unigram", "on_incapable"),

@@ -164,7 +164,7 @@ class PlanGRPOTrainer(Trainer):
                 f"plan-grpo: plan_weight > 0 needs an SFT model that writes plans; {cfg.weights} is {fmt}"
             )
         model, tokenizer = load_pretrained(sft_dir / "model")
-        corpus = cfg.training_corpus(ctx)
+        corpus = ctx.corpus  # the suite corpus Trainer.corpus names (the runner hands it over)
         docs = corpus.train[: cfg.max_train_docs] if cfg.max_train_docs else corpus.train
         examples = [MathExample.from_document(d) for d in docs]
         dataset = prompt_dataset(examples, tokenizer)
@@ -201,6 +201,9 @@ class PlanGRPOTrainer(Trainer):
             },
         )
         ctx.log(f"[plan-grpo] done in {seconds:.0f}s: last mean reward {final}")
+
+    def corpus(self, config: Any) -> str | None:
+        return config.corpus
 
     def capabilities(self, config: Any) -> frozenset[str]:
         return HFCausalLM.capabilities

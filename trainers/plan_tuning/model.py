@@ -20,11 +20,7 @@ import torch
 from pydantic import Field, model_validator
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.corpus import Corpus, build_corpus
-from harness.corpus.base import make_source
-from harness.errors import SpecError, UnknownNameError
 from harness.hf_adapter import HFCausalLM
-from harness.specs import CorpusSpec
 from harness.tokenizer import ensure_pad
 from trainers.base import TrainContext, TrainerConfig
 from trainers.checkpointing import TrainingInterrupted
@@ -52,25 +48,11 @@ class OptimConfig(TrainerConfig):
     logging_steps: int = Field(10, ge=1)
     max_train_docs: int | None = Field(None, ge=1, description="first N training problems")
     bf16: bool = Field(False, description="bfloat16 mixed precision when a GPU is there (real runs)")
-    corpus: CorpusSpec | None = Field(
-        None, description="train on this math corpus instead of the suite's (a suite over a text corpus)"
+    corpus: str | None = Field(
+        None,
+        description="train on this named corpus of the suite ('corpora:'), e.g. arithmetic problems in a "
+        "suite over text; default: the suite's main corpus",
     )
-
-    @model_validator(mode="after")
-    def _check_corpus(self) -> OptimConfig:
-        if self.corpus is not None:
-            try:
-                make_source(self.corpus, "corpus")
-            except (SpecError, UnknownNameError) as exc:
-                raise ValueError(str(exc)) from None
-        return self
-
-    def training_corpus(self, ctx: TrainContext) -> Corpus:
-        """The suite's corpus, or the one named by ``corpus`` (built here: math sources are cheap)."""
-        if self.corpus is None:
-            return ctx.corpus
-        ctx.log(f"[plan-tuning] training on its own corpus: {self.corpus.source} {self.corpus.params}")
-        return build_corpus(self.corpus, "params.corpus")
 
 
 class ModelFields(TrainerConfig):

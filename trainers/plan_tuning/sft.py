@@ -130,7 +130,7 @@ class PlanSFTTrainer(Trainer):
 
         set_seed(ctx.seed)
         model, tokenizer = starting_model(cfg, ctx, "plan-sft")
-        corpus = cfg.training_corpus(ctx)
+        corpus = ctx.corpus  # the suite corpus Trainer.corpus names (the runner hands it over)
         docs = corpus.train[: cfg.max_train_docs] if cfg.max_train_docs else corpus.train
         plans = cached_plans(
             ctx,
@@ -182,6 +182,9 @@ class PlanSFTTrainer(Trainer):
         )
         shown = f"{val_loss:.4f}" if val_loss is not None else "n/a"
         ctx.log(f"[plan-sft] done in {seconds:.0f}s: val loss {shown}")
+
+    def corpus(self, config: Any) -> str | None:
+        return config.corpus
 
     def capabilities(self, config: Any) -> frozenset[str]:
         return HFCausalLM.capabilities
