@@ -65,13 +65,15 @@ def sampling_key(sampling: Sampling) -> dict[str, Any]:
     return out
 
 
-class _Protocol(BaseModel):
+class GenerationProtocol(BaseModel):
+    """What a task asks the engine to generate: a kind of prompts and the ``Sampling`` to continue them."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sampling: Sampling
 
     @model_validator(mode="after")
-    def _generates(self) -> _Protocol:
+    def _generates(self) -> GenerationProtocol:
         if self.sampling.max_new_tokens < 1:
             raise ValueError("a generation protocol generates at least one token (sampling.max_new_tokens)")
         return self
@@ -83,12 +85,12 @@ class _Protocol(BaseModel):
         return {**own, **sampling_key(self.sampling)}
 
 
-class UnconditionalProtocol(_Protocol):
+class UnconditionalProtocol(GenerationProtocol):
     kind: Literal["unconditional"] = "unconditional"
     n_samples: int = Field(ge=1)
 
 
-class ContinuationProtocol(_Protocol):
+class ContinuationProtocol(GenerationProtocol):
     """``sampling.max_new_tokens`` is the longest length a task cuts at: true continuations are this long."""
 
     kind: Literal["continuation"] = "continuation"
@@ -97,7 +99,7 @@ class ContinuationProtocol(_Protocol):
     split: Literal["val", "test"] = "test"
 
 
-def generation_key(model_key: str, protocol: _Protocol, extra_key: Any = None) -> str:
+def generation_key(model_key: str, protocol: GenerationProtocol, extra_key: Any = None) -> str:
     """The cache key of a protocol's table for one model (``extra_key``: the continuation prompts'
     digest)."""
     return stable_hash(
@@ -173,7 +175,7 @@ class Generations:
         return self.model.generate(prompts, sampling, progress=self.progress)
 
     def _cached(
-        self, protocol: _Protocol, extra_key: Any, produce: Callable[[], pd.DataFrame]
+        self, protocol: GenerationProtocol, extra_key: Any, produce: Callable[[], pd.DataFrame]
     ) -> pd.DataFrame:
         """The protocol's table from the cache, or ``produce()`` it and store it (atomically)."""
         mkey = self.key

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _tagger import micro_lm, single_thread, synthetic_corpus  # noqa: F401
+from pydantic import ValidationError
 
 from harness.cache import Cache
 from harness.generation import (
@@ -97,6 +98,20 @@ def test_cache_keys_are_the_ones_tasks_generation_computed() -> None:
     # stop strings (no protocol had them before) make a key of their own
     stopped = UNCOND.model_copy(update={"sampling": UNCOND.sampling.replace(stop=("\n",))})
     assert generation_key("m1", stopped) != generation_key("m1", UNCOND)
+
+
+def test_sampling_is_frozen_and_validated() -> None:
+    s = Sampling(max_new_tokens=4)
+    with pytest.raises(ValidationError):
+        s.temperature = 0.5  # frozen: a shared config cannot change underneath its users
+    with pytest.raises(ValidationError):
+        Sampling(max_new_tokens=4, temperature=-1)
+    with pytest.raises(ValidationError):
+        s.replace(top_p=1.5)  # replace validates, as a new config does
+    assert s.replace(seed=3).seed == 3 and s.seed == 0
+    assert Sampling(max_new_tokens=4, stop=["a"]).stop == ("a",)
+    with pytest.raises(ValidationError, match="at least one token"):
+        UnconditionalProtocol(n_samples=1, sampling=Sampling(max_new_tokens=0))
 
 
 def test_the_manifest_records_the_protocol_as_before(tmp_path: Path) -> None:

@@ -323,6 +323,12 @@ def test_candidates_are_seeded_and_padding_free() -> None:
     assert policy.training  # the mode is restored
 
 
+def test_candidates_refuse_stop_strings() -> None:
+    """Candidates end at end-of-text or their length; a stop string would be silently ignored."""
+    with pytest.raises(ValueError, match="not at stop strings"):
+        CandidateSampling(Sampling(max_new_tokens=4, stop=("\n",)))
+
+
 # -- schedule --------------------------------------------------------------------------------------
 
 
