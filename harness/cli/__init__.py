@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
         "regress", "check current results against a baseline snapshot; exit 1 on a regression"
     ),
     "plot": Command("plot", "draw leaderboard plots (PNG + SVG)"),
+    "export": Command("export", "write runs as lm-eval results JSON and samples files"),
     "cache": Command("cache", "verify the cache's digests or free what nothing needs"),
 }
 
