@@ -213,3 +213,25 @@ def test_math_accuracy_equals_the_task(tmp_path: Path, symbolic: bool) -> None:
     assert json.loads(json.dumps(got.pop("samples"))) == table[columns].to_dict("records")
     assert got == dict(expected)
     assert got["acc"] == (0.75 if symbolic else 0.5)
+
+
+def test_mauve_on_features_equals_the_task(tmp_path: Path) -> None:
+    """The task on micro-model samples through the default (offline) featurizer keeps its features; the
+    module on those features with the run's seed gives the task's aggregate exactly."""
+    import numpy as np
+
+    from tasks.mauve import Mauve, MauveParams
+
+    params = MauveParams(n_samples=12, max_new_tokens=16, max_text_length=32, kmeans_seeds=3)
+    task = Mauve()
+    ctx = _ctx(params, tmp_path, synthetic_corpus(), model_key="micro", cache=Cache(tmp_path / "cache"))
+    table = task.evaluate(micro_lm(), ctx)
+    expected = task.aggregate(table, params)
+    saved = np.load(tmp_path / "features.npz")
+    assert len(saved["real"]) == len(saved["generated"]) == 12
+    metric = _load("mauve_features", tmp_path)
+    got = metric.compute(
+        predictions=saved["generated"].tolist(), references=saved["real"].tolist(), seed=2, kmeans_seeds=3
+    )
+    assert got == expected
+    assert 0 < got["mauve"] <= 1

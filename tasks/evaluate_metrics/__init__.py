@@ -19,7 +19,14 @@ from harness.errors import PlanevalError
 _HERE = Path(__file__).resolve().parent
 
 #: the modules shipped, by name (each is ``<name>/<name>.py``)
-NAMES = ("perplexity", "rouge", "gsm8k_accuracy", "math_accuracy", "action_edit_distance")
+NAMES = (
+    "perplexity",
+    "rouge",
+    "gsm8k_accuracy",
+    "math_accuracy",
+    "action_edit_distance",
+    "mauve_features",
+)
 
 
 def path(name: str) -> str:
