@@ -235,3 +235,44 @@ def test_mauve_on_features_equals_the_task(tmp_path: Path) -> None:
     )
     assert got == expected
     assert 0 < got["mauve"] <= 1
+
+
+class _HalfPlanner(HFCausalLM):
+    """The micro LM with a fake planner that plans the action the tagger finds for every other sentence
+    and another one elsewhere (plan match strictly between 0 and 1); it keeps the texts it generated."""
+
+    texts: list[str] = []
+
+    def generate(self, prompts, sampling, *, progress=False):
+        gens = super().generate(prompts, sampling, progress=progress)
+        tagger = planted_tagger()
+        for g, tags in zip(gens, tagger.tag([g.text for g in gens]), strict=True):
+            g.plans = [(a + i % 2) % tagger.n_actions for i, a in enumerate(tags)]
+        type(self).texts = [g.text for g in gens]
+        return gens
+
+
+def test_plan_match_equals_the_task(tmp_path: Path) -> None:
+    from tasks.plan_match import PlanMatch, PlanMatchParams
+
+    base = micro_lm()
+    lm = _HalfPlanner(base.model, base.tokenizer, identity="test:half-planner")
+    params = PlanMatchParams(n_samples=4, max_new_tokens=40)
+    task = PlanMatch()
+    ctx = _continuations_ctx(params, tmp_path)
+    table = task.evaluate(lm, ctx)
+    expected = task.aggregate(table, params)
+    assert 0 < expected["plan_match"] < 1
+    metric = _load("plan_match", tmp_path)
+    got = metric.compute(
+        predictions=[list(map(int, t)) for t in table["tagged"]],
+        references=[list(map(int, p)) for p in table["plans"]],
+        texts=_HalfPlanner.texts,
+        n_actions=int(planted_tagger().n_actions),
+        return_samples=True,
+    )
+    counts = ["n_plans", "n_sentences", "n_compared", "n_match"]
+    assert got.pop("samples") == table[counts].to_dict("records")
+    assert got == dict(expected)
+    with pytest.raises(ValueError, match="needs each generated text"):
+        metric.compute(predictions=[[1]], references=[[1]])

@@ -26,6 +26,7 @@ NAMES = (
     "math_accuracy",
     "action_edit_distance",
     "mauve_features",
+    "plan_match",
 )
 
 
