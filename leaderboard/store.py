@@ -1,16 +1,22 @@
 """The leaderboard store: one row per evaluation run and one per metric, in any SQL database.
 
-SQLite (a file) is the default because a leaderboard must survive without a server; the schema is plain
-SQLAlchemy so a shared Postgres/MySQL URL works the same. ``record`` is one transaction, so a crash
-while writing never leaves a run without its metrics.
+SQLite (a file) is the default because a leaderboard must survive without a server; a team shares one
+PostgreSQL database (``postgresql://user@host/db``, the ``planeval[postgres]`` extra), and the schema is
+plain SQLAlchemy so other servers work the same. Opening a database upgrades its schema
+(``leaderboard.migrations``). ``record`` is one transaction, so a crash while writing never leaves a run
+without its metrics; each row names who recorded it, and another recorder's recording of the same run is
+kept as a replicate, never dropped.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
+import logging
 import math
 import os
+import socket
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -37,16 +43,20 @@ from sqlalchemy import (
     event,
     inspect,
     null,
+    or_,
     select,
     text,
+    update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from harness.errors import PlanevalError
+from leaderboard import migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # parallel runners writing one file wait rather than fail
+log = logging.getLogger("planeval.store")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -99,7 +109,12 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     samples_path: Mapped[str | None] = mapped_column(Text)
+    #: when the row was recorded (UTC)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: who recorded it (``Recorder``); NULL in rows written before recorders were stored (deferred: a
+    #: read-only database that could not gain the columns still loads its runs)
+    recorded_by: Mapped[str | None] = mapped_column(String(200), deferred=True)
+    recorded_host: Mapped[str | None] = mapped_column(String(255), deferred=True)
 
     metrics: Mapped[list[Metric]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
@@ -151,6 +166,67 @@ class RescoredFrom(Base):
     source_run_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
+class Replicate(Base):
+    """Another recorder's recording of a run already in ``runs`` (the same run id, so the same config
+    and eval key), kept beside it rather than replacing it: its provenance, metrics and per-sample
+    digest; the table's bytes only where they differ from the run's own. One per (run, recorder): a
+    recorder's later recording replaces its own replicate. No foreign key: the run it replicates may be
+    re-recorded (deleted and written again under the same id) by its own recorder."""
+
+    __tablename__ = "run_replicates"
+    __table_args__ = (
+        UniqueConstraint("run_id", "recorded_by", "recorded_host", name="uq_run_replicates_run_recorder"),
+        CheckConstraint("status IN ('ok', 'failed')", name="ck_run_replicates_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_host: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    git_commit: Mapped[str] = mapped_column(String(64))
+    package_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{"name", "value", "n", "ci_low", "ci_high", "higher_is_better", "base", "dims"}, ...]
+    metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    samples_digest: Mapped[str | None] = mapped_column(String(64))
+    n_rows: Mapped[int | None] = mapped_column(Integer)
+    samples: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Who records a run: the user (env ``PLANEVAL_USER``, else the login name) and the host. Two
+    recorders are two people or two machines; the same recorder re-recording a run replaces its row."""
+
+    user: str
+    host: str
+
+    @classmethod
+    def current(cls) -> Recorder:
+        user = os.environ.get("PLANEVAL_USER", "").strip()
+        if not user:
+            try:
+                user = getpass.getuser()
+            except (KeyError, OSError):  # a uid without a passwd entry (containers)
+                user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+        return cls(user, socket.gethostname() or "localhost")
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``Store.record`` did with a recording."""
+
+    run_id: str
+    kept_as: str  # "run": the run's row; "replicate": a replicate of another recorder's row
+    message: str | None = None  # one line, when another recorder's row was met (also logged)
+
+
 @dataclass
 class RunRecord:
     """What the runner knows about one (variant, task, seed) evaluation."""
@@ -189,6 +265,10 @@ class MetricRecord:
 
 
 RUN_COLUMNS = [c.name for c in Run.__table__.columns]
+REPLICATE_COLUMNS = [
+    "run_id", "recorded_by", "recorded_host", "created_at", "status", "error", "git_commit",
+    "package_versions", "timings", "metrics", "samples_digest", "n_rows", "same_samples",
+]  # fmt: skip
 
 
 RESULT_SOURCES = [
@@ -208,11 +288,27 @@ def as_url(url_or_path: str | Path) -> str:
     return text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
 
 
-def _make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url)
-    database = parsed.database or ""
+def with_default_driver(parsed: URL) -> URL:
+    """``postgresql://`` (and ``postgres://``) mean psycopg 3, the driver of ``planeval[postgres]``;
+    SQLAlchemy's own default for them is psycopg2. An explicit ``+driver`` is kept."""
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def shown(url: str) -> str:
+    """A URL as messages print it: its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _make_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        # a runner holds its engine through hours of training: a server may drop idle connections
+        return create_engine(url, pool_pre_ping=True)
+    database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -229,57 +325,13 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _create_schema(engine: Engine, attempts: int = 5) -> tuple[list[str], list[str]]:
-    """create_all, tolerating parallel runners that create the same fresh database at once.
-
-    create_all checks then creates, so a second process can lose the race with "already exists";
-    checking again then sees the winner's tables. Then the columns added since (``ADDED_COLUMNS``):
-    returns those it added and those still missing (an old database opened read-only).
-    """
-    for attempt in range(attempts):
-        try:
-            Base.metadata.create_all(engine)
-            break
-        except DBAPIError as exc:
-            if "already exists" not in str(exc) or attempt == attempts - 1:
-                raise
-    return _add_columns(engine)
-
-
-#: columns added to a table after databases were written without them (nullable, so old rows read
-#: as "not known"); ``create_all`` creates missing tables only, so an old database gets them here
-ADDED_COLUMNS = {"metrics": ("base", "dims")}
-
-
-def _add_columns(engine: Engine) -> tuple[list[str], list[str]]:
-    """ALTER TABLE ... ADD COLUMN for each added column an existing table lacks (a parallel opener
-    adding the same column first is fine: the check runs again); returns (added, still missing: a
-    database this process may only read, whose rows then read as "not known")."""
-    added: list[str] = []
-    missing: list[str] = []
-    for table_name, names in ADDED_COLUMNS.items():
-        table = Base.metadata.tables[table_name]
-        for name in names:
-            if name in {c["name"] for c in inspect(engine).get_columns(table_name)}:
-                continue
-            kind = table.c[name].type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
-                added.append(f"{table_name}.{name}")
-            except DBAPIError:
-                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
-                    missing.append(f"{table_name}.{name}")
-    return added, missing
-
-
 def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
-#: the driver package to install for a dialect whose default driver is missing
+#: what to install for a dialect whose driver is missing
 _DRIVER_HINTS = {
-    "postgresql": "psycopg (pip install 'psycopg[binary]'; URL postgresql+psycopg://…)",
+    "postgresql": "pip install 'planeval[postgres]'",
     "mysql": "mysqlclient or PyMySQL (URL mysql+pymysql://…)",
     "mssql": "pyodbc",
     "oracle": "oracledb",
@@ -291,25 +343,29 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _missing_driver(url: str, parsed: URL, exc: ImportError) -> PlanevalError:
+    hint = _DRIVER_HINTS.get(parsed.get_backend_name(), "its DBAPI package")
+    return PlanevalError(
+        f"--db {shown(url)}: the {parsed.get_backend_name()} driver {exc.name or parsed.get_driver_name()!r}"
+        f" is not installed; {hint}"
+    )
+
+
 def open_engine(url: str) -> Engine:
     """An engine for a leaderboard URL, or a one-line ``PlanevalError`` naming what is wrong with it
     (not a URL, an unknown dialect, a missing driver, a SQLite path that is a folder)."""
     try:
-        parsed = make_url(url)
+        parsed = with_default_driver(make_url(url))
     except ArgumentError:
         raise PlanevalError(
-            f"--db {url!r}: not a database URL (e.g. sqlite:///board.db, postgresql+psycopg://host/db)"
+            f"--db {url!r}: not a database URL (e.g. sqlite:///board.db, postgresql://user@host/db)"
         ) from None
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
-        raise PlanevalError(f"--db {url}: unknown database dialect {parsed.drivername!r}") from None
+        raise PlanevalError(f"--db {shown(url)}: unknown database dialect {parsed.drivername!r}") from None
     except ImportError as exc:
-        hint = _DRIVER_HINTS.get(parsed.get_backend_name(), "its DBAPI package")
-        raise PlanevalError(
-            f"--db {url}: the driver for {parsed.drivername!r} is not installed ({exc.name or exc}); "
-            f"install {hint}"
-        ) from None
+        raise _missing_driver(url, parsed, exc) from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -319,14 +375,11 @@ def open_engine(url: str) -> Engine:
             if path.parent.exists() and not path.parent.is_dir():
                 raise PlanevalError(f"--db {url}: {path.parent} is not a directory")
     try:
-        return _make_engine(url)
+        return _make_engine(parsed)
     except ImportError as exc:
-        hint = _DRIVER_HINTS.get(parsed.get_backend_name(), "its DBAPI package")
-        raise PlanevalError(
-            f"--db {url}: the driver is not installed ({exc.name or exc}); install {hint}"
-        ) from None
+        raise _missing_driver(url, parsed, exc) from None
     except OSError as exc:
-        raise PlanevalError(f"--db {url}: {exc.strerror or exc}") from None
+        raise PlanevalError(f"--db {shown(url)}: {exc.strerror or exc}") from None
 
 
 def check_writable(url: str) -> None:
@@ -335,12 +388,13 @@ def check_writable(url: str) -> None:
     store = Store(url)
     probe = f"planeval_write_probe_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
+        store.require_current()
         with store.engine.begin() as conn:
             conn.execute(text(f"CREATE TABLE {probe} (x INTEGER)"))
             conn.execute(text(f"DROP TABLE {probe}"))
     except DBAPIError as exc:
         raise PlanevalError(
-            f"--db {store.url}: cannot write to the leaderboard: {_first_line(exc)}"
+            f"--db {shown(store.url)}: cannot write to the leaderboard: {_first_line(exc)}"
         ) from None
     finally:
         store.close()
@@ -354,27 +408,91 @@ def cached_samples(run: Any) -> pd.DataFrame | None:
     return None
 
 
+def _metric_rows(metrics: list[MetricRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m.name,
+            "value": float(m.value),
+            "n": int(m.n),
+            "ci_low": _finite_or_none(m.ci_low),
+            "ci_high": _finite_or_none(m.ci_high),
+            "higher_is_better": bool(m.higher_is_better),
+            "base": m.base,
+            "dims": m.dims,
+        }
+        for m in metrics
+    ]
+
+
+def _when(at: datetime | None) -> str:
+    return "an unknown time" if at is None else at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _agreement(
+    run: RunRecord, metrics: list[MetricRecord], theirs: dict[str, float], same_table: bool, both: bool
+) -> str:
+    """How a replicate compares with the row it replicates, in a few words."""
+    if run.status == "failed":
+        error = (run.error or "").strip().splitlines()
+        return f"it failed: {error[0][:100] if error else 'no error text'}"
+    if same_table:
+        return "the same per-sample table"
+    differ = [
+        (m.name, theirs[m.name], float(m.value))
+        for m in metrics
+        if m.name in theirs and not math.isclose(theirs[m.name], m.value, rel_tol=1e-9, abs_tol=1e-12)
+    ]
+    table = "a different per-sample table" if both else "per-sample tables not both stored"
+    if not differ:
+        return f"{table}, the same metric values"
+    name, a, b = max(differ, key=lambda d: abs(d[2] - d[1]) / max(abs(d[1]), 1e-12))
+    return f"{table}; {len(differ)} of {len(metrics)} metrics differ, e.g. {name} {a:.6g} vs {b:.6g}"
+
+
 class Store:
     """Record runs and read them back as data frames for tables, plots and regression checks."""
 
-    def __init__(self, url: str | Path):
+    def __init__(self, url: str | Path, recorder: Recorder | None = None):
         self.url = as_url(url)
         self.engine = open_engine(self.url)
+        #: who this store's recordings are by (default: this user on this host)
+        self.recorder = recorder or Recorder.current()
         try:
-            added, missing = _create_schema(self.engine)
+            self.schema = migrations.upgrade(self.engine)
+            #: the columns each table has (all of them once upgraded; fewer in an old read-only copy)
+            self.columns = {
+                name: (
+                    {c.name for c in table.columns}
+                    if self.schema.current
+                    else {c["name"] for c in inspect(self.engine).get_columns(name)}
+                )
+                for name, table in Base.metadata.tables.items()
+                if self.schema.current or inspect(self.engine).has_table(name)
+            }
         except DBAPIError as exc:
             self.engine.dispose()
-            raise PlanevalError(f"--db {self.url}: cannot open the leaderboard: {_first_line(exc)}") from None
-        #: whether the metric rows have the columns added since (ADDED_COLUMNS)
-        self.structured = not missing
+            raise PlanevalError(
+                f"--db {shown(self.url)}: cannot open the leaderboard: {_first_line(exc)}"
+            ) from None
+        #: whether the metric rows have ``base``/``dims`` (an old read-only database may not)
+        self.structured = {"base", "dims"} <= self.columns.get("metrics", set())
         self._session = sessionmaker(self.engine, expire_on_commit=False)
-        if added:  # an old database, once: its rows' structure from their tasks (leaderboard.migrate)
+        if "0004" in self.schema.applied and self.schema.before is not None:
+            # an old database gained base/dims: its rows' structure from their tasks, once
             from leaderboard.migrate import fill_metric_keys
 
             fill_metric_keys(self)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def require_current(self) -> None:
+        """Refuse to write to a database whose schema could not be upgraded (opened read-only)."""
+        if not self.schema.current:
+            raise PlanevalError(
+                f"--db {shown(self.url)}: the leaderboard's schema is at revision {self.schema.after}, "
+                f"this planeval writes {migrations.head()}, and it could not be upgraded: {self.schema.error}"
+            )
 
     # -- writing --------------------------------------------------------------------------------
     def record(
@@ -383,9 +501,15 @@ class Store:
         metrics: list[MetricRecord],
         samples: bytes | None = None,
         rescored_from: str | None = None,
-    ) -> None:
+    ) -> Recorded:
         """Write a run, its metrics, its per-sample table (parquet bytes) and, for a re-scored run, the
-        run it was re-scored from, atomically, replacing any earlier row with the same run_id."""
+        run it was re-scored from, atomically, stamped with this store's recorder.
+
+        The same run (its id, or its suite, variant and eval key) already recorded successfully by
+        another recorder keeps its row: this recording is kept as its replicate (``run_replicates``)
+        and a one-line warning names who recorded it first. This recorder's own earlier row, a failed
+        row, and a row from before recorders were stored are replaced (the last with a warning).
+        """
         if run.status not in ("ok", "failed"):
             raise ValueError(f"run status must be 'ok' or 'failed', not {run.status!r}")
         if run.status == "failed" and metrics:
@@ -393,40 +517,152 @@ class Store:
         for m in metrics:
             if m.value is None or math.isnan(m.value):
                 raise ValueError(f"metric {m.name!r} of run {run.run_id} is NaN; record the run as failed")
-        with self._session.begin() as session:
-            # the write comes first so SQLite takes the write lock at once (no read→write upgrade deadlock)
-            same = select(Run.run_id).where(
-                (Run.run_id == run.run_id)
-                | ((Run.suite == run.suite) & (Run.variant == run.variant) & (Run.eval_key == run.eval_key))
+        self.require_current()
+        for attempt in range(3):
+            try:
+                with self._session.begin() as session:
+                    outcome, level = self._write(session, run, metrics, samples, rescored_from)
+                break
+            except IntegrityError:
+                # two recorders inserting one new run at once (PostgreSQL lets both find no row): the
+                # later one finds the earlier one's row when it tries again, and becomes its replicate
+                if attempt == 2 or not self._has_row(run):
+                    raise
+        if outcome.message:
+            log.log(level, outcome.message)
+        return outcome
+
+    @staticmethod
+    def _same_run(run: RunRecord) -> Any:
+        return or_(
+            Run.run_id == run.run_id,
+            (Run.suite == run.suite) & (Run.variant == run.variant) & (Run.eval_key == run.eval_key),
+        )
+
+    def _has_row(self, run: RunRecord) -> bool:
+        with self._session() as session:
+            return session.execute(select(Run.run_id).where(self._same_run(run))).first() is not None
+
+    def _write(
+        self,
+        session: Session,
+        run: RunRecord,
+        metrics: list[MetricRecord],
+        samples: bytes | None,
+        rescored_from: str | None,
+    ) -> tuple[Recorded, int]:
+        """One recording inside its transaction; returns what was done and the message's log level."""
+        same = self._same_run(run)
+        # a write first: SQLite takes its write lock at once (no read→write upgrade deadlock), and a
+        # server locks the rows this recording may replace until it commits
+        session.execute(
+            update(Run).where(same).values(status=Run.status).execution_options(synchronize_session=False)
+        )
+        old = session.execute(
+            select(Run.run_id, Run.recorded_by, Run.recorded_host, Run.status, Run.created_at).where(same)
+        ).all()
+        me = self.recorder
+        others = [o for o in old if (o.recorded_by, o.recorded_host) != (me.user, me.host)]
+        first = next((o for o in others if o.status == "ok" and o.recorded_by is not None), None)
+        table = None
+        if samples is not None:
+            table = (
+                pq.ParquetFile(io.BytesIO(samples)).metadata.num_rows,
+                hashlib.sha256(samples).hexdigest(),
             )
-            old = list(session.scalars(same))
-            session.execute(delete(Metric).where(Metric.run_id.in_(old)))
-            session.execute(delete(Samples).where(Samples.run_id.in_(old)))
-            session.execute(delete(RescoredFrom).where(RescoredFrom.run_id.in_(old)))
-            session.execute(delete(Run).where(Run.run_id.in_(old)))
-            row = Run(**asdict(run), created_at=utcnow())
-            row.metrics = [
-                Metric(
-                    name=m.name,
-                    value=float(m.value),
-                    n=int(m.n),
-                    ci_low=_finite_or_none(m.ci_low),
-                    ci_high=_finite_or_none(m.ci_high),
-                    higher_is_better=bool(m.higher_is_better),
-                    base=m.base,
-                    dims=m.dims,
-                )
-                for m in metrics
-            ]
-            session.add(row)
-            if samples is not None:
-                session.flush()  # the run row first: the samples row references it
-                n_rows = pq.ParquetFile(io.BytesIO(samples)).metadata.num_rows
-                digest = hashlib.sha256(samples).hexdigest()
-                session.add(Samples(run_id=run.run_id, digest=digest, n_rows=n_rows, data=samples))
-            if rescored_from is not None:
-                session.flush()
-                session.add(RescoredFrom(run_id=run.run_id, source_run_id=rescored_from))
+        if first is not None:
+            return self._write_replicate(session, first, run, metrics, samples, table), logging.WARNING
+        message, level = self._replacing(run, others)
+        ids = [o.run_id for o in old]
+        session.execute(delete(Metric).where(Metric.run_id.in_(ids)))
+        session.execute(delete(Samples).where(Samples.run_id.in_(ids)))
+        session.execute(delete(RescoredFrom).where(RescoredFrom.run_id.in_(ids)))
+        session.execute(delete(Run).where(Run.run_id.in_(ids)))
+        row = Run(**asdict(run), created_at=utcnow(), recorded_by=me.user, recorded_host=me.host)
+        row.metrics = [Metric(**m) for m in _metric_rows(metrics)]
+        session.add(row)
+        if samples is not None and table is not None:
+            session.flush()  # the run row first: the samples row references it
+            session.add(Samples(run_id=run.run_id, digest=table[1], n_rows=table[0], data=samples))
+        if rescored_from is not None:
+            session.flush()
+            session.add(RescoredFrom(run_id=run.run_id, source_run_id=rescored_from))
+        return Recorded(run.run_id, "run", message), level
+
+    @staticmethod
+    def _label(run: RunRecord) -> str:
+        return f"run {run.run_id[:12]} ({run.variant} / {run.task}, seed {run.seed})"
+
+    def _replacing(self, run: RunRecord, others: list[Any]) -> tuple[str | None, int]:
+        """What replacing rows of other recorders (none successful and known) says, at which level: a
+        warning for a successful row whose recorder is not known (written before recorders were
+        stored), the one case where someone else's result may be replaced; a note for a failed one."""
+        legacy = [o for o in others if o.status == "ok"]
+        if legacy:
+            return (
+                f"{self._label(run)}: replaces its row recorded at {_when(legacy[0].created_at)} by an "
+                "unknown recorder (written before planeval stored recorders)",
+                logging.WARNING,
+            )
+        if others:
+            by = "an unknown recorder" if others[0].recorded_by is None else others[0].recorded_by
+            host = "" if others[0].recorded_by is None else f"@{others[0].recorded_host}"
+            return f"{self._label(run)}: replaces a failed recording by {by}{host}", logging.INFO
+        return None, logging.INFO
+
+    def _write_replicate(
+        self,
+        session: Session,
+        first: Any,
+        run: RunRecord,
+        metrics: list[MetricRecord],
+        samples: bytes | None,
+        table: tuple[int, str] | None,
+    ) -> Recorded:
+        """Keep a recording of ``first``'s run by this recorder beside it, replacing this recorder's
+        earlier replicate of it; returns the one-line report."""
+        me = self.recorder
+        theirs_digest = session.scalar(select(Samples.digest).where(Samples.run_id == first.run_id))
+        same_table = table is not None and table[1] == theirs_digest
+        session.execute(
+            delete(Replicate).where(
+                (Replicate.run_id == first.run_id)
+                & (Replicate.recorded_by == me.user)
+                & (Replicate.recorded_host == me.host)
+            )
+        )
+        session.add(
+            Replicate(
+                run_id=first.run_id,
+                recorded_by=me.user,
+                recorded_host=me.host,
+                created_at=utcnow(),
+                status=run.status,
+                error=run.error,
+                git_commit=run.git_commit,
+                package_versions=run.package_versions,
+                timings=run.timings,
+                metrics=_metric_rows(metrics),
+                samples_digest=table[1] if table else None,
+                n_rows=table[0] if table else None,
+                samples=None if same_table else samples,
+            )
+        )
+        session.flush()
+        count = len(session.scalars(select(Replicate.id).where(Replicate.run_id == first.run_id)).all())
+        theirs = dict(
+            session.execute(select(Metric.name, Metric.value).where(Metric.run_id == first.run_id)).all()
+        )
+        agreement = _agreement(
+            run, metrics, theirs, same_table, table is not None and theirs_digest is not None
+        )
+        return Recorded(
+            first.run_id,
+            "replicate",
+            f"{self._label(run)} was recorded first by {first.recorded_by}@{first.recorded_host} at "
+            f"{_when(first.created_at)}; this recording by {me} is kept as its replicate ({agreement}; "
+            f"{count} in run_replicates)",
+        )
 
     def load_samples(self, run: Any) -> pd.DataFrame | None:
         """A run's (a row of ``runs`` or ``get_run``) per-sample table: from the database, else — rows
@@ -449,7 +685,7 @@ class Store:
                 return None
             data, digest = bytes(row.data), row.digest
         if hashlib.sha256(data).hexdigest() != digest:
-            raise PlanevalError(f"run {run_id}: its per-sample table in {self.url} fails its digest")
+            raise PlanevalError(f"run {run_id}: its per-sample table in {shown(self.url)} fails its digest")
         return data
 
     # -- reading --------------------------------------------------------------------------------
@@ -461,7 +697,7 @@ class Store:
 
     def runs(self, suite: str | None = None, status: str | None = "ok") -> pd.DataFrame:
         """One row per run (``status=None`` for all), oldest first."""
-        stmt = select(*Run.__table__.columns).order_by(Run.created_at, Run.run_id)
+        stmt = select(*self._run_sources()).order_by(Run.created_at, Run.run_id)
         if suite is not None:
             stmt = stmt.where(Run.suite == suite)
         if status is not None:
@@ -522,15 +758,16 @@ class Store:
             if exact:
                 found = exact
             if not found:
-                raise PlanevalError(f"no run with id or prefix {run_id_or_prefix!r} in {self.url}")
+                raise PlanevalError(f"no run with id or prefix {run_id_or_prefix!r} in {shown(self.url)}")
             if len(found) > 1:
-                shown = ", ".join(f"{r.run_id} ({r.variant}/{r.task}/seed {r.seed})" for r in found[:10])
+                listed = ", ".join(f"{r.run_id} ({r.variant}/{r.task}/seed {r.seed})" for r in found[:10])
                 more = " and more" if len(found) > 10 else ""
                 raise PlanevalError(
-                    f"run prefix {run_id_or_prefix!r} is ambiguous: {shown}{more}; type more characters"
+                    f"run prefix {run_id_or_prefix!r} is ambiguous: {listed}{more}; type more characters"
                 )
             run = found[0]
-            out = {c: getattr(run, c) for c in RUN_COLUMNS}
+            row = session.execute(select(*self._run_sources()).where(Run.run_id == run.run_id)).one()
+            out = dict(zip(RUN_COLUMNS, row, strict=True))
             link = session.get(RescoredFrom, run.run_id)
             out["rescored_from"] = link.source_run_id if link is not None else None
             structure: dict[str, tuple[Any, Any]] = {}
@@ -550,7 +787,50 @@ class Store:
                 }
                 for m in sorted(run.metrics, key=lambda m: m.name)
             ]
-            return out
+        replicas = self.replicates(run.run_id)
+        out["replicates"] = replicas.drop(columns=["run_id", "metrics"]).to_dict("records")
+        return out
+
+    def _run_sources(self) -> list[Any]:
+        """The columns of ``runs`` to select: NULL for those an old read-only database lacks."""
+        have = self.columns.get("runs", set())
+        return [c if c.name in have else null().label(c.name) for c in Run.__table__.columns]
+
+    def replicates(self, run_id: str | None = None) -> pd.DataFrame:
+        """Other recorders' recordings of runs in ``runs`` (of one run, or of all), oldest first, with
+        ``same_samples``: whether the replicate's per-sample table is the run's own, byte for byte."""
+        columns = [c for c in REPLICATE_COLUMNS if c != "same_samples"]
+        if "run_replicates" not in self.columns:  # an old read-only database: none recorded
+            return pd.DataFrame(columns=REPLICATE_COLUMNS)
+        stmt = (
+            select(*(Replicate.__table__.c[c] for c in columns), Samples.digest)
+            .outerjoin(Samples, Samples.run_id == Replicate.run_id)
+            .order_by(Replicate.created_at, Replicate.id)
+        )
+        if run_id is not None:
+            stmt = stmt.where(Replicate.run_id == run_id)
+        with self._session() as session:
+            rows = session.execute(stmt).all()
+        df = pd.DataFrame([tuple(r) for r in rows], columns=[*columns, "run_digest"])
+        df["same_samples"] = df["samples_digest"].notna() & (df["samples_digest"] == df["run_digest"])
+        return df.drop(columns="run_digest")
+
+    def replicate_samples(self, run_id: str, recorder: Recorder) -> pd.DataFrame | None:
+        """A replicate's per-sample table: its own bytes, or the run's where they were the same."""
+        with self._session() as session:
+            row = session.execute(
+                select(Replicate.samples, Replicate.samples_digest).where(
+                    (Replicate.run_id == run_id)
+                    & (Replicate.recorded_by == recorder.user)
+                    & (Replicate.recorded_host == recorder.host)
+                )
+            ).first()
+        if row is None or row.samples_digest is None:
+            return None
+        data = bytes(row.samples) if row.samples is not None else self.sample_bytes(run_id)
+        if data is None or hashlib.sha256(data).hexdigest() != row.samples_digest:
+            raise PlanevalError(f"run {run_id}: the replicate by {recorder} fails its digest")
+        return pd.read_parquet(io.BytesIO(data))
 
     def suites(self) -> list[str]:
         with self._session() as session:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from _leaderboard_data import Fixture
+from _store_schemas import written_by
 from _task_tables import rouge
-from sqlalchemy import text
 
 from leaderboard.select import is_breakdown, select_metrics
 from leaderboard.store import Store
@@ -16,9 +16,7 @@ from leaderboard.store import Store
 def _strip_structure(path: Path) -> None:
     """The database as a planeval before the columns left it (SQLite drops columns since 3.35)."""
     store = Store(path)
-    with store.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE metrics DROP COLUMN dims"))
-        conn.execute(text("ALTER TABLE metrics DROP COLUMN base"))
+    written_by(store.engine, "samples")
     store.close()
 
 
