@@ -54,7 +54,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def lm_eval_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict]]:
+def lm_eval_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict], Path, Path]:
     """lm-eval's own results JSON and samples rows for a tiny local generation task (as its CLI writes
     them: ``simple_evaluate`` with an ``EvaluationTracker``, then its two save calls)."""
     from lm_eval.loggers import EvaluationTracker
@@ -100,7 +100,8 @@ def lm_eval_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list
     tracker.save_results_samples(task_name=LM_EVAL_TASK, samples=samples[LM_EVAL_TASK])
     (written,) = (root / "out").glob("*/results_*.json")
     (rows,) = (root / "out").glob(f"*/samples_{LM_EVAL_TASK}_*.jsonl")
-    return json.loads(written.read_text()), [json.loads(line) for line in rows.read_text().splitlines()]
+    samples_rows = [json.loads(line) for line in rows.read_text().splitlines()]
+    return json.loads(written.read_text()), samples_rows, written, rows
 
 
 def _exported(board: str, out: Path, *extra: str) -> tuple[dict, dict[str, list[dict]]]:
@@ -114,7 +115,7 @@ def _exported(board: str, out: Path, *extra: str) -> tuple[dict, dict[str, list[
 
 
 def test_results_have_lm_evals_top_level_keys(board: str, lm_eval_output, tmp_path: Path) -> None:
-    theirs, _ = lm_eval_output
+    theirs, *_ = lm_eval_output
     ours, _ = _exported(board, tmp_path / "out", "--log-samples")
     assert set(ours) - set(theirs) == {"planeval"}
     assert set(theirs) - set(ours) == set()
@@ -151,7 +152,7 @@ def test_results_carry_the_boards_numbers_and_cis(board: str, tmp_path: Path) ->
 
 
 def test_samples_have_lm_evals_fields(board: str, lm_eval_output, tmp_path: Path) -> None:
-    _, theirs = lm_eval_output
+    _, theirs, *_ = lm_eval_output
     ours, samples = _exported(board, tmp_path / "out", "--log-samples")
     assert set(samples) == {"ppl", "rouge", "gsm8k"}
     fixed = set(theirs[0]) - set(theirs[0]["metrics"])
@@ -209,3 +210,36 @@ def test_sample_records_keep_a_stored_prompt_hash() -> None:
     (record,) = sample_records(table)
     assert record["prompt_hash"] == "abc" and record["correct"] == 1 and record["metrics"] == ["correct"]
     assert record["doc_hash"] == hash_string(json.dumps(record["doc"], indent=2, ensure_ascii=False))
+
+
+def test_import_lm_eval_puts_lm_evals_numbers_in_the_table(lm_eval_output, tmp_path: Path, capsys) -> None:
+    """lm-eval's own results (and samples) file, imported, is a leaderboard row marked as imported with
+    lm-eval's numbers; importing it again replaces the row."""
+    theirs, rows, results_path, samples_path = lm_eval_output
+    db = f"sqlite:///{tmp_path / 'board.db'}"
+    argv = ["import-lm-eval", str(results_path), str(samples_path), "--variant", "tiny-hf", "--db", db]
+    assert main(argv) == 0
+    assert main(argv) == 0  # idempotent
+    store = Store(db)
+    (run,) = store.runs(suite="lm-eval").to_dict("records")
+    assert (run["variant"], run["family"], run["task"]) == ("tiny-hf", "lm-eval", LM_EVAL_TASK)
+    assert run["params"]["imported_from"] == "lm-eval" and run["git_commit"] == theirs["git_hash"]
+    got = {m["name"]: m for m in store.get_run(run["run_id"])["metrics"]}
+    scores = theirs["results"][LM_EVAL_TASK]
+    assert set(got) == {"exact_match_strict_match", "exact_match_flexible_extract"}
+    assert got["exact_match_strict_match"]["value"] == scores["exact_match,strict-match"]
+    assert (
+        got["exact_match_flexible_extract"]["n"] == 3 and got["exact_match_strict_match"]["higher_is_better"]
+    )
+    table = store.samples(run["run_id"])
+    assert len(table) == len(rows) == 6 and set(table["filter"]) == {"strict-match", "flexible-extract"}
+    assert list(table["prompt_hash"]) == [r["prompt_hash"] for r in rows]
+    capsys.readouterr()
+    assert main(["leaderboard", "--suite", "lm-eval", "--db", db, "--format", "csv"]) == 0
+    assert "tiny-hf" in capsys.readouterr().out
+    with pytest.raises(PlanevalError, match="not an lm-eval results JSON"):
+        from leaderboard.import_lm_eval import read_results
+
+        bad = tmp_path / "bad.json"
+        bad.write_text("[]")
+        read_results(bad)

@@ -44,6 +44,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "plot": Command("plot", "draw leaderboard plots (PNG + SVG)"),
     "export": Command("export", "write runs as lm-eval results JSON and samples files"),
+    "import-lm-eval": Command(
+        "import_lm_eval", "record an lm-eval results JSON in the leaderboard (as imported)"
+    ),
     "cache": Command("cache", "verify the cache's digests or free what nothing needs"),
 }
 
