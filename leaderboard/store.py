@@ -10,6 +10,7 @@ kept as a replicate, never dropped.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import io
@@ -17,6 +18,7 @@ import logging
 import math
 import os
 import socket
+import sqlite3
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -319,7 +321,8 @@ def _make_engine(url: URL) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite: cascades would not fire
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if database and database != ":memory:":
-            cur.execute("PRAGMA journal_mode=WAL")  # readers (a dashboard) do not block the runner
+            with contextlib.suppress(sqlite3.OperationalError):  # a read-only file keeps its mode
+                cur.execute("PRAGMA journal_mode=WAL")  # readers (a dashboard) do not block the runner
         cur.close()
 
     return engine
