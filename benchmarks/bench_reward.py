@@ -33,7 +33,7 @@ def setup():
         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
     )  # fmt: skip
     policy = GPT2LMHeadModel(config).train()
-    reward = TokenRewardModel(build_body("base", policy, tok)).train()
+    reward = TokenRewardModel(build_body(None, policy, tok)).train()  # a copy of the policy body
     g = torch.Generator().manual_seed(1)
     examples = [
         Example(
