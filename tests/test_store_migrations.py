@@ -21,7 +21,7 @@ from test_store import make_run, ppl_metrics
 from harness.cli import main
 from harness.errors import PlanevalError
 from leaderboard import migrations
-from leaderboard.store import Base, MetricRecord, Recorder, Store, check_writable
+from leaderboard.store import Base, MetricRecord, Recorder, Store, check_writable, open_engine
 
 ALICE, BOB = Recorder("alice", "lab-1"), Recorder("bob", "lab-2")
 OLD_AT = datetime(2026, 6, 1, 12, 0)  # naive UTC, as the old store wrote it
@@ -35,7 +35,7 @@ def schema_diffs(store: Store) -> list:
 
 def write_previous(url: str, stage: str) -> None:
     """A database written by planeval at ``stage``, with one successful run and its metric."""
-    engine = create_engine(url)
+    engine = open_engine(url)  # postgresql:// through psycopg 3, as the store opens it
     tables = create_previous(engine, stage).tables
     run = make_run()
     with engine.begin() as conn:
