@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: smoke test test-slow bench bench-compare browser lint clean
+.PHONY: smoke test test-slow bench bench-compare browser postgres lint clean
 
 # torch is installed pinned first (the CPU wheel); the constraints file keeps every other
 # dependency from pulling a different torch build.
@@ -24,7 +24,15 @@ browser:
 	   ($$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1)) || \
 	  echo "chromium could not be installed: the HTML page test will be skipped"
 
-test: $(STAMP) browser
+# The PostgreSQL store tests start a throwaway server with Debian's postgresql (initdb, pg_ctl); without
+# it (no root, no apt) they skip with the reason.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || \
+	  (SUDO=$$(command -v sudo || true); $$SUDO apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	   ($$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q postgresql >/dev/null 2>&1)) || \
+	  echo "postgresql could not be installed: the PostgreSQL store tests will be skipped"
+
+test: $(STAMP) browser postgres
 	$(BIN)/pytest -q
 
 test-slow: $(STAMP)
