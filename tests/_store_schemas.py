@@ -3,7 +3,7 @@
 ``create_previous`` creates the tables the way planeval did before schema revisions existed
 (``Base.metadata.create_all`` of the store's models, spelled out here as they were at three points:
 ``first``, 1f8f2cd, runs and metrics; ``samples``, 08ee534, plus run_samples and rescored_from;
-``previous``, 5c8521a, plus metrics.base/dims), with no ``alembic_version`` table. ``written_by`` turns
+``previous``, 5c8521a, plus metrics.base/dims), with no version table. ``written_by`` turns
 a database the current store wrote, rows and all, into what an older planeval would have left.
 """
 
@@ -106,4 +106,4 @@ def written_by(engine: Engine, stage: str) -> None:
     the later revisions downgraded (their columns and tables dropped, rows kept) and no version table."""
     migrations.downgrade(engine, REVISION[stage])
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text(f"DROP TABLE {migrations.VERSION_TABLE}"))

@@ -30,7 +30,8 @@ OLD_AT = datetime(2026, 6, 1, 12, 0)  # naive UTC, as the old store wrote it
 def schema_diffs(store: Store) -> list:
     """What Alembic's autogenerate finds between the database and the models (nothing, when current)."""
     with store.engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": migrations.VERSION_TABLE})
+        return compare_metadata(context, Base.metadata)
 
 
 def write_previous(url: str, stage: str) -> None:
@@ -82,7 +83,10 @@ def test_a_new_database_is_created_by_the_revisions_and_matches_the_models(tmp_p
     assert store.schema.before is None and store.schema.applied == ["0001", "0002", "0003", "0004", "0005"]
     assert schema_diffs(store) == []
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrations.head()
+        assert (
+            conn.execute(text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")).scalar()
+            == migrations.head()
+        )
     store.close()
 
 

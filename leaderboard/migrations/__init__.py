@@ -4,7 +4,9 @@ A planeval that opens a database upgrades it to the newest schema, so a newer pl
 database, SQLite file or PostgreSQL server alike. There is no ``env.py`` or ``alembic.ini``: the store
 calls ``upgrade`` with its own engine, and the revisions are plain Alembic scripts (``op.add_column``...).
 
-Databases written before revisions existed carry no ``alembic_version`` table. They hold at least the
+The revision is kept in ``planeval_alembic_version`` (not Alembic's default ``alembic_version``, so a
+server database shared with another Alembic-managed application keeps both apart). Databases written
+before revisions existed carry no such table. They hold at least the
 first revision's tables, so they are stamped at it and upgraded; the revisions that replay what older
 planevals did ad hoc (``create_all`` for new tables, ``ALTER TABLE`` for new columns) skip what such a
 database already has.
@@ -31,6 +33,8 @@ from sqlalchemy.exc import DBAPIError
 
 #: the revision an unversioned database written by an older planeval is taken to be at
 BASELINE = "0001"
+#: where a database's revision is kept
+VERSION_TABLE = "planeval_alembic_version"
 #: the key of the PostgreSQL advisory lock the upgrade holds
 _LOCK_KEY = zlib.crc32(b"planeval leaderboard migrations")
 
@@ -62,9 +66,9 @@ class Upgrade:
 
 
 def current_revision(conn: Connection) -> str | None:
-    """A database's revision: its ``alembic_version``; the baseline for a planeval database written
+    """A database's revision: its ``VERSION_TABLE`` row; the baseline for a planeval database written
     before revisions existed; None for an empty one."""
-    found = MigrationContext.configure(conn).get_current_revision()
+    found = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
     if found is None and inspect(conn).has_table("runs"):
         return BASELINE
     return found
@@ -102,7 +106,7 @@ def _run(engine: Engine, direction: str, target: str, before: str | None) -> Upg
     with engine.connect() as conn, conn.begin():
         _lock(conn)
         now = current_revision(conn)  # again, under the lock: another opener may have migrated
-        context = MigrationContext.configure(conn)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         if now == BASELINE and context.get_current_revision() is None:
             context.stamp(scripts, BASELINE)  # an unversioned database from before revisions
 
@@ -117,7 +121,7 @@ def _run(engine: Engine, direction: str, target: str, before: str | None) -> Upg
 
         env = EnvironmentContext(Config(), scripts, fn=steps, destination_rev=target)
         with env:
-            env.configure(connection=conn, target_metadata=None)
+            env.configure(connection=conn, target_metadata=None, version_table=VERSION_TABLE)
             env.run_migrations()
         after = current_revision(conn)
     return Upgrade(before, after, applied)
