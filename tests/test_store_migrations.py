@@ -107,6 +107,21 @@ def test_an_old_read_only_database_is_read_and_refuses_writes_in_one_line(tmp_pa
     assert "recorded_by" not in {c["name"] for c in inspect(create_engine(read_only)).get_columns("runs")}
 
 
+def test_a_database_of_a_newer_planeval_is_read_and_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "lb.db"
+    store = Store(path)
+    store.record(make_run(), ppl_metrics())
+    with store.engine.begin() as conn:  # a later revision added a column this planeval does not know
+        conn.execute(text("ALTER TABLE runs ADD COLUMN cost REAL"))
+        conn.execute(text(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '9999'"))
+    store.close()
+    newer = Store(path)
+    assert newer.schema.after == "9999" and newer.results()["value"].tolist() == [1.1, 25.0]
+    with pytest.raises(PlanevalError, match=r"revision 9999.*written by a newer planeval"):
+        newer.record(make_run("d" * 16), ppl_metrics())
+    newer.close()
+
+
 def test_openers_of_one_old_database_at_once_migrate_it_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     write_previous(url, "samples")

@@ -83,6 +83,11 @@ def upgrade(engine: Engine, target: str = "head") -> Upgrade:
     wanted = head() if target == "head" else target
     if before == wanted:
         return Upgrade(before, before)
+    if before is not None and before not in {r.revision for r in script().walk_revisions()}:
+        # written by a newer planeval: read what is there, write nothing
+        return Upgrade(
+            before, before, error=f"it was written by a newer planeval (this one knows up to {head()})"
+        )
     try:
         return _run(engine, "upgrade", target, before)
     except DBAPIError as exc:
