@@ -1,4 +1,6 @@
-"""Fill in what rows written before a column existed lack, from the tasks' own declarations.
+"""Fill in what rows written before a column existed lack, from the tasks' own declarations: the data
+side of a schema revision (``leaderboard.migrations``; the store calls this once, when revision 0004
+has just added ``metrics.base``/``dims`` to an older database).
 
 Metric rows recorded before ``base`` and ``dims`` were stored hold only a name (``rouge1@64``). The
 structure is not read back out of that name: the run's task re-aggregates the run's stored per-sample
