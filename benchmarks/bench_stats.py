@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.paired import pair, paired_bootstrap
 from harness.statistics import bootstrap_ci, used_columns
+from leaderboard.paired import pair, paired_bootstrap
 
 N_ROWS = 10_000
 N_BOOT = 1000

@@ -29,7 +29,7 @@ def store(tmp_path: Path) -> Store:
             "sample_id": ["a", "b", "c"],
             "nll": [THIRD, AWKWARD, math.nan],
             "actions": [np.array([1, 2]), np.array([], dtype=np.int64), np.array([3])],
-            "text": ["x", "=HYPERLINK(\"http://x\",\"y\")", "z"],
+            "text": ["x", '=HYPERLINK("http://x","y")', "z"],
         }
     )
     samples.to_parquet(tmp_path / "samples.parquet")

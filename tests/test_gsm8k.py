@@ -391,4 +391,5 @@ def test_a_task_reads_the_named_corpus_its_spec_selects(tmp_path: Path) -> None:
     samples = Store(f"sqlite:///{home / 'leaderboard.db'}").samples(run_id)
     assert len(samples) == 5 and set(samples["sample_id"]) <= own
     with pytest.raises(SpecError, match=r"tasks\.0\.corpus: no corpus named 'maths'.*math"):
-        plan_suite(suite.model_copy(update={"tasks": [suite.tasks[0].model_copy(update={"corpus": "maths"})]}))
+        misspelt = suite.tasks[0].model_copy(update={"corpus": "maths"})
+        plan_suite(suite.model_copy(update={"tasks": [misspelt]}))

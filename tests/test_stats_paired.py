@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.paired import compare_samples, mcnemar, pair, paired_bootstrap, permutation_test
 from harness.statistics import GroupIndex
+from leaderboard.paired import compare_samples, mcnemar, pair, paired_bootstrap, permutation_test
 
 
 def mean_of(col: str):

@@ -189,7 +189,7 @@ def _is_float(text: str) -> bool:
     return True
 
 
-SPECIALS = 'a_b & 50% $x$ #1 {y} ~z ^w \\ |p| <q> *r* `s` [t](u) !v'
+SPECIALS = "a_b & 50% $x$ #1 {y} ~z ^w \\ |p| <q> *r* `s` [t](u) !v"
 
 
 def test_every_shown_name_is_escaped_in_latex_and_markdown():
