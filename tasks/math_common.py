@@ -36,6 +36,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from harness.adapters import PlanevalLM
 from harness.corpus import Corpus, Document
 from harness.errors import MissingPathError, PlanevalError
+from harness.paths import local_path
 from harness.sampling import Sampling
 from harness.text.answers.math_answers import math_gold
 from harness.text.answers.numbers import gsm8k_gold
@@ -181,7 +182,7 @@ def load_items(source: str, split: str, corpus: Corpus | None, where: str = "dat
         return items_from_documents(corpus.split(split), f"corpus {split} split")
     if source.startswith(HF_PREFIX):
         return items_from_rows(load_hf_rows(source, split), f"{source} ({split})")
-    path = Path(source).expanduser()
+    path = local_path(source)
     if not path.is_file():
         raise MissingPathError(f"{where}: no such file {path}")
     return items_from_rows(read_jsonl(path), str(path))
@@ -255,8 +256,11 @@ class MathTaskParams(TaskParams):
             if not v[len(HF_PREFIX) :].split(":")[0]:
                 raise ValueError("give a dataset name or folder after 'hf:'")
             return v
-        if not Path(v).expanduser().is_file():
-            raise ValueError(f"no such file {v!r} (valid: 'corpus', 'hf:<name>[:<config>]' or a .jsonl path)")
+        if not local_path(v).is_file():
+            raise ValueError(
+                f"no such file {v!r} (valid: 'corpus', 'hf:<name>[:<config>]', a .jsonl path, or "
+                "data:<path> under the data root)"
+            )
         return v
 
     @field_validator("prompt_template")
@@ -340,8 +344,9 @@ class MathGenerationTask(Task):
 
         parts = []
         for source in (params.dataset, params.fewshot_dataset):
-            if source and source != CORPUS and not source.startswith(HF_PREFIX) and Path(source).is_file():
-                parts.append(file_digest(Path(source)))
+            local = local_path(source) if source and source != CORPUS else None
+            if local is not None and not source.startswith(HF_PREFIX) and local.is_file():
+                parts.append(file_digest(local))
         if params.protocol != PLANEVAL:
             from tasks.lm_eval_protocols import fingerprint
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from harness.cli.common import common_parser
@@ -83,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = _chosen(argv)
     parser = build_parser(chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
+    if getattr(args, "data_dir", None):  # data:<path> in any spec this process reads
+        os.environ["PLANEVAL_DATA"] = str(Path(args.data_dir).expanduser().resolve())
     try:
         return int(args.func(args) or 0)
     except PlanevalError as exc:

@@ -50,6 +50,12 @@ def common_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a folder of variant/suite YAML to register (repeatable)",
     )
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the data root that data:<path> in suites names (env PLANEVAL_DATA; default "
+        "../shared/data beside the checkout)",
+    )
     return common
 
 

@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from harness.corpus.base import SPLITS, CorpusSource, Document, SourceParams, corpus_sources
 from harness.errors import MissingPathError, PlanevalError
 from harness.hashing import file_digest, stable_hash
+from harness.paths import local_path
 
 SplitName = Literal["train", "val", "test"]
 _MAGIC = re.compile(r"[*?\[]")
@@ -44,23 +45,24 @@ class FileParams(SourceParams):
 
 def resolve_files(spec: str, default_glob: str, source: str) -> list[tuple[Path, str]]:
     """``(file, id prefix)`` pairs for a file, a folder or a glob pattern, sorted for determinism."""
-    path = Path(spec).expanduser()
+    path = local_path(spec)
     if _MAGIC.search(str(path)):
         parts = path.parts
         k = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
         root = Path(*parts[:k]) if k else Path(".")
         files = sorted(Path(f) for f in globlib.glob(str(path), recursive=True) if Path(f).is_file())
         if not files:
-            raise MissingPathError(f"{spec}: no files match (corpus source {source!r})")
+            raise MissingPathError(f"{spec} ({path}): no files match (corpus source {source!r})")
         return [(f, f.relative_to(root).as_posix()) for f in files]
+    shown = spec if str(path) == spec else f"{spec} ({path})"
     if not path.exists():
-        raise MissingPathError(f"{spec}: no such file or folder (corpus source {source!r})")
+        raise MissingPathError(f"{shown}: no such file or folder (corpus source {source!r})")
     if path.is_file():
         return [(path, path.name)]
     files = sorted(f for f in path.glob(default_glob) if f.is_file())
     if not files:
         raise MissingPathError(
-            f"{spec}: folder has no files matching {default_glob!r} (corpus source {source!r})"
+            f"{shown}: folder has no files matching {default_glob!r} (corpus source {source!r})"
         )
     return [(f, f.relative_to(path).as_posix()) for f in files]
 
@@ -98,12 +100,14 @@ class FileSource(CorpusSource):
             resolve_files(spec, self.params.glob or self.default_glob, self.name)
 
     def fingerprint(self) -> str:
+        """Each file's id (its path below the root it was named by) and bytes — not where the root is,
+        so the same data under another folder or data root has the same key."""
         files = [
-            f
+            (rel, f)
             for spec in self._locations().values()
-            for f, _ in resolve_files(spec, self.params.glob or self.default_glob, self.name)
+            for f, rel in resolve_files(spec, self.params.glob or self.default_glob, self.name)
         ]
-        return stable_hash([(str(f), file_digest(f)) for f in files])
+        return stable_hash([(rel, file_digest(f)) for rel, f in files])
 
     def load(self, seed: int) -> dict[str, list[Document]]:
         return {

@@ -23,6 +23,7 @@ from pydantic import Field
 from harness.corpus.base import CorpusSource, Document, SourceParams, corpus_sources
 from harness.errors import MissingPathError
 from harness.hashing import file_digest, stable_hash
+from harness.paths import local_path
 
 HEADING = re.compile(r"^ = [^=].* = $")
 FILE_SPLITS = {"train": "train", "val": "valid", "test": "test"}
@@ -58,9 +59,10 @@ class WikiTextSource(CorpusSource):
     def _files(self) -> tuple[dict[str, Path], dict[str, Path]]:
         """(expected, present) split files; raises when the requested splits cannot be met."""
         p = self.params
-        folder = Path(p.path).expanduser()
+        folder = local_path(p.path)
         if not folder.is_dir():
-            raise MissingPathError(f"{p.path}: no such folder (corpus source 'wikitext')")
+            shown = p.path if str(folder) == p.path else f"{p.path} ({folder})"
+            raise MissingPathError(f"{shown}: no such folder (corpus source 'wikitext')")
         files = {s: folder / f"wiki.{stem}.{p.suffix}" for s, stem in FILE_SPLITS.items()}
         present = {s: f for s, f in files.items() if f.is_file()}
         if not present:
@@ -76,7 +78,8 @@ class WikiTextSource(CorpusSource):
         self._files()
 
     def fingerprint(self) -> str:
-        return stable_hash(sorted((str(f), file_digest(f)) for f in self._files()[1].values()))
+        # the files' names and bytes, not where their folder is (the same data elsewhere: the same key)
+        return stable_hash(sorted((f.name, file_digest(f)) for f in self._files()[1].values()))
 
     def load(self, seed: int) -> dict[str, list[Document]]:
         p = self.params
