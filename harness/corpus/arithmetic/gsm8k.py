@@ -86,7 +86,8 @@ class GSM8KSource(CorpusSource):
         self._files()
 
     def fingerprint(self) -> str:
-        return stable_hash([(str(f), file_digest(f)) for files in self._files().values() for f, _ in files])
+        # each file's id and bytes, not where its folder is (as the text sources)
+        return stable_hash([(rel, file_digest(f)) for files in self._files().values() for f, rel in files])
 
     def _read(self, files: list[tuple[Path, str]], prefix: str) -> list[Document]:
         from harness.corpus.arithmetic import math_document  # the package imports this module
