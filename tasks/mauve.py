@@ -143,6 +143,26 @@ def real_texts(ctx: TaskContext, split: str, n: int) -> tuple[list[str], list[st
     return [d.id for d in docs], [d.text for d in docs]
 
 
+def add_buckets(table: pd.DataFrame, p: np.ndarray, q: np.ndarray, params: MauveParams, seed: int) -> None:
+    """The k-means bucket of every real (``p``) and generated (``q``) feature row, once per k-means seed
+    (``bucket<j>``, seed + j), and the bucket count: the columns ``aggregate`` reads, in the table whose
+    rows are the real rows then the generated ones."""
+    k = 0
+    for j in range(params.kmeans_seeds):
+        p_labels, q_labels, k = quantize(
+            p,
+            q,
+            params.num_buckets,
+            params.pca_max_data,
+            params.kmeans_explained_var,
+            params.kmeans_num_redo,
+            params.kmeans_max_iter,
+            seed=seed + j,
+        )
+        table[f"bucket{j}"] = np.concatenate([p_labels, q_labels])
+    table["num_buckets"] = k
+
+
 @TASKS.register("mauve")
 class Mauve(Task):
     """MAUVE of unconditional samples against held-out real texts, on precomputed features."""
@@ -183,19 +203,7 @@ class Mauve(Task):
                 "source_id": [*real_ids, *gens["sample_id"]],
             }
         )
-        for j in range(params.kmeans_seeds):
-            p_labels, q_labels, k = quantize(
-                p,
-                q,
-                params.num_buckets,
-                params.pca_max_data,
-                params.kmeans_explained_var,
-                params.kmeans_num_redo,
-                params.kmeans_max_iter,
-                seed=ctx.seed + j,
-            )
-            table[f"bucket{j}"] = np.concatenate([p_labels, q_labels])
-        table["num_buckets"] = k
+        add_buckets(table, p, q, params, ctx.seed)
         table["featurizer"] = f"{featurizer.identity}@{params.max_text_length}"
         return table
 

@@ -16,7 +16,7 @@ import evaluate
 import numpy as np
 import pandas as pd
 
-from tasks.mauve import Mauve, MauveParams, quantize
+from tasks.mauve import Mauve, MauveParams, add_buckets
 
 _DESCRIPTION = """planeval MAUVE between two sets of text features: mauve-text's quantization (l2-normalise,
 PCA to explained_variance, faiss k-means), repeated for k-means seeds seed, seed+1, ... (``kmeans_seeds``),
@@ -69,18 +69,5 @@ class PlanevalMauveFeatures(evaluate.Metric):
         q = np.asarray(predictions, dtype=np.float32)
         p = np.asarray(references, dtype=np.float32)
         table = pd.DataFrame({"side": ["real"] * len(p) + ["generated"] * len(q)})
-        k = 2
-        for j in range(params.kmeans_seeds):
-            p_labels, q_labels, k = quantize(
-                p,
-                q,
-                params.num_buckets,
-                params.pca_max_data,
-                params.kmeans_explained_var,
-                params.kmeans_num_redo,
-                params.kmeans_max_iter,
-                seed=seed + j,
-            )
-            table[f"bucket{j}"] = np.concatenate([p_labels, q_labels])
-        table["num_buckets"] = k
+        add_buckets(table, p, q, params, seed)
         return Mauve().aggregate(table, params)
