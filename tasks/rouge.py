@@ -119,16 +119,13 @@ class Rouge(Task):
                         "n_generated": min(n, len(g.token_ids)),
                     }
                 )
-        split = (
-            spacy_split if "rougeLsum" in params.rouge_types and params.implementation != "pltrdy" else None
-        )
         scores = score_rouge(
             [r["generated"] for r in rows],
             [r["reference"] for r in rows],
             rouge_types=params.rouge_types,
             use_stemmer=params.use_stemmer,
             implementation=params.implementation,
-            split=split,
+            split=spacy_split,  # used for rougeLsum only (score_rouge's rule); pltrdy splits on "." itself
         )
         for row, sc in zip(rows, scores, strict=True):
             row.update(sc)

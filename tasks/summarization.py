@@ -103,14 +103,13 @@ class Summarization(Task):
         gens = model.generate(prompts, sampling, progress=ctx.progress)
         refs = [str(d.meta[params.reference_field]) for d in docs]
         texts = [g.text.strip() for g in gens]
-        split = spacy_split if "rougeLsum" in params.rouge_types else None
         scores = score_rouge(
             texts,
             refs,
             rouge_types=params.rouge_types,
             use_stemmer=params.use_stemmer,
             implementation=params.implementation,
-            split=split,
+            split=spacy_split,  # used for rougeLsum only (score_rouge's rule)
         )
         rows = [
             {

@@ -85,7 +85,9 @@ def score_rouge(
     implementation: str = "rouge-score",
     split: Splitter | None = None,
 ) -> list[dict[str, float]]:
-    """F1 of each prediction against its reference, per ROUGE type."""
+    """F1 of each prediction against its reference, per ROUGE type. ``split`` rewrites texts one
+    sentence per line for rouge-score's rougeLsum only (other types never read it; pltrdy splits on "."
+    itself); None: the texts already hold one sentence per line."""
     try:
         impl = IMPLEMENTATIONS[implementation]
     except KeyError:

@@ -79,15 +79,13 @@ class PlanevalRouge(evaluate.Metric):
             implementation=implementation,
             lengths=tuple(sorted(set(by_pair))) or (1,),
         )
-        # the task's rule: rouge-score's rougeLsum reads one sentence per line, split by spaCy
-        split = spacy_split if "rougeLsum" in params.rouge_types and implementation != "pltrdy" else None
         scores = score_rouge(
             predictions,
             references,
             rouge_types=params.rouge_types,
             use_stemmer=params.use_stemmer,
             implementation=params.implementation,
-            split=split,
+            split=spacy_split,  # as the task: rougeLsum reads one sentence per line, split by spaCy
         )
         samples = pd.DataFrame(scores, columns=list(params.rouge_types)).assign(length=by_pair)
         task = Rouge()
