@@ -23,6 +23,7 @@ import pandas as pd
 
 from harness.errors import PlanevalError
 from harness.hashing import stable_hash
+from harness.jsonl import read_jsonl
 from leaderboard.store import MetricRecord, RunRecord
 
 FAMILY = "lm-eval"
@@ -57,13 +58,7 @@ def samples_table(path: Path) -> tuple[str, pd.DataFrame]:
             f"import-lm-eval: {path}: not named samples_<task>_<date>.jsonl as lm-eval names it"
         )
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            s = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PlanevalError(f"import-lm-eval: {path}: line {n}: {exc.msg}") from None
+    for s in read_jsonl(Path(path)):
         filtered = s.get("filtered_resps") or [None]
         row = {
             "sample_id": str(s["doc_id"]),

@@ -25,7 +25,6 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from string import Formatter
 from typing import Any, ClassVar
 
@@ -36,6 +35,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from harness.adapters import PlanevalLM
 from harness.corpus import Corpus, Document
 from harness.errors import MissingPathError, PlanevalError
+from harness.jsonl import read_jsonl
 from harness.paths import local_path
 from harness.sampling import Sampling
 from harness.text.answers.math_answers import math_gold
@@ -141,22 +141,6 @@ def items_from_documents(docs: Iterable[Document], where: str) -> list[MathItem]
             )
         )
     return out
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PlanevalError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise PlanevalError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
 
 
 def load_hf_rows(source: str, split: str) -> list[dict[str, Any]]:

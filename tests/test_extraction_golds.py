@@ -12,6 +12,7 @@ import pytest
 from conftest import shared_file
 from lm_eval.tasks.hendrycks_math import utils as reference
 
+from harness.jsonl import read_jsonl
 from harness.text.answers import hendrycks
 from harness.text.answers.math_answers import extract_best, math_gold, normalize
 from harness.text.answers.numbers import extract_best as gsm8k_best
@@ -22,7 +23,7 @@ from harness.text.answers.numbers import (
     lm_eval_exact_match,
     parse_number,
 )
-from tasks.math_common import items_from_rows, read_jsonl
+from tasks.math_common import items_from_rows
 
 
 def _rows(path: Path) -> list[dict]:
