@@ -7,7 +7,6 @@ also when two recorders insert the same new run at the same moment."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from _postgres import Server, Unavailable, start
 from _store_schemas import create_previous
 from sqlalchemy import text
 from test_store import make_run, ppl_metrics
-from test_store_migrations import ALICE, BOB, schema_diffs, write_previous
+from test_store_migrations import ALICE, BOB, open_at_once, record_at_once, schema_diffs, write_previous
 
 from harness.cli import main
 from harness.errors import PlanevalError
 from leaderboard import migrations
-from leaderboard.store import MetricRecord, Recorder, Store, open_engine
+from leaderboard.store import Store, open_engine
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'planeval[postgres]'")
 
@@ -124,23 +123,7 @@ def test_openers_of_one_old_database_at_once_migrate_it_once(db: str) -> None:
     engine = open_engine(db)
     create_previous(engine, "samples")
     engine.dispose()
-    opened: list[Store] = []
-    errors: list[BaseException] = []
-    begin = threading.Barrier(4)
-
-    def opener() -> None:
-        try:
-            begin.wait()
-            opened.append(Store(db))
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=opener) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    opened = open_at_once(db, 4)
     assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 4]
     for s in opened:
         s.close()
@@ -162,25 +145,7 @@ def test_recorders_inserting_one_new_run_at_once_are_all_kept(db: str) -> None:
     """On a server both transactions find no row; the later insert fails on the key and, tried again,
     becomes the earlier one's replicate."""
     Store(db).close()
-    begin = threading.Barrier(4)
-    done: list = []
-    errors: list[BaseException] = []
-
-    def record(k: int) -> None:
-        try:
-            store = Store(db, Recorder(f"user{k}", "host"))
-            begin.wait()
-            done.append(store.record(make_run(), [MetricRecord("acc", 0.5 + k / 10, 10)]))
-            store.close()
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=record, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    done = record_at_once(db, 4)
     assert sorted(d.kept_as for d in done) == ["replicate", "replicate", "replicate", "run"]
     store = Store(db)
     assert len(store.runs()) == 1 and len(store.replicates()) == 3

@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _store_schemas import create_previous
@@ -122,26 +124,52 @@ def test_a_database_of_a_newer_planeval_is_read_and_not_written(tmp_path: Path) 
     newer.close()
 
 
-def test_openers_of_one_old_database_at_once_migrate_it_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    write_previous(url, "samples")
-    opened: list[Store] = []
+def at_once(n: int, act: Callable[[Any], Any], prepare: Callable[[int], Any] = lambda k: k) -> list[Any]:
+    """``act(prepare(k))`` for k < n in n threads released together at a barrier; the results, after
+    re-raising the first error any thread met."""
+    start = threading.Barrier(n)
+    results: list[Any] = []
     errors: list[BaseException] = []
-    start = threading.Barrier(5)
 
-    def opener() -> None:
+    def worker(k: int) -> None:
         try:
+            prepared = prepare(k)
             start.wait()
-            opened.append(Store(url))
+            results.append(act(prepared))
         except BaseException as exc:  # re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=opener) for _ in range(5)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors, errors
+    if errors:
+        raise errors[0]
+    return results
+
+
+def open_at_once(url: str, n: int) -> list[Store]:
+    """n processes' worth of ``Store(url)`` opened at the same moment."""
+    return at_once(n, lambda _: Store(url))
+
+
+def record_at_once(url: Any, n: int) -> list[Any]:
+    """n recorders (user0 … user<n-1>) recording the same new run at the same moment."""
+
+    def record(prepared: tuple[int, Store]) -> Any:
+        k, store = prepared
+        done = store.record(make_run(), [MetricRecord("acc", 0.5 + k / 10, 10)])
+        store.close()
+        return done
+
+    return at_once(n, record, prepare=lambda k: (k, Store(url, Recorder(f"user{k}", "host"))))
+
+
+def test_openers_of_one_old_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    write_previous(url, "samples")
+    opened = open_at_once(url, 5)
     assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 0, 4]
     assert all(s.schema.current for s in opened)
     for s in opened:
@@ -225,20 +253,7 @@ def test_what_is_replaced_is_said(tmp_path: Path, caplog) -> None:
 def test_concurrent_recorders_of_one_new_run_keep_both(tmp_path: Path) -> None:
     path = tmp_path / "lb.db"
     Store(path).close()
-    start = threading.Barrier(4)
-    done: list = []
-
-    def record(k: int) -> None:
-        store = Store(path, Recorder(f"user{k}", "host"))
-        start.wait()
-        done.append(store.record(make_run(), [MetricRecord("acc", 0.5 + k / 10, 10)]))
-        store.close()
-
-    threads = [threading.Thread(target=record, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    done = record_at_once(path, 4)
     assert sorted(d.kept_as for d in done) == ["replicate", "replicate", "replicate", "run"]
     store = Store(path)
     assert len(store.runs()) == 1 and len(store.replicates()) == 3
