@@ -16,6 +16,9 @@ ROUGE at 128/256 and edit distance at 128..1024 share the 1024-token continuatio
 * Continuation: ``harness.text.prompts`` cuts held-out documents of ``split`` at a sentence end; each
   prefix is continued with ``max_new_tokens`` tokens, and the true continuation at length L is the
   document's next L tokens (``at_length``).
+* Prompted: the task's own prompts (a math problem with its few-shot examples), one answer each, keyed
+  by the prompts themselves: a task whose scoring changes (a new version, a new extractor) re-scores
+  the stored answers instead of generating again.
 
 A protocol carries one ``harness.sampling.Sampling``; its ``seed`` (the evaluation's) seeds every sample
 and picks the continuation prompts. The cache key hashes the model key, the protocol, the seed and, for
@@ -99,6 +102,12 @@ class ContinuationProtocol(GenerationProtocol):
     split: Literal["val", "test"] = "test"
 
 
+class PromptedProtocol(GenerationProtocol):
+    """Answers to prompts a task built; the prompts' digest joins the key (``Generations.prompted``)."""
+
+    kind: Literal["prompted"] = "prompted"
+
+
 def generation_key(model_key: str, protocol: GenerationProtocol, extra_key: Any = None) -> str:
     """The cache key of a protocol's table for one model (``extra_key``: the continuation prompts'
     digest)."""
@@ -168,6 +177,20 @@ class Generations:
                     **_rows(gens),
                 }
             )
+
+        return self._cached(protocol, digest, produce)
+
+    def prompted(
+        self, protocol: PromptedProtocol, sample_ids: Sequence[str], prompts: Sequence[str]
+    ) -> pd.DataFrame:
+        """One generation per prompt, in order: sample_id, prompt, text/token_ids/plans/n_tokens/finish."""
+        if len(sample_ids) != len(prompts):
+            raise ValueError(f"{len(sample_ids)} sample ids for {len(prompts)} prompts")
+        digest = stable_hash([list(sample_ids), list(prompts)])
+
+        def produce() -> pd.DataFrame:
+            gens = self._generate(list(prompts), protocol.sampling)
+            return pd.DataFrame({"sample_id": list(sample_ids), "prompt": list(prompts), **_rows(gens)})
 
         return self._cached(protocol, digest, produce)
 

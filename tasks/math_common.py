@@ -7,10 +7,10 @@ Items come from the ``dataset`` param:
   e.g. ``smoke``'s ``corpora: {math: …}``, which a plan-tuning trainer's ``corpus: math`` trains on, so
   both see the same split); each document's ``meta`` holds ``question``, ``answer`` (the gold), optional
   ``solution``, ``plan``, ``level`` (the synthetic math generator);
-* a local ``.jsonl`` file — GSM8K rows (``question``, ``answer`` ending in ``#### <gold>``) or MATH rows
-  (``problem``, ``solution`` whose last ``\\boxed{}`` is the gold, or an explicit ``answer`` as in
-  MATH-500; optional ``level``, ``type``/``subject``);
-* ``hf:<name>[:<config>]`` — ``datasets.load_dataset(name, config, split=split)``, rows as above.
+* a row dataset (``harness.corpus.rows``: a local ``.jsonl`` file, or ``hf:<name>[:<config>]`` through
+  ``datasets.load_dataset``) — GSM8K rows (``question``, ``answer`` ending in ``#### <gold>``) or MATH
+  rows (``problem``, ``solution`` whose last ``\\boxed{}`` is the gold, or an explicit ``answer`` as in
+  MATH-500; optional ``level``, ``type``/``subject``).
 
 Prompts follow ``harness.text.math_prompts`` (shared with the trainers). Few-shot examples are drawn from
 ``fewshot_dataset`` (default: the corpus' train split, or the same ``hf:`` dataset's ``fewshot_split``)
@@ -34,18 +34,18 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 
 from harness.adapters import PlanevalLM
 from harness.corpus import Corpus, Document
-from harness.errors import MissingPathError, PlanevalError
-from harness.jsonl import read_jsonl
-from harness.paths import local_path
+from harness.corpus.rows import check_row_source, is_local, load_rows, rows_fingerprint
+from harness.errors import PlanevalError
+from harness.generation import PromptedProtocol
 from harness.sampling import Sampling
 from harness.text.answers.math_answers import math_gold
 from harness.text.answers.numbers import gsm8k_gold
 from harness.text.math_prompts import FEWSHOT, PROMPT, format_prompt, solution_with_answer
 from tasks.base import MetricInfo, MetricValues, Task, TaskContext, TaskParams
+from tasks.generation import generations
 from tasks.lm_eval_protocols import PLANEVAL, check_protocol, needs_fewshot_pool
 
 CORPUS = "corpus"
-HF_PREFIX = "hf:"
 _ID_KEYS = ("unique_id", "idx", "id")
 
 
@@ -143,33 +143,15 @@ def items_from_documents(docs: Iterable[Document], where: str) -> list[MathItem]
     return out
 
 
-def load_hf_rows(source: str, split: str) -> list[dict[str, Any]]:
-    """``hf:<name>[:<config>]`` through ``datasets.load_dataset`` (a hub name, or a local folder of
-    data files, which needs no network)."""
-    spec = source[len(HF_PREFIX) :]
-    name, _, config = spec.partition(":")
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(name, config or None, split=split)
-    except Exception as exc:
-        raise PlanevalError(f"dataset {source!r} split {split!r}: {type(exc).__name__}: {exc}") from None
-    return [dict(r) for r in ds]
-
-
 def load_items(source: str, split: str, corpus: Corpus | None, where: str = "dataset") -> list[MathItem]:
-    """The items of ``source`` (``corpus``, a jsonl path or ``hf:...``); ``split`` applies to the
-    corpus and to ``hf:`` datasets."""
+    """The items of ``source``: ``corpus`` (the documents of the corpus the engine hands the task), or a
+    row dataset (``harness.corpus.rows``); ``split`` applies to the corpus and to ``hf:`` datasets."""
     if source == CORPUS:
         if corpus is None:
             raise PlanevalError(f"{where}: 'corpus' needs the suite corpus")
         return items_from_documents(corpus.split(split), f"corpus {split} split")
-    if source.startswith(HF_PREFIX):
-        return items_from_rows(load_hf_rows(source, split), f"{source} ({split})")
-    path = local_path(source)
-    if not path.is_file():
-        raise MissingPathError(f"{where}: no such file {path}")
-    return items_from_rows(read_jsonl(path), str(path))
+    shown = source if is_local(source) else f"{source} ({split})"
+    return items_from_rows(load_rows(source, split, where), shown)
 
 
 def subsample(items: Sequence[MathItem], max_items: int | None, seed: int) -> list[MathItem]:
@@ -236,16 +218,10 @@ class MathTaskParams(TaskParams):
     def _source(cls, v: str | None) -> str | None:
         if v is None or v == CORPUS:
             return v
-        if v.startswith(HF_PREFIX):
-            if not v[len(HF_PREFIX) :].split(":")[0]:
-                raise ValueError("give a dataset name or folder after 'hf:'")
-            return v
-        if not local_path(v).is_file():
-            raise ValueError(
-                f"no such file {v!r} (valid: 'corpus', 'hf:<name>[:<config>]', a .jsonl path, or "
-                "data:<path> under the data root)"
-            )
-        return v
+        try:
+            return check_row_source(v)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; or 'corpus', the suite's corpus") from None
 
     @field_validator("prompt_template")
     @classmethod
@@ -264,7 +240,7 @@ class MathTaskParams(TaskParams):
     @model_validator(mode="after")
     def _shots_need_a_pool(self) -> MathTaskParams:
         check_protocol(self.protocol, self.family)
-        local = self.dataset not in (CORPUS,) and not self.dataset.startswith(HF_PREFIX)
+        local = self.dataset != CORPUS and is_local(self.dataset)
         if self.protocol == PLANEVAL:
             wrong = [k for k in LM_EVAL_ONLY if getattr(self, k) is not None]
             if wrong:
@@ -324,13 +300,11 @@ class MathGenerationTask(Task):
     def fingerprint(self, params: MathTaskParams) -> str:
         """Digests of local data files, so editing one re-runs the evaluation; under an lm-eval protocol
         also lm-eval's version and a digest of its task files."""
-        from harness.hashing import file_digest
-
-        parts = []
-        for source in (params.dataset, params.fewshot_dataset):
-            local = local_path(source) if source and source != CORPUS else None
-            if local is not None and not source.startswith(HF_PREFIX) and local.is_file():
-                parts.append(file_digest(local))
+        parts = [
+            digest
+            for source in (params.dataset, params.fewshot_dataset)
+            if source and source != CORPUS and (digest := rows_fingerprint(source))
+        ]
         if params.protocol != PLANEVAL:
             from tasks.lm_eval_protocols import fingerprint
 
@@ -371,11 +345,13 @@ class MathGenerationTask(Task):
         sampling = Sampling(
             max_new_tokens=p.max_new_tokens, temperature=p.temperature, seed=ctx.seed, stop=p.stop
         )
-        gens = model.generate(self.prompts(items, ctx), sampling, progress=ctx.progress)
-        outputs = [cut_at_stop(g.text, p.stop) for g in gens]
+        gens = generations(model, ctx).prompted(
+            PromptedProtocol(sampling=sampling), [i.sample_id for i in items], self.prompts(items, ctx)
+        )
+        outputs = [cut_at_stop(text, p.stop) for text in gens["text"]]
         rows = [
-            _sample_row(item, out, len(gen.token_ids))
-            for item, gen, out in zip(items, gens, outputs, strict=True)
+            _sample_row(item, out, int(n))
+            for item, out, n in zip(items, outputs, gens["n_tokens"], strict=True)
         ]
         for row, scores in zip(rows, self.score(items, outputs, p), strict=True):
             row.update(scores)

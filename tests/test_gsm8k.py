@@ -393,3 +393,29 @@ def test_a_task_reads_the_named_corpus_its_spec_selects(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"tasks\.0\.corpus: no corpus named 'maths'.*math"):
         misspelt = suite.tasks[0].model_copy(update={"corpus": "maths"})
         plan_suite(suite.model_copy(update={"tasks": [misspelt]}))
+
+
+def test_answers_are_generated_once_per_model_key_and_prompts(tmp_path: Path) -> None:
+    """The planeval protocol's answers are an engine generation request (``harness.generation``, kind
+    ``prompted``): a second evaluation of the same model key and prompts — another task version, another
+    extractor — reads the stored answers and scores them the same; other prompts generate again."""
+    from harness.cache import Cache
+
+    data = write_jsonl(tmp_path / "test.jsonl", GSM8K_ROWS)
+    cache = Cache(tmp_path / "cache")
+    model = CannedLM(CANNED)
+    task = TASKS.get("gsm8k")()
+
+    def run(params: dict) -> object:
+        ctx = _ctx({"dataset": str(data), "max_new_tokens": 32, **params}, tmp=tmp_path)
+        ctx.cache, ctx.model_key = cache, "model-a"
+        return task.evaluate(model, ctx)
+
+    first = run({})
+    assert len(model.calls) == 1
+    again = run({})
+    assert len(model.calls) == 1  # served from the generations stage
+    assert again.equals(first)
+    run({"prompt_template": "Answer briefly.\nProblem: {question}\n"})
+    assert len(model.calls) == 2  # other prompts: other key
+    assert len(list((tmp_path / "cache" / "generations").iterdir())) == 2
