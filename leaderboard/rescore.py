@@ -4,9 +4,11 @@ with the runner's non-finite checks and bootstrap, and no model (docs/score.md).
 Like Inspect AI's ``inspect score`` and HELM's separate summarize step, scoring is apart from
 generation: a run's row holds the task name, the validated params and the per-sample table, so the
 metrics can be recomputed from the database alone. Only the params a task declares in
-``aggregate_params`` may change — those read by ``aggregate`` alone, or that select a subset of what
-the table already holds — because every other param changes what the model would be asked. The result
-is a new run row (its own run id and config hash, linked to the source) carrying the very same table.
+``aggregate_params`` (read by ``aggregate`` alone, or selecting a subset of what the table holds) or in
+``sample_params`` (read by its per-sample function, ``Task.score_samples``, from the stored outputs and
+references) may change, because every other param changes what the model would be asked. The result
+is a new run row (its own run id and config hash, linked to the source) carrying the very same table,
+or, when the samples were scored again, the re-scored table.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class Rescored:
     run: RunRecord
     metrics: list[MetricRecord]
     changed: dict[str, tuple[Any, Any]]  # param → (old, new)
-    samples: bytes  # the source's per-sample table, as stored
+    samples: bytes  # the per-sample table recorded: the source's as stored, or the re-scored one
+    resampled: bool = False  # whether each sample was scored again (``Task.score_samples``)
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def new_params(task_cls: Any, run: dict[str, Any], changes: dict[str, Any]) -> t
     params = validate(task_cls.Params, {**run["params"], **changes}, "score", prefix="params")
     before, after = old.model_dump(mode="json"), params.model_dump(mode="json")
     changed = {k: (before[k], after[k]) for k in after if before.get(k) != after[k]}
-    allowed = tuple(task_cls.aggregate_params)
+    allowed = tuple(dict.fromkeys((*task_cls.aggregate_params, *task_cls.sample_params)))
     needs_model = [k for k in changed if k not in allowed]
     if needs_model:
         raise PlanevalError(
@@ -108,8 +111,38 @@ def stored_table(store: Store, run: dict[str, Any]) -> bytes:
     return data
 
 
-def _prepared(store: Store, run_id: str, changes: dict[str, Any], label: str | None) -> Rescored:
-    """One run re-scored in memory: params checked, metrics computed from its table, the row built."""
+def _answers(task: Any, samples: pd.DataFrame, params: BaseModel) -> bool:
+    """Whether the stored scores give the metrics under ``params`` (the columns they read exist)."""
+    try:
+        task.aggregate(samples, params)
+    except (KeyError, ValueError, TypeError):
+        return False
+    return True
+
+
+def scored_again(task: Any, samples: pd.DataFrame, params: BaseModel, what: str) -> bytes:
+    """The stored table's samples scored again by the task's per-sample function, as parquet bytes."""
+    if not task.scores_samples():
+        raise PlanevalError(
+            f"{what}: task {type(task).__name__} scores its samples with the model (its table holds no "
+            "outputs to score again): only its aggregation can be re-run"
+        )
+    try:
+        table = task.score_samples(samples, params)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PlanevalError(
+            f"{what}: the stored per-sample table cannot be scored again ({type(exc).__name__}: {exc})"
+        ) from None
+    buf = BytesIO()
+    table.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _prepared(
+    store: Store, run_id: str, changes: dict[str, Any], label: str | None, samples: bool = False
+) -> Rescored:
+    """One run re-scored in memory: params checked, its samples scored again when a per-sample param
+    changed (or ``samples``), metrics computed from its table, the row built."""
     from tasks.base import TASKS  # the task's code, never its model
 
     start = time.perf_counter()
@@ -123,9 +156,19 @@ def _prepared(store: Store, run_id: str, changes: dict[str, Any], label: str | N
     data = stored_table(store, run)
     task_label = label or run["task"]
     what = f"score: {task_label} × {run['variant']}"
-    metrics = summarize(task_cls(), pd.read_parquet(BytesIO(data)), params, int(run["seed"]), what)
+    task = task_cls()
+    # the stored scores answer an aggregation param; a per-sample param, or an aggregation param the
+    # stored columns cannot answer (a ROUGE type never scored), needs every sample scored again
+    resampled = samples or any(k in task.sample_params and k not in task.aggregate_params for k in changed)
+    if not resampled and changed and task.scores_samples():
+        resampled = not _answers(task, pd.read_parquet(BytesIO(data)), params)
+    if resampled:
+        data = scored_again(task, pd.read_parquet(BytesIO(data)), params, what)
+    metrics = summarize(task, pd.read_parquet(BytesIO(data)), params, int(run["seed"]), what)
+    # a table scored again by the current code is a result of that code: "samples" joins the key
+    key_parts = ("samples",) if resampled else ()
     eval_key = stable_hash(
-        "score", SCORE_VERSION, run["eval_key"], run["task_name"], task_cls.version, params
+        "score", SCORE_VERSION, run["eval_key"], run["task_name"], task_cls.version, params, *key_parts
     )
     record = replace(
         RunRecord(**{c: run[c] for c in RUN_COLUMNS if c in RunRecord.__dataclass_fields__}),
@@ -141,15 +184,21 @@ def _prepared(store: Store, run_id: str, changes: dict[str, Any], label: str | N
         error=None,
         samples_path=None,
     )
-    return Rescored(run, record, metrics, changed, data)
+    return Rescored(run, record, metrics, changed, data, resampled)
 
 
 def rescore_runs(
-    store: Store, run_ids: list[str], changes: dict[str, Any], label: str | None = None
+    store: Store,
+    run_ids: list[str],
+    changes: dict[str, Any],
+    label: str | None = None,
+    samples: bool = False,
 ) -> list[Rescored]:
-    """Re-score runs with ``changes`` to their params and record each result as a new run linked to its
-    source. Every run is re-scored before the first row is written, so a refusal writes nothing."""
-    done = [_prepared(store, run_id, changes, label) for run_id in run_ids]
+    """Re-score runs with ``changes`` to their params (``samples``: score every stored sample again
+    with the current code even when no per-sample param changed) and record each result as a new run
+    linked to its source. Every run is re-scored before the first row is written, so a refusal writes
+    nothing."""
+    done = [_prepared(store, run_id, changes, label, samples) for run_id in run_ids]
     if label is not None and len({r.source["task"] for r in done}) > 1:
         raise PlanevalError(
             f"score: --as {label} would give runs of several tasks one label: select one task (--tasks)"
@@ -159,9 +208,11 @@ def rescore_runs(
     return done
 
 
-def rescore(store: Store, run_id: str, changes: dict[str, Any], label: str | None = None) -> Rescored:
+def rescore(
+    store: Store, run_id: str, changes: dict[str, Any], label: str | None = None, samples: bool = False
+) -> Rescored:
     """Re-score one stored run (``rescore_runs`` of one)."""
-    return rescore_runs(store, [run_id], changes, label)[0]
+    return rescore_runs(store, [run_id], changes, label, samples)[0]
 
 
 def selected_runs(
@@ -182,6 +233,8 @@ def report(r: Rescored) -> str:
     lines = [f"{src['run_id']} ({src['variant']} / {src['task']} / seed {src['seed']}) → {r.run.run_id}"]
     for k, (old, new) in r.changed.items():
         lines.append(f"  {k}: {old} → {new}")
+    if r.resampled:
+        lines.append("  (every sample scored again from its stored output: the per-sample function)")
     if not r.changed:
         lines.append("  (params unchanged: re-scored with the current code)")
     old = {m["name"]: m["value"] for m in src["metrics"]}

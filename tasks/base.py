@@ -168,6 +168,26 @@ class Task(ABC):
     #: params only ``aggregate`` reads, or that pick a subset of what the per-sample table holds: those
     #: ``planeval score`` may change without the model (docs/score.md)
     aggregate_params: ClassVar[tuple[str, ...]] = ()
+    #: params only the per-sample function (``score_samples``) reads: ``planeval score`` may change them
+    #: too, and then scores every stored sample again from what its row holds
+    sample_params: ClassVar[tuple[str, ...]] = ()
+
+    def score_samples(self, samples: pd.DataFrame, params: Any) -> pd.DataFrame:
+        """The per-sample metric function: the table's score columns computed from what each row stores
+        of its sample (the model's output, the reference), under ``params`` — the sample level of a
+        metric, as ``aggregate`` is its corpus level. ``evaluate`` ends with it, and ``planeval score``
+        runs it on a stored table (a changed ``sample_params`` param, or ``--samples``: the current
+        code's scoring), so scoring needs no model. Tasks whose per-sample scores need the model
+        (log-probabilities, hidden states, features) keep this default."""
+        raise NotImplementedError(
+            f"task {type(self).__name__} scores its samples with the model: its stored table holds no "
+            "outputs to score again"
+        )
+
+    @classmethod
+    def scores_samples(cls) -> bool:
+        """Whether the task has a per-sample function of its stored rows (``score_samples``)."""
+        return cls.score_samples is not Task.score_samples
 
 
 TASKS: Registry[type[Task]] = Registry("task", "planeval.tasks", builtin_packages=("tasks",))

@@ -20,7 +20,7 @@ answer and 0/1 correctness:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -37,7 +37,7 @@ from harness.text.answers.numbers import (
 )
 from harness.text.math_prompts import solution_with_answer
 from tasks.base import LEVEL, TASKS, MetricInfo
-from tasks.lm_eval_protocols import GSM8K_FILTERS
+from tasks.lm_eval_protocols import GSM8K_FILTERS, PLANEVAL
 from tasks.math_common import MathGenerationTask, MathItem, MathTaskParams, accuracies, by_level
 
 EXTRACTORS = ("strict", "flexible", "boxed", "best")
@@ -93,6 +93,14 @@ class GSM8K(MathGenerationTask):
         if metric == "exact_match" and filter_name in GSM8K_FILTERS:
             return GSM8K_FILTERS[filter_name]
         return super().lm_eval_key(metric, filter_name)
+
+    def lm_eval_columns(self, columns: Iterable[str], params: Any) -> list[str]:
+        """Under an lm-eval protocol ``strict``/``flexible`` are lm-eval's own filters (GSM8K_FILTERS)."""
+        own = super().lm_eval_columns(columns, params)
+        if params.protocol == PLANEVAL:
+            return own
+        names = {f"{kind}_{key}" for key in GSM8K_FILTERS.values() for kind in ("correct", "pred")}
+        return own + [c for c in columns if c in names]
 
     def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
         return [score_gsm8k(out, item.gold, item.sample_id) for item, out in zip(items, outputs, strict=True)]

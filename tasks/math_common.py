@@ -353,9 +353,26 @@ class MathGenerationTask(Task):
             _sample_row(item, out, int(n))
             for item, out, n in zip(items, outputs, gens["n_tokens"], strict=True)
         ]
-        for row, scores in zip(rows, self.score(items, outputs, p), strict=True):
-            row.update(scores)
-        return pd.DataFrame(rows)
+        return self.score_samples(pd.DataFrame(rows), p)
+
+    def score_samples(self, samples: pd.DataFrame, params: Any) -> pd.DataFrame:
+        """Our extractors' answers and verdicts for each row's ``output`` against its ``gold`` (the
+        problem text in ``question`` tells the judge whether a list is asked); lm-eval's own score
+        columns, computed by lm-eval's filters on the same outputs, are kept as they are."""
+        items = [
+            MathItem(str(sid), str(q), str(g))
+            for sid, q, g in zip(samples["sample_id"], samples["question"], samples["gold"], strict=True)
+        ]
+        scored = pd.DataFrame(self.score(items, list(samples["output"]), params), index=samples.index)
+        scored = scored.drop(columns=self.lm_eval_columns(samples.columns, params), errors="ignore")
+        return pd.concat([samples.drop(columns=list(scored.columns), errors="ignore"), scored], axis=1)
+
+    def lm_eval_columns(self, columns: Iterable[str], params: Any) -> list[str]:
+        """The columns lm-eval's own filters and metrics wrote under an lm-eval protocol: ours never
+        overwrite them."""
+        if params.protocol == PLANEVAL:
+            return []
+        return [c for c in columns if c.startswith(("correct_lm_eval", "pred_lm_eval"))]
 
     def evaluate_lm_eval(self, model: PlanevalLM, ctx: TaskContext, items: list[MathItem]) -> pd.DataFrame:
         """lm-eval's task on these items (``tasks.lm_eval_protocols``): its prompts, generation settings,
@@ -389,8 +406,6 @@ class MathGenerationTask(Task):
             }
             for item, out, prompt in zip(items, run.outputs, run.prompts, strict=True)
         ]
-        for row, scores in zip(rows, self.score(items, run.outputs, p), strict=True):
-            row.update(scores)
         for (metric, filter_name), values in run.scores.items():
             key = self.lm_eval_key(metric, filter_name)
             for n, row in enumerate(rows):
@@ -398,7 +413,7 @@ class MathGenerationTask(Task):
                 row[f"correct_{key}"] = float(value) if isinstance(value, (bool, int, float)) else value
                 if filter_name != "none":
                     row[f"pred_{key}"] = str(run.filtered[filter_name][n])
-        return pd.DataFrame(rows)
+        return self.score_samples(pd.DataFrame(rows), p)
 
     def lm_eval_key(self, metric: str, filter_name: str) -> str:
         """The column/metric suffix of lm-eval's ``<metric>,<filter>`` score: ``lm_eval``,

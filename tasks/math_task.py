@@ -89,6 +89,8 @@ class Math(MathGenerationTask):
     """MATH-style problems: boxed / Minerva / #### answers, reference and symbolic equivalence."""
 
     Params = MathParams
+    #: how answers are judged, read by the per-sample function alone: re-scorable without the model
+    sample_params = ("symbolic", "symbolic_timeout_s")
     #: 2: mixed numbers, row breaks, thousands separators, shapes and words judged right (docs/tasks/math.md)
     version = "2"
     metrics = {

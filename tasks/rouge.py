@@ -17,7 +17,7 @@ prompts and seed, and shared with ``action_edit`` when both ask for the same pro
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
@@ -85,6 +85,8 @@ class Rouge(Task):
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)
+    #: what the per-sample function reads of the stored texts: any of them re-scores without the model
+    sample_params = ("rouge_types", "use_stemmer", "implementation")
     metrics = {
         t: MetricInfo(True, f"{t} F1, mean over prompts (and per continuation length)", dims=(LENGTH,))
         for t in ROUGE_TYPES
@@ -119,17 +121,10 @@ class Rouge(Task):
                         "n_generated": min(n, len(g.token_ids)),
                     }
                 )
-        scores = score_rouge(
-            [r["generated"] for r in rows],
-            [r["reference"] for r in rows],
-            rouge_types=params.rouge_types,
-            use_stemmer=params.use_stemmer,
-            implementation=params.implementation,
-            split=spacy_split,  # used for rougeLsum only (score_rouge's rule); pltrdy splits on "." itself
-        )
-        for row, sc in zip(rows, scores, strict=True):
-            row.update(sc)
-        table = pd.DataFrame(rows)
+        return self.score_samples(pd.DataFrame(rows), params)
+
+    def score_samples(self, samples: pd.DataFrame, params: RougeParams) -> pd.DataFrame:
+        table = with_rouge(samples.drop(columns=["implementation"], errors="ignore"), params)
         table["implementation"] = params.implementation  # ROUGE from different scorers does not compare
         return table
 
@@ -146,3 +141,20 @@ class Rouge(Task):
 
 def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else float("nan")
+
+
+def with_rouge(samples: pd.DataFrame, params: RougeParams | Any) -> pd.DataFrame:
+    """The per-sample function of the ROUGE tasks: each row's ``generated`` vs ``reference`` text scored
+    for ``params.rouge_types`` (with its ``use_stemmer`` and ``implementation``), replacing any ROUGE
+    columns the table held."""
+    table = samples.drop(columns=list(ROUGE_TYPES), errors="ignore")
+    scores = score_rouge(
+        list(table["generated"]),
+        list(table["reference"]),
+        rouge_types=params.rouge_types,
+        use_stemmer=params.use_stemmer,
+        implementation=params.implementation,
+        split=spacy_split,  # used for rougeLsum only (score_rouge's rule); pltrdy splits on "." itself
+    )
+    scored = pd.DataFrame(scores, index=table.index, columns=list(params.rouge_types))
+    return pd.concat([table, scored], axis=1)

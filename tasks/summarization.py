@@ -19,10 +19,13 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from harness.adapters import PlanevalLM
+from harness.generation import PromptedProtocol
 from harness.sampling import Sampling
-from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
+from harness.text.rouge import ROUGE_TYPES
 from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE, summary_prompt
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
+from tasks.generation import generations
+from tasks.rouge import with_rouge
 
 
 class SummarizationParams(TaskParams):
@@ -62,6 +65,8 @@ class Summarization(Task):
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)
+    #: what the per-sample function reads of the stored texts: any of them re-scores without the model
+    sample_params = ("rouge_types", "use_stemmer")
     metrics = {
         t: MetricInfo(higher_is_better=True, description=f"{t} F1 of summaries, mean over articles")
         for t in ROUGE_TYPES
@@ -100,29 +105,22 @@ class Summarization(Task):
             seed=ctx.seed,
             stop_at_eos=True,
         )
-        gens = model.generate(prompts, sampling, progress=ctx.progress)
-        refs = [str(d.meta[params.reference_field]) for d in docs]
-        texts = [g.text.strip() for g in gens]
-        scores = score_rouge(
-            texts,
-            refs,
-            rouge_types=params.rouge_types,
-            use_stemmer=params.use_stemmer,
-            implementation=params.implementation,
-            split=spacy_split,  # used for rougeLsum only (score_rouge's rule)
+        gens = generations(model, ctx).prompted(
+            PromptedProtocol(sampling=sampling), [d.id for d in docs], prompts
         )
-        rows = [
+        table = pd.DataFrame(
             {
-                "sample_id": d.id,
-                "generated": text,
-                "reference": ref,
-                "summary_tokens": len(g.token_ids),
-                "finish": g.meta.get("finish", ""),
-                **sc,
+                "sample_id": [d.id for d in docs],
+                "generated": [text.strip() for text in gens["text"]],
+                "reference": [str(d.meta[params.reference_field]) for d in docs],
+                "summary_tokens": list(gens["n_tokens"]),
+                "finish": list(gens["finish"]),
             }
-            for d, g, text, ref, sc in zip(docs, gens, texts, refs, scores, strict=True)
-        ]
-        return pd.DataFrame(rows)
+        )
+        return self.score_samples(table, params)
+
+    def score_samples(self, samples: pd.DataFrame, params: SummarizationParams) -> pd.DataFrame:
+        return with_rouge(samples, params)
 
     def aggregate(self, samples: pd.DataFrame, params: SummarizationParams) -> dict[str, float]:
         out = {t: float(samples[t].mean()) if len(samples) else float("nan") for t in params.rouge_types}

@@ -1,5 +1,6 @@
 """``planeval score``: a stored run re-scored from its per-sample table in the database, with changed
-aggregation params, and no model loaded or run (issue 15). The same params give back the runner's
+aggregation params or per-sample scoring params (the stored outputs scored again), and no model loaded
+or run (issue 15). The same params give back the runner's
 metrics and CIs exactly; a param that needs the model is refused with one line naming it."""
 
 from __future__ import annotations
@@ -137,11 +138,12 @@ def test_params_that_need_the_model_are_refused_with_one_line(board, capsys, no_
     line = one_line_error(capsys, ["score", source, "--set", "window=64", "--db", board])
     assert "param 'window' of task 'perplexity'" in line and "re-scorable params: none" in line
     line = one_line_error(capsys, ["score", rouge, "--set", "n_prompts=5", "--db", board])
-    assert "param 'n_prompts'" in line and "re-scorable params: rouge_types" in line
+    assert "param 'n_prompts'" in line
+    assert "re-scorable params: rouge_types, use_stemmer, implementation" in line
     line = one_line_error(capsys, ["score", rouge, "--set", "rouge_typez=[rouge1]", "--db", board])
     assert "no param 'rouge_typez'" in line
-    line = one_line_error(capsys, ["score", rouge, "--set", "rouge_types=[rougeLsum]", "--db", board])
-    assert "cannot give these metrics" in line and "rougeLsum" in line  # never scored: needs the model
+    line = one_line_error(capsys, ["score", source, "--samples", "--db", board])
+    assert "scores its samples with the model" in line  # perplexity's rows hold log-probs, no outputs
     line = one_line_error(capsys, ["score", rouge, "--set", "rouge_types=[rouge9]", "--db", board])
     assert "rouge_types" in line  # the task's Params validate the new value
     line = one_line_error(capsys, ["score", "--db", board])
@@ -196,3 +198,109 @@ def test_mauve_scaling_changes_the_metric_from_the_stored_labels(tmp_path, no_mo
     stored = store.get_run(done.run.run_id)
     assert stored["params"]["mauve_scaling_factor"] == 2.0 and stored["rescored_from"] == run.run_id
     assert all(m["ci_low"] <= m["value"] <= m["ci_high"] for m in stored["metrics"] if m["name"] == "mauve")
+
+
+def _stored_samples(store: Store, run_id: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(store.sample_bytes(run_id)))
+
+
+def _recorded(store: Store, task: object, table: pd.DataFrame, params, run_id: str, name: str) -> None:
+    """A run of ``task`` recorded with ``table`` as its per-sample table and the runner's summary."""
+    run = RunRecord(
+        run_id=run_id, suite="s", variant="v", family="lm", task=name, task_name=name,
+        seed=0, config_hash="c0", model_key="m0", eval_key=f"e-{name}", git_commit="g",
+        package_versions={}, timings={}, params=params.model_dump(mode="json"),
+    )  # fmt: skip
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    store.record(run, summarize(task, table, params, 0, f"{name} × v"), buf.getvalue())
+
+
+ROUGE_TEXTS = pd.DataFrame(
+    {
+        "sample_id": ["p0", "p0", "p1", "p1", "p2", "p2"],
+        "length": [8, 16] * 3,
+        "generated": [
+            "The cat sat. The cat ran.", "The cat sat. The cat ran to the mat.",
+            "Dogs bark at night.", "Dogs bark at night and sleep by day.",
+            "Rain fell on the hills.", "Rain fell on the hills. Rivers rose.",
+        ],
+        "reference": [
+            "the cat sat on the mat.", "the cat sat on the mat. It ran away.",
+            "A dog barks at night.", "A dog barks at night. Cats sleep.",
+            "Rain fell. The hills were wet.", "Rain fell. The hills were wet. Rivers rose fast.",
+        ],
+        "n_generated": [8, 16] * 3,
+    }
+)  # fmt: skip
+
+
+def test_per_sample_params_score_the_stored_outputs_again_without_the_model(tmp_path, capsys, no_model):
+    """ROUGE's per-sample function (``Task.score_samples``) reads the stored texts: another
+    implementation, or a ROUGE type never scored, is computed from them and equals scoring those texts
+    directly; ``--samples`` with the same params gives the source's metrics and CIs back."""
+    from harness.text.rouge import score_rouge, spacy_split
+    from tasks.rouge import Rouge, RougeParams
+
+    task = Rouge()
+    params = RougeParams(lengths=(8, 16), rouge_types=("rouge1", "rouge2", "rougeL"))
+    store = Store(tmp_path / "board.db")
+    _recorded(store, task, task.score_samples(ROUGE_TEXTS, params), params, "a" * 16, "rouge")
+    source = store.get_run("a" * 16)
+    gen, ref = list(ROUGE_TEXTS["generated"]), list(ROUGE_TEXTS["reference"])
+
+    done = rescore(store, "aaaa", {"implementation": "pltrdy"}, label="rouge-pltrdy")
+    assert done.resampled and done.changed == {"implementation": ("rouge-score", "pltrdy")}
+    scored = _stored_samples(store, done.run.run_id)
+    assert list(scored["generated"]) == gen  # the same outputs, scored again
+    direct = score_rouge(gen, ref, rouge_types=("rouge1", "rouge2", "rougeL"), implementation="pltrdy")
+    assert list(scored["rouge1"]) == [d["rouge1"] for d in direct]
+    assert set(scored["implementation"]) == {"pltrdy"}
+    new = {m.name: m.value for m in done.metrics}
+    assert new["rouge1"] == pytest.approx(np.mean([d["rouge1"] for d in direct]), abs=1e-12)
+    assert new["rouge1"] != _metrics(source)["rouge1"][0]  # case-sensitive word sets: other numbers
+
+    # a type the run never scored: the stored columns cannot answer it, the stored texts can
+    done = rescore(store, "aaaa", {"rouge_types": ["rouge1", "rougeLsum"]}, label="rouge-lsum")
+    lsum = score_rouge(gen, ref, rouge_types=("rougeLsum",), split=spacy_split)
+    assert done.resampled
+    assert list(_stored_samples(store, done.run.run_id)["rougeLsum"]) == [d["rougeLsum"] for d in lsum]
+    # a subset of the scored types is answered by the stored columns: the very same table
+    done = rescore(store, "aaaa", {"rouge_types": ["rouge2"]}, label="rouge-2")
+    assert not done.resampled and done.samples == store.sample_bytes("a" * 16)
+
+    # the current code's per-sample function on unchanged params reproduces the run
+    capsys.readouterr()
+    db = f"sqlite:///{tmp_path / 'board.db'}"
+    assert main(["score", "aaaa", "--samples", "--as", "rouge-again", "--db", db]) == 0
+    assert "every sample scored again" in capsys.readouterr().out
+    runs = store.runs(suite="s")
+    again = store.get_run(runs[runs["task"] == "rouge-again"]["run_id"].iloc[0])
+    assert _metrics(again) == _metrics(source)
+
+
+def test_math_judging_params_rescore_the_stored_answers(tmp_path, no_model):
+    """``math``'s ``symbolic`` switch is read by its per-sample function alone: the stored answers are
+    judged again (here without sympy), and only the symbolic-only verdicts move."""
+    from tasks.math_task import Math, MathParams
+
+    task, params = Math(), MathParams(dataset="corpus")
+    rows = pd.DataFrame(
+        {
+            "sample_id": ["a", "b", "c"], "level": ["1", "1", "2"], "subject": [None] * 3,
+            "question": ["Simplify 2/4.", "What is 3+4?", "Write x^2-1 factored."],
+            "output": ["#### \\frac{1}{2}", "#### 7", "#### (x-1)(x+1)"],
+            "gold": ["\\frac{2}{4}", "7", "(x+1)(x-1)"], "n_tokens": [4, 2, 6],
+        }
+    )  # fmt: skip
+    table = task.score_samples(rows, params)
+    store = Store(tmp_path / "board.db")
+    _recorded(store, task, table, params, "fedcba9876543210", "math")
+
+    done = rescore(store, "fedc", {"symbolic": False})
+    assert done.resampled and done.changed == {"symbolic": (True, False)}
+    again = _stored_samples(store, done.run.run_id)
+    expected = task.score_samples(rows, params.model_copy(update={"symbolic": False}))
+    assert list(again["correct"]) == list(expected["correct"]) == [1, 1, 0]  # (x-1)(x+1) needs sympy
+    assert list(table["correct"]) == [1, 1, 1]
+    assert list(again["correct_string"]) == list(table["correct_string"])  # never symbolic

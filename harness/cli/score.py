@@ -1,4 +1,4 @@
-"""``planeval score``: re-score stored runs with changed aggregation params, without loading a model
+"""``planeval score``: re-score stored runs with changed scoring params, without loading a model
 (the work is ``leaderboard.rescore``; docs/score.md)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise PlanevalError("score: no run in this selection (see planeval leaderboard)")
     else:
         raise PlanevalError("score: name a RUN_ID or select runs with --suite, --variants, --tasks, --seeds")
-    print("\n\n".join(report(r) for r in rescore_runs(store, run_ids, changes, args.label)))
+    print("\n\n".join(report(r) for r in rescore_runs(store, run_ids, changes, args.label, args.samples)))
     return 0
 
 
@@ -33,9 +33,9 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         parents=[common],
         help=help,
         description="Recompute a stored run's metrics (and bootstrap CIs) from its per-sample table in the "
-        "leaderboard database, with the task's aggregation under changed params; no model is loaded. Only "
-        "a task's aggregation params may change (see docs/score.md); each result is a new run row linked "
-        "to its source, which the leaderboard and 'show' then read.",
+        "leaderboard database, with the task's scoring under changed params; no model is loaded. Only a "
+        "task's aggregation and per-sample scoring params may change (see docs/score.md); each result is "
+        "a new run row linked to its source, which the leaderboard and 'show' then read.",
     )
     p.add_argument(
         "run_id", nargs="?", help="the run (a unique prefix is enough); or select with the options"
@@ -45,6 +45,12 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         action="append",
         metavar="PARAM=VALUE",
         help="a changed task param, its value read as YAML, e.g. rouge_types=[rouge1] (repeatable)",
+    )
+    p.add_argument(
+        "--samples",
+        action="store_true",
+        help="score every stored sample again with the task's current per-sample function (from its "
+        "stored outputs and references), not only the aggregation",
     )
     p.add_argument("--suite", help="re-score the current runs of this suite")
     p.add_argument("--variants", type=names, help="comma-separated variant names")
