@@ -28,7 +28,6 @@ cache, or a model key, the engine simply generates.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,14 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.adapters import Generation, PlanevalLM
 from harness.hashing import stable_hash
+from harness.request_cache import cached_table, model_cache_key
 from harness.sampling import Sampling
 from harness.text.prompts import continuation_prompts
 
 if TYPE_CHECKING:
     from harness.cache import Cache
     from harness.corpus import Corpus
-
-log = logging.getLogger(__name__)
 
 #: bump when the stored table or the way samples are drawn changes: it is part of every generation key
 GENERATION_VERSION = "1"
@@ -129,8 +127,7 @@ class Generations:
     @property
     def key(self) -> str:
         """The model key generations are cached under (empty: none, never cached)."""
-        key = self.model_key or getattr(self.model, "identity", "")
-        return "" if key in ("", "unknown") else key
+        return model_cache_key(self.model_key, self.model)
 
     def unconditional(self, protocol: UnconditionalProtocol) -> pd.DataFrame:
         """``n_samples`` unconditional samples: ``sample_id`` (``u00000``…), text, token_ids, plans,
@@ -202,20 +199,15 @@ class Generations:
     ) -> pd.DataFrame:
         """The protocol's table from the cache, or ``produce()`` it and store it (atomically)."""
         mkey = self.key
-        if self.cache is None or not mkey:
-            return produce()
-        key = generation_key(mkey, protocol, extra_key)
-        if self.cache.exists(STAGE, key):
-            log.info("generations %s: cached", key)
-            return read_table(self.cache.path(STAGE, key) / FILE)
         manifest = {"model_key": mkey, "protocol": protocol.key(), "seed": protocol.sampling.seed}
-        with self.cache.build(STAGE, key, manifest) as b:
-            table = produce()
-            table.to_parquet(b.dir / FILE, index=False)
-            b.manifest["n_samples"] = len(table)
-            b.manifest["n_tokens"] = int(table["n_tokens"].sum())
-        # read back, so the first evaluation sees exactly what every later one will
-        return read_table(self.cache.path(STAGE, key) / FILE)
+        key = generation_key(mkey, protocol, extra_key) if mkey else None
+        return cached_table(
+            self.cache, STAGE, key, manifest, produce, file=FILE, read=read_table, describe=_counts
+        )
+
+
+def _counts(table: pd.DataFrame) -> dict[str, int]:
+    return {"n_samples": len(table), "n_tokens": int(table["n_tokens"].sum())}
 
 
 def read_table(path: Any) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from harness.adapters import PlanevalLM
+from harness.scoring import Scores
 from tasks.base import TASKS, MetricInfo, Task, TaskContext, TaskParams
 
 #: paper A's window: 127 tokens of context + the scored token
@@ -77,8 +78,9 @@ class Perplexity(Task):
         texts = [d.text for d in docs]
         # each window's request carries its document's text (SpanRequest.document): a planner adapter
         # conditions on the document's sentences from it, a plain LM ignores it
-        logprobs = model.token_logprobs(
-            texts, mode=params.mode, window=window, progress=ctx.progress, encoding=params.encoding
+        # an engine score request: cached per model key, windowing and documents (harness.scoring)
+        logprobs = Scores(model, ctx.cache, ctx.model_key, ctx.progress).token_logprobs(
+            [d.id for d in docs], texts, mode=params.mode, window=window, encoding=params.encoding
         )
         return pd.DataFrame(
             {

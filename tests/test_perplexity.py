@@ -194,3 +194,31 @@ def test_params_validation() -> None:
         PerplexityParams(split="train")
     with pytest.raises(ValidationError):
         PerplexityParams(window=1)
+
+
+def test_token_scores_are_an_engine_request_cached_per_model_key(tmp_path: Path, monkeypatch) -> None:
+    """The log-probs are scored once per (model key, windowing, documents) and stored bit for bit
+    (``harness.scoring``): a second evaluation asking the same reads them, with the very same table; a
+    new window or another model key scores again."""
+    from harness.cache import Cache
+
+    model = HFCausalLM.from_pretrained(str(_saved_model(tmp_path / "m", n_positions=48)), batch_size=4)
+    docs = [Document(f"d{i}", t) for i, t in enumerate(sample_texts(4, seed=2, sentences=(4, 8)))]
+    calls = []
+    scored = model.token_logprobs
+    monkeypatch.setattr(model, "token_logprobs", lambda *a, **k: calls.append(k) or scored(*a, **k))
+    cache = Cache(tmp_path / "cache")
+
+    def run(model_key: str = "m-1", **params) -> pd.DataFrame:
+        ctx = _ctx(docs, tmp_path, mode="rolling", **params)
+        ctx.cache, ctx.model_key = cache, model_key
+        return Perplexity().evaluate(model, ctx)
+
+    fresh = run()
+    again = run()
+    assert len(calls) == 1 and again.equals(fresh)
+    uncached = Perplexity().evaluate(model, _ctx(docs, tmp_path, mode="rolling"))  # no cache: the model
+    assert uncached.equals(fresh) and len(calls) == 2
+    run(window=16)
+    run(model_key="m-2")
+    assert len(calls) == 4 and len(list((tmp_path / "cache" / "scores").iterdir())) == 3
