@@ -41,10 +41,12 @@ from harness.stages import DERIVED, DerivedStage
 from harness.summary import summarize
 from harness.threads import adapt as adapt_threads
 from harness.tokenizer import build_tokenizer, load_tokenizer
+from harness.tracking import EvalLog, Trackers, TrainingLog
 from leaderboard.store import MetricRecord, RunRecord, Store, check_writable
 from tasks.base import TASKS, Task, TaskContext
 from trainers.base import TRAINERS, TrainContext, Trainer
 from trainers.checkpointing import latest_checkpoint
+from trainers.history import read_history
 
 CORPUS_VERSION = "2"  # 2: document meta persisted
 TOKENIZER_VERSION = "1"
@@ -502,12 +504,15 @@ class Runner:
         db_url: str | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        log_to: list[str] | None = None,
     ):
         self.home = Path(home)
         self.cache = Cache(self.home / "cache", log=log)
         self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
         self.progress = progress
         self.log = log
+        #: the experiment trackers this run logs to (``harness.tracking``; names checked by the CLI)
+        self.log_to = list(log_to or [])
         self._corpora: dict[str | None, Corpus] = {}
         self._tokenizer: Any = None
         self._artifacts: dict[str, Any] = {}
@@ -734,7 +739,28 @@ class Runner:
                     out[f"{stage}_threads"] = built["threads"]
         return out
 
-    def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:
+    def _record_training(self, store: Any, trackers: Trackers, plan: Plan, m: ModelRef, ran: bool) -> None:
+        """A trained model's history and summary into the leaderboard (once per train key), and to the
+        trackers when it trained in this run."""
+        if m.pretrained or not self.cache.exists("train", m.train_key):
+            return
+        if not ran and store.has_training(m.train_key):
+            return  # recorded when it trained (or by the run that first found it)
+        folder = self.cache.path("train", m.train_key)
+        summary_file = folder / "training.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        history = read_history(folder)
+        who = dict(suite=plan.suite.name, variant=m.variant.name, family=m.variant.family, seed=m.seed)
+        store.record_training(m.train_key, summary=summary, history=history, **who)
+        if ran and trackers:
+            built = self.cache.manifest("train", m.train_key)
+            provenance = {"git_commit": git_commit(), "threads": built.get("threads"),
+                          "train_s": built.get("seconds")}  # fmt: skip
+            config = m.config.model_dump(mode="json") if m.config else {}
+            trackers.training(TrainingLog(**who, train_key=m.train_key, config=config, summary=summary,
+                                          history=history, provenance=provenance))  # fmt: skip
+
+    def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> tuple[RunRecord, list]:
         eval_dir = self.cache.path("eval", e.key)
         run = RunRecord(
             run_id=e.run_id,
@@ -761,6 +787,7 @@ class Runner:
         # the per-sample table travels with the row: results are readable from the database alone
         samples = None if error else (eval_dir / "samples.parquet").read_bytes()
         store.record(run, metrics, samples)
+        return run, metrics
 
     def run(self, plan: Plan) -> RunSummary:
         start = time.perf_counter()
@@ -769,6 +796,7 @@ class Runner:
         self.home.mkdir(parents=True, exist_ok=True)
         self.cache.clean_tmp()
         store = Store(self.db_url)
+        trackers = Trackers(self.log_to, self.home, plan.suite.name)
         failed_models: dict[str, str] = {}
         for m in plan.models:
             try:
@@ -781,6 +809,8 @@ class Runner:
                 failed_models[m.key] = f"training failed: {type(exc).__name__}: {exc}"
                 self.log(f"[train] {m.label} FAILED\n{_failure_text(exc)}")
                 summary.failed.append(f"train {m.label}")
+            else:
+                self._record_training(store, trackers, plan, m, ran=not was_cached)
         order = {m.key: i for i, m in enumerate(plan.models)}
         for e in sorted(plan.evals, key=lambda e: order[e.model.key]):  # each model loaded once
             error = failed_models.get(e.model.key)
@@ -797,10 +827,25 @@ class Runner:
                     summary.failed.append(f"eval {e.label}")
             if error is None and was_cached and store.has_run(e.run_id):
                 continue  # a rebuilt stage is recorded again: its old row may come from a corrupt one
-            self._record(store, plan, e, error)
+            run, metrics = self._record(store, plan, e, error)
+            if trackers:
+                trackers.eval(eval_log(run, metrics))
+        trackers.close()
         self._models.clear()
         summary.seconds = time.perf_counter() - start
         return summary
+
+
+def eval_log(run: RunRecord, metrics: list[MetricRecord]) -> EvalLog:
+    """A recorded evaluation as the trackers receive it."""
+    return EvalLog(
+        suite=run.suite, variant=run.variant, family=run.family, seed=run.seed, task=run.task,
+        task_name=run.task_name, run_id=run.run_id, eval_key=run.eval_key, model_key=run.model_key,
+        params=run.params, status=run.status, error=run.error,
+        metrics={m.name: m.value for m in metrics},
+        intervals={m.name: (m.ci_low, m.ci_high) for m in metrics},
+        provenance={"git_commit": run.git_commit, "timings": run.timings},
+    )  # fmt: skip
 
 
 def _same_value(stored: Any, got: Any) -> bool:

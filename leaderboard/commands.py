@@ -188,11 +188,15 @@ def cmd_plot(open_store: OpenStore, home: Home, args: argparse.Namespace) -> int
     board = build_board(store, selection(args))
     data = plot_input(board)
     data = replace(data, sweep_refs=tuple(args.ref)) if args.ref else data
+    if args.kind in ("training", "all"):
+        sel = board.selection
+        data = replace(data, curves=store.training_curves(suite=sel.suite, variants=sel.variants))
     figures = make_plots(args.kind, data)
     if not figures:
         raise PlanevalError(
             f"nothing to draw for --kind {args.kind}: sweep needs variants with an x "
-            "(--sweep-param or --sweep-map); sites needs runs whose metrics break down by site"
+            "(--sweep-param or --sweep-map); sites needs runs whose metrics break down by site; "
+            "training needs trained variants whose histories were recorded"
         )
     out = Path(args.out) if args.out else home(args) / "plots"
     for name, fig in figures:

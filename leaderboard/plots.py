@@ -54,6 +54,9 @@ class PlotInput:
     sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> x (see sweep_positions)
     sweep_refs: tuple[str, ...] = ()  # variants drawn as horizontal lines (see sweep_references)
     sweep_label: str = DEFAULT_SWEEP_PARAM  # the x axis: the parameter swept
+    #: recorded training histories, long form (``Store.training_curves``): variant, seed, phase, step,
+    #: name, value
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 Plot = Callable[[PlotInput], list[tuple[str, Figure]]]
@@ -330,3 +333,55 @@ def sites(data: PlotInput) -> list[tuple[str, Figure]]:
         name = f"{run['variant']} seed {run['seed']} ({run['task']})"
         figures.append((f"sites_{_slug(run['variant'])}_{run['seed']}", probe_figure(samples, name)))
     return figures
+
+
+#: curve names drawn in a training figure before the rest (the learning rate is a schedule, not a result)
+TRAINING_FIRST, TRAINING_SKIP, TRAINING_COLUMNS = ("loss",), ("lr",), 3
+
+
+@plot("training")
+def training(data: PlotInput) -> list[tuple[str, Figure]]:
+    """One figure per training phase (``lm``, ``planner``, ``sft``, ``grpo``...): each logged curve
+    against the step, one line per variant — the mean over seeds, with a band of ± one standard
+    deviation where several seeds trained — from the histories recorded in the leaderboard."""
+    curves = data.curves
+    if curves.empty:
+        return []
+    variants = list(dict.fromkeys(curves["variant"]))
+    colors = dict(zip(variants, _palette(len(variants)), strict=True))
+    figures = []
+    for phase, frame in curves.groupby("phase", sort=False):
+        names = [n for n in dict.fromkeys(frame["name"]) if n not in TRAINING_SKIP]
+        names = [n for n in TRAINING_FIRST if n in names] + [n for n in names if n not in TRAINING_FIRST]
+        if not names:
+            continue
+        cols = min(TRAINING_COLUMNS, len(names))
+        rows = math.ceil(len(names) / cols)
+        fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, name in zip(axes, names, strict=False):
+            for variant, one in frame[frame["name"] == name].groupby("variant", sort=False):
+                per_step = one.groupby("step")["value"].agg(["mean", "std", "count"]).sort_index()
+                x, mean = per_step.index.to_numpy(), per_step["mean"].to_numpy()
+                n_seeds = one["seed"].nunique()
+                label = f"{variant} ({n_seeds} seeds)" if n_seeds > 1 else variant
+                ax.plot(x, mean, color=colors[variant], label=label, linewidth=1.2)
+                if n_seeds > 1:
+                    sd = per_step["std"].fillna(0).to_numpy()
+                    ax.fill_between(x, mean - sd, mean + sd, color=colors[variant], alpha=0.2, linewidth=0)
+            ax.set_title(name)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        for ax in axes[len(names) :]:
+            ax.set_visible(False)
+        axes[0].legend(fontsize="small")
+        fig.suptitle(f"training: {phase}")
+        figures.append((f"training_{_slug(str(phase))}", fig))
+    return figures
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]

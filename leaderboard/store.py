@@ -198,6 +198,26 @@ class Replicate(Base):
     samples: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
+class TrainingHistory(Base):
+    """A trained model's full training history (``history.jsonl``: every logged step of every phase)
+    and its trainer's summary (``training.json``), so training curves are read from the database alone.
+    One row per train key; recording it again replaces it (the history of one key is one training)."""
+
+    __tablename__ = "training_histories"
+
+    train_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    suite: Mapped[str] = mapped_column(String(200), index=True)
+    variant: Mapped[str] = mapped_column(String(200))
+    family: Mapped[str] = mapped_column(String(100))
+    seed: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_host: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{"phase": "lm", "step": 1, "loss": 4.1, "lr": 0.002, ...}, ...]
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
 @dataclass(frozen=True)
 class Recorder:
     """Who records a run: the user (env ``PLANEVAL_USER``, else the login name) and the host. Two
@@ -835,6 +855,77 @@ class Store:
             raise PlanevalError(f"run {run_id}: the replicate by {recorder} fails its digest")
         return pd.read_parquet(io.BytesIO(data))
 
+    # -- training histories ------------------------------------------------------------------------
+    def record_training(
+        self,
+        train_key: str,
+        *,
+        suite: str,
+        variant: str,
+        family: str,
+        seed: int,
+        summary: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> None:
+        """Write (or replace) one trained model's history and summary, stamped with this recorder."""
+        self.require_current()
+        row = TrainingHistory(
+            train_key=train_key,
+            suite=suite,
+            variant=variant,
+            family=family,
+            seed=seed,
+            recorded_by=self.recorder.user,
+            recorded_host=self.recorder.host,
+            summary=_json_safe(summary),
+            history=history,
+        )
+        with self._session.begin() as session:
+            session.execute(delete(TrainingHistory).where(TrainingHistory.train_key == train_key))
+            session.add(row)
+
+    def has_training(self, train_key: str) -> bool:
+        if "training_histories" not in self.columns:
+            return False
+        with self._session() as session:
+            return session.get(TrainingHistory, train_key) is not None
+
+    def training_curves(self, suite: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+        """Every recorded step as a long table: suite, variant, family, seed, train_key, phase, step,
+        name, value (empty, with those columns, when nothing was recorded)."""
+        columns = ["suite", "variant", "family", "seed", "train_key", "phase", "step", "name", "value"]
+        if "training_histories" not in self.columns:
+            return pd.DataFrame(columns=columns)
+        query = select(TrainingHistory)
+        if suite is not None:
+            query = query.where(TrainingHistory.suite == suite)
+        if variants:
+            query = query.where(TrainingHistory.variant.in_(variants))
+        rows = []
+        with self._session() as session:
+            for t in session.scalars(query):
+                for step in t.history:
+                    for name, value in step.items():
+                        if name not in ("phase", "step"):
+                            rows.append(
+                                (t.suite, t.variant, t.family, t.seed, t.train_key, step["phase"],
+                                 step["step"], name, value)
+                            )  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
     def suites(self) -> list[str]:
         with self._session() as session:
             return list(session.scalars(select(Run.suite).distinct().order_by(Run.suite)))
+
+
+def _json_safe(value: Any) -> Any:
+    """A trainer summary as JSON can hold it: non-finite floats become null, other objects their text."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)

@@ -10,7 +10,10 @@ A trainer builds its model, optimizer and scheduler (after seeding), then hands 
   non-finite check → backward → gradient clipping → optimizer and scheduler step → tqdm →
   ``after_step`` → a checkpoint every ``checkpoint_every`` steps and after the last one (with
   ``checkpoint_extra``) → the test-only stop (``stop_after``: raise ``TrainingInterrupted``, as a kill);
-* ``LoopResult.summary()``: the fields every ``training.json`` shares.
+* ``LoopResult.summary()``: the fields every ``training.json`` shares;
+* the full history: every step's tracked loss, the loss function's stats and the learning rate, kept
+  across resumes (in each checkpoint) and appended to the artifact's ``history.jsonl`` when the loop
+  ends (``trainers.history``), so a training curve can be drawn and tracked from any run.
 
 Bit-exact resume needs one thing from the trainer: the batch of step ``s`` must be a pure function of
 ``(seed, s)`` (never drawn from a global RNG), which every trainer here does.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,11 +40,12 @@ from trainers.checkpointing import (
     save_checkpoint,
 )
 from trainers.finite import check_loss
+from trainers.history import append_history
 
 #: losses carried in checkpoints and summaries (the final loss is the mean of the last ``FINAL``)
 RECENT, FINAL = 50, 10
 #: what the loop itself keeps in a checkpoint's ``extra`` (the rest is the trainer's)
-_OWN = ("losses", "step_seconds")
+_OWN = ("losses", "step_seconds", "history")
 
 #: ``loss(model, step)`` → (the loss to minimise, floats to show next to it)
 LossFn = Callable[[torch.nn.Module, int], tuple[torch.Tensor, dict[str, float]]]
@@ -54,6 +58,7 @@ class LoopResult:
     losses: list[float]  # the last RECENT tracked losses (across resumes)
     seconds: float  # wall time of this process's loop
     step_seconds: float  # time in forward, backward and optimizer steps, summed across resumes
+    history: list[dict[str, Any]] = field(default_factory=list)  # every step's row (across resumes)
 
     @property
     def final_loss(self) -> float | None:
@@ -107,6 +112,7 @@ class TrainingLoop:
         self.clip = list(clip) if clip is not None else None
         self.track = track
         self.start, self.losses, self.step_seconds = 0, [], 0.0
+        self.history: list[dict[str, Any]] = []
 
     # -- resume ----------------------------------------------------------------------------------------
     def resume(self) -> dict[str, Any]:
@@ -126,6 +132,7 @@ class TrainingLoop:
             )
             self.start, extra = state["step"], dict(state["extra"])
             self.losses = list(extra.get("losses", []))
+            self.history = list(extra.get("history", []))
             self.step_seconds = float(extra.get("step_seconds", 0.0))
             ctx.log(f"[{self.name}] resuming from {checkpoint.name} (step {self.start}/{self.max_steps})")
         self.checkpointed.to(acc.device)
@@ -191,6 +198,7 @@ class TrainingLoop:
                 self.step_seconds += time.perf_counter() - t0
                 self.losses = [*self.losses, value][-RECENT:]
                 done = step + 1
+                self.history.append({"step": done, "loss": value, **stats, **self._lr()})
                 bar.update(1)
                 shown = {k: f"{v:.3f}" for k, v in stats.items() if k != self.track}
                 bar.set_postfix(loss=f"{value:.3f}", **shown, refresh=False)
@@ -200,9 +208,21 @@ class TrainingLoop:
                     self.save(done, checkpoint_extra(done) if checkpoint_extra is not None else {})
                 if self.stop_after is not None and self.stop_after <= done < self.max_steps:
                     raise TrainingInterrupted(f"stopped after step {done} as asked")
+        if main:
+            append_history(self.ctx.out_dir, self.name, self.history)
         return LoopResult(
-            self.max_steps, self.start, self.losses, time.perf_counter() - began, self.step_seconds
+            self.max_steps,
+            self.start,
+            self.losses,
+            time.perf_counter() - began,
+            self.step_seconds,
+            self.history,
         )
+
+    def _lr(self) -> dict[str, float]:
+        """The learning rate after this step (the first param group's), for the history."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        return {"lr": float(groups[0]["lr"])} if groups else {}
 
     def save(self, done: int, extra: dict[str, Any]) -> None:
         """A checkpoint after ``done`` steps, written by the main process while the others wait."""
@@ -213,6 +233,11 @@ class TrainingLoop:
                 model=self.checkpointed,
                 optimizer=self.optimizer,
                 scheduler=self.scheduler,
-                extra={"losses": self.losses, "step_seconds": self.step_seconds, **extra},
+                extra={
+                    "losses": self.losses,
+                    "step_seconds": self.step_seconds,
+                    "history": self.history,
+                    **extra,
+                },
             )
         self.accelerator.wait_for_everyone()

@@ -4,6 +4,7 @@ not changed since a complete run is replayed from its recorded keys without impo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from harness.cli.common import db, home, includes, print_table
@@ -12,8 +13,10 @@ from harness.errors import PlanevalError
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness import replay
+    from harness.tracking import ENV, tracker_names
 
     home_dir, url = home(args), db(args)
+    log_to = tracker_names(args.log_to if args.log_to is not None else os.environ.get(ENV))
     digest = None if args.dry_run else replay.fingerprint(args.suite, args.include or [], home_dir, url)
     done = replay.replay(digest, home_dir, url)
     if done is not None:  # nothing changed since a complete run: its keys, without importing the models
@@ -27,7 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     includes(args)
     suite, source = resolve_suite(args.suite)
     plan = plan_suite(suite, source)  # validates everything before anything is written
-    runner = Runner(home(args), db(args), progress=not args.no_progress)
+    runner = Runner(home(args), db(args), progress=not args.no_progress, log_to=log_to)
     if args.dry_run:
         print(runner.describe(plan))
         return 0
@@ -60,4 +63,10 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     )
     p.add_argument("--dry-run", action="store_true", help="print the stage plan and what is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--log-to",
+        metavar="TRACKERS",
+        help="also log what trains and evaluates to these experiment trackers, comma-separated: wandb, "
+        "mlflow (default: $PLANEVAL_LOG_TO; see docs/tracking.md)",
+    )
     p.set_defaults(func=cmd_run)

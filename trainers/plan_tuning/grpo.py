@@ -20,6 +20,7 @@ from harness.errors import PlanevalError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
 from trainers.finite import stop_on_nonfinite_callback
+from trainers.history import append_history
 from trainers.plan_tuning.data import MathExample, policy_prompt, prompt_of
 from trainers.plan_tuning.model import (
     OptimConfig,
@@ -179,6 +180,7 @@ class PlanGRPOTrainer(Trainer):
         trainer.train(resume_from_checkpoint=resume)
         seconds = loop.seconds()
         history = trainer.state.log_history
+        append_history(ctx.out_dir, "grpo", history)  # TRL's log, whole and across resumes
         logged = {k: losses(history, k) for k in _REWARD_LOGS}
         logged.update(
             {k: losses(history, k) for k in {k for r in history for k in r if k.startswith("rewards/")}}

@@ -18,6 +18,7 @@ from harness.errors import PlanevalError, UnknownNameError
 from harness.hf_adapter import HFCausalLM
 from trainers.base import TRAINERS, Requirement, TrainContext, Trainer
 from trainers.finite import stop_on_nonfinite_callback
+from trainers.history import append_history
 from trainers.lm import PlainLMTrainer
 from trainers.plan_tuning.data import FORMAT_REVISIONS, Format, rows, tokenize_rows
 from trainers.plan_tuning.model import (
@@ -157,6 +158,7 @@ class PlanSFTTrainer(Trainer):
         trainer.train(resume_from_checkpoint=resume)
         seconds = loop.seconds()
         history = trainer.state.log_history
+        append_history(ctx.out_dir, "sft", history)  # TRL's log, whole and across resumes
         val_loss = float(trainer.evaluate()["eval_loss"]) if val is not None else None
         train_losses = losses(history, "loss")
         save_artifact(
