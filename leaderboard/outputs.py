@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.errors import PlanevalError
 from harness.registry import did_you_mean
+from leaderboard.declared import rankable
 from leaderboard.render import RENDERERS, layout, render
 from leaderboard.select import ALL, metric_order, select_metrics
 from leaderboard.tables import comparison_table
@@ -112,6 +113,7 @@ def build_board(store: Any, sel: Selection, fmt: str = "md") -> Board:
     )
     if significance is not None:
         table.attrs["correction"] = sel.correction
+    table.attrs["rank"] = rankable(results, runs)
     return Board(sel, results.reset_index(drop=True), runs, table, load=store.load_samples)
 
 
