@@ -28,6 +28,12 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     p.add_argument("--metrics", help="glob patterns on metric names, or 'all' (default: no @ breakdowns)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations (1000)")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - CI level and significance level (0.05)")
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=["holm", "bh", "none"],
+        help="multiple-comparison correction over the metrics shown (holm: family-wise; bh: FDR)",
+    )
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resampling (0)")
     p.add_argument("--format", default="md", choices=TABLE_FORMATS, help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
