@@ -153,7 +153,8 @@ def plot_input(board: Board) -> PlotInput:
     param = sel.sweep_param or DEFAULT_SWEEP_PARAM
     params_of = variant_params(sel.suite)
     x = sweep_positions(variants, sel.sweep_map, param, params_of)
-    refs = sweep_references(variants, x, param, params_of)
+    families = dict(zip(board.results["variant"], board.results["family"], strict=True))
+    refs = sweep_references(variants, x, param, params_of, families)
     return PlotInput(board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param)
 
 
