@@ -1,6 +1,6 @@
-"""The leaderboard's command-line verbs: ``compare``, ``regress``, ``plot`` and ``claims``, the selection
-that ``leaderboard`` shares with them, and ``show --json``. Their options are defined in ``harness/cli/``
-(one module per subcommand); here is what they do once parsed.
+"""The leaderboard's command-line verbs: ``compare``, ``regress``, ``plot``, ``claims`` and
+``leaderboard --layout``, the selection that ``leaderboard`` shares with them, and ``show --json``. Their
+options are defined in ``harness/cli/`` (one module per subcommand); here is what they do once parsed.
 """
 
 from __future__ import annotations
@@ -133,6 +133,25 @@ def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
         seeds = ", ".join(sorted(set(frame["seeds"])))
         print(f"{args.a} vs {args.b} (difference = first - second; seeds {seeds}; {args.n_boot} resamples)\n")
     emit(compare_text(frame, args.a, args.b, args.format, correction), args.output)
+    return 0
+
+
+# -- leaderboard --layout ---------------------------------------------------------------------------
+def cmd_layout(open_store: OpenStore, args: argparse.Namespace) -> int:
+    """``planeval leaderboard --layout FILE``: the paper table the layout file describes."""
+    from leaderboard.paper import build, load_layout
+    from leaderboard.paper_render import FORMATS, render_paper
+
+    if args.format not in FORMATS:
+        raise PlanevalError(f"--layout writes {', '.join(FORMATS)}, not --format {args.format}")
+    if args.reference:
+        raise PlanevalError(
+            "--reference does not apply to --layout: a paper table bolds the best row only when it "
+            "beats the runner-up by the paired test"
+        )
+    spec = load_layout(Path(args.layout))
+    paper = build(open_store(args), spec, args.layout, suite=args.suite, seeds=args.seeds, n_boot=args.n_boot)
+    emit(render_paper(paper, args.format), args.output)
     return 0
 
 

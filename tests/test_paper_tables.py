@@ -130,3 +130,22 @@ def test_cli_layout_and_spec_errors(fx, tmp_path, capsys):
 def test_shipped_paper_table1_layout_validates():
     spec = load_layout(Path(__file__).parents[1] / "docs" / "layouts" / "paper-table1.yaml")
     assert spec.groups and "Baselines" in spec.groups and len(spec.columns) >= 3
+
+
+def test_unrankable_metric_is_never_bold(fx, tmp_path, monkeypatch):
+    from tasks.base import TASKS, MetricInfo
+
+    cls = TASKS.get("perplexity")
+    monkeypatch.setitem(cls.metrics, "perplexity", MetricInfo(False, "as if a spread", rank=False))
+    p = paper(fx, tmp_path)
+    assert not any(row.cells[0].best for g in p.blocks[0].groups for row in g.rows)
+    assert any(row.cells[1].best for g in p.blocks[0].groups for row in g.rows)  # rouge1 still ranks
+    assert "Not ranked (the task declares no meaningful best): ppl/perplexity." in p.notes
+
+
+def test_cli_layout_refuses_other_formats_and_reference(fx, tmp_path, capsys):
+    path = str(write(tmp_path, LAYOUT))
+    assert main(["leaderboard", "--db", fx.store.url, "--layout", path, "--format", "csv"]) == 2
+    assert "--layout writes md, latex, html" in capsys.readouterr().err
+    assert main(["leaderboard", "--db", fx.store.url, "--layout", path, "--reference", "base"]) == 2
+    assert "--reference does not apply" in capsys.readouterr().err

@@ -11,19 +11,10 @@ from harness.cli.options import add_selection_args, add_sweep_args
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.layout:
-        from pathlib import Path
-
         from harness.cli.common import open_store
-        from leaderboard.commands import emit
-        from leaderboard.paper import build, load_layout
-        from leaderboard.paper_render import render_paper
+        from leaderboard.commands import cmd_layout
 
-        spec = load_layout(Path(args.layout))
-        paper = build(
-            open_store(args), spec, args.layout, suite=args.suite, seeds=args.seeds, n_boot=args.n_boot
-        )
-        emit(render_paper(paper, args.format), args.output)
-        return 0
+        return cmd_layout(open_store, args)
     print_table(args, args.suite, args.format, args.output)
     return 0
 
