@@ -326,7 +326,7 @@ def corrected(frame: pd.DataFrame, a: str, b: str, alpha: float, method: str = "
     from leaderboard.multiplicity import adjust
 
     p = frame["p_value"].astype(float)
-    out = frame.assign(p_adjusted=p if method == "none" else adjust(p, method))
+    out = frame.assign(p_adjusted=p if method == "none" else adjust(p, method), correction=method)
     out["better"] = [
         _better(r._replace(p_value=r.p_adjusted), a, b, alpha) for r in out.itertuples(index=False)
     ]

@@ -135,7 +135,13 @@ class _Column:
     bold: bool = False
 
 
-def _grouping(spec: Layout, variants: list[str], families: dict[str, str], params_of: Any) -> list[tuple]:
+Loaded = list[tuple[Block, pd.DataFrame, pd.DataFrame]]  # (block, its results, its runs)
+Test = tuple[_Column, "pd.Series | None"]  # a column's best-vs-runner-up comparison (None: untestable)
+
+
+def _grouping(
+    spec: Layout, variants: list[str], families: dict[str, str], params_of: Any
+) -> list[tuple[str | None, list[str]]]:
     """[(group name or None, [variants])] in display order."""
     if spec.groups is not None:
         return [(g, [v for v in vs if v in variants]) for g, vs in spec.groups.items()]
@@ -180,7 +186,9 @@ def _column(
     return col
 
 
-def _test(results: pd.DataFrame, runs: pd.DataFrame, col: _Column, spec: Layout, load: Any, n_boot: int):
+def _test(
+    results: pd.DataFrame, runs: pd.DataFrame, col: _Column, spec: Layout, load: Any, n_boot: int
+) -> pd.Series | None:
     """The paired comparison of the column's best row with its runner-up (a one-row frame), or None
     when it cannot be made (a row's per-sample table is gone, or they share no seed)."""
     from leaderboard.compare import _compare
@@ -205,7 +213,7 @@ def build(
     """The table of ``spec`` filled from ``store``; ``source`` (the layout's path) names errors."""
     blocks = spec.blocks or [Block(suite=s) for s in ([suite] if suite else store.suites())]
     pairs = {(c.task, c.metric) for c in spec.columns}
-    loaded = []
+    loaded: Loaded = []
     for block in blocks:
         results = store.results(suite=block.suite, seeds=seeds)
         results = results[[tm in pairs for tm in zip(results["task"], results["metric"], strict=True)]]
@@ -234,7 +242,7 @@ def build(
     families = dict(zip(every["variant"], every["family"], strict=True))
 
     columns: list[_Column] = []
-    tests = []
+    tests: list[Test] = []
     unranked: set[str] = set()
     directions: dict[tuple[str, str], bool] = {}
     for b, (_, results, runs) in enumerate(loaded):
@@ -265,7 +273,16 @@ def build(
     return Paper(spec.title, paper_blocks, notes)
 
 
-def _blocks(spec, loaded, variants, families, columns, directions) -> list[PBlock]:
+def _blocks(
+    spec: Layout,
+    loaded: Loaded,
+    variants: list[str],
+    families: dict[str, str],
+    columns: list[_Column],
+    directions: dict[tuple[str, str], bool],
+) -> list[PBlock]:
+    """The blocks as the renderers draw them: row groups of variants, or (transposed) metric rows under
+    spanning variant groups."""
     from leaderboard.outputs import variant_params
 
     out = []
@@ -302,7 +319,7 @@ def _blocks(spec, loaded, variants, families, columns, directions) -> list[PBloc
     return out
 
 
-def _notes(spec: Layout, tests: list, n_tested: int, unranked: list[str]) -> list[str]:
+def _notes(spec: Layout, tests: list[Test], n_tested: int, unranked: list[str]) -> list[str]:
     """The footnote: what bold means, the correction and its size, and what was not ranked or tested."""
     notes = [
         f"Bold: best in its column and better than the runner-up by the paired test on the same samples "

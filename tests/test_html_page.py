@@ -203,3 +203,12 @@ def test_page_data_caps_samples_and_keeps_history_of_several_commits():
         ("old", [5.0], [0]),
         ("new", [2.0], [0, 1]),
     ]
+
+
+def test_page_names_the_correction_of_its_marks(tmp_path: Path):
+    fx = build(tmp_path)
+    out = tmp_path / "marked.html"
+    argv = ["leaderboard", "--db", fx.store.url, "--format", "html", "-o", str(out), "--reference", "base"]
+    assert main([*argv, "--n-boot", "50"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "† differs from base at p &lt; 0.05" in text and "Holm-corrected over every comparison" in text

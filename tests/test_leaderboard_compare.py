@@ -115,6 +115,7 @@ def test_cli_compare_formats(fx, capsys):
                  "--format", "json", "--metrics", "rouge1"])  # fmt: skip
     rows = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["metric"] for r in rows] == ["rouge1"] and rows[0]["better"] == "base"
+    assert rows[0]["correction"] == "holm" and rows[0]["p_adjusted"] == rows[0]["p_value"]  # one test
 
 
 def test_compare_winner_needs_the_corrected_p_and_a_ci_excluding_zero():
