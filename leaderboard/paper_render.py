@@ -68,9 +68,15 @@ def _tex_cell(cell: PCell) -> str:
     return rf"\textbf{{{text}}}" if cell.best else text
 
 
-def _tex_arrows(text: str) -> str:
+#: the non-ASCII symbols our own texts use, as LaTeX that pdflatex's default fonts can set
+_TEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", "α": r"$\alpha$", "±": r"$\pm$", "–": "--"}
+
+
+def _tex_text(text: str) -> str:
     escaped = latex_escape(text)
-    return escaped.replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+    for symbol, tex in _TEX_SYMBOLS.items():
+        escaped = escaped.replace(symbol, tex)
+    return escaped
 
 
 def paper_latex(paper: Paper) -> str:
@@ -85,35 +91,31 @@ def paper_latex(paper: Paper) -> str:
         if i:
             out.append(r"\midrule")
         if block.title:
-            out.append(rf"\multicolumn{{{width}}}{{c}}{{\textbf{{{latex_escape(block.title)}}}}} \\")
+            out.append(rf"\multicolumn{{{width}}}{{c}}{{\textbf{{{_tex_text(block.title)}}}}} \\")
             out.append(r"\midrule")
         if block.header_groups:
             spans, rules, col = [""], [], 2
             for name, n in block.header_groups:
-                spans.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name or '')}}}")
+                spans.append(rf"\multicolumn{{{n}}}{{c}}{{{_tex_text(name or '')}}}")
                 if name:
                     rules.append(rf"\cmidrule(lr){{{col}-{col + n - 1}}}")
                 col += n
             out.append(" & ".join(spans) + r" \\")
             out.append(" ".join(rules))
-        out.append(
-            " & ".join([latex_escape(block.corner), *(_tex_arrows(h) for h in block.headers)]) + r" \\"
-        )
+        out.append(" & ".join([latex_escape(block.corner), *(_tex_text(h) for h in block.headers)]) + r" \\")
         out.append(r"\midrule")
         for g, group in enumerate(block.groups):
             if g:
                 out.append(r"\midrule")
             shade = rf"\rowcolor[gray]{{{GROUP_SHADE}}}" if g % 2 else ""
             if group.name is not None:
-                out.append(
-                    rf"{shade}\multicolumn{{{width}}}{{l}}{{\textit{{{latex_escape(group.name)}}}}} \\"
-                )
+                out.append(rf"{shade}\multicolumn{{{width}}}{{l}}{{\textit{{{_tex_text(group.name)}}}}} \\")
             for row in group.rows:
                 out.append(
-                    shade + " & ".join([_tex_arrows(row.label), *(_tex_cell(c) for c in row.cells)]) + r" \\"
+                    shade + " & ".join([_tex_text(row.label), *(_tex_cell(c) for c in row.cells)]) + r" \\"
                 )
     out += [r"\bottomrule", r"\end{tabular}"]
-    out += [_tex_arrows(n) + r"\par" for n in paper.notes]
+    out += [_tex_text(n) + r"\par" for n in paper.notes]
     return "\n".join(out) + "\n"
 
 

@@ -149,3 +149,24 @@ def test_cli_layout_refuses_other_formats_and_reference(fx, tmp_path, capsys):
     assert "--layout writes md, latex, html" in capsys.readouterr().err
     assert main(["leaderboard", "--db", fx.store.url, "--layout", path, "--reference", "base"]) == 2
     assert "--reference does not apply" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_latex_compiles_with_pdflatex(fx, tmp_path, transpose):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex (Debian: apt-get install texlive-latex-recommended)")
+    doc = {**LAYOUT, "transpose": transpose, "spread": True, "correction": "bh"}
+    doc["blocks"] = [{"suite": "s", "title": "GPT-2 & co."}, {"suite": "t", "title": "OLMo_1B"}]
+    doc["groups"] = {"Baselines": ["base", XSS], "Ours – 50%": ["better", "same"]}
+    tex = render_paper(paper(fx, tmp_path, doc, suite=None), "latex")
+    source = "\\documentclass{article}\\usepackage{booktabs}\\usepackage[table]{xcolor}\\begin{document}\n"
+    (tmp_path / "t.tex").write_text(source + tex + "\n\\end{document}\n", encoding="utf-8")
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
