@@ -18,7 +18,8 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         help=help,
         description="Compare variant A with B on the samples both were scored on: per metric the "
         "difference A - B, its paired-bootstrap CI, and a p-value (McNemar for 0/1 accuracies, a paired "
-        "permutation test otherwise). Several seeds are pooled as (seed, sample) pairs.",
+        "permutation test otherwise), corrected over the metrics shown (Holm by default); a winner only "
+        "where the corrected p < alpha and the CI excludes 0. Seeds are pooled as (seed, sample) pairs.",
     )
     p.add_argument("a", help="first variant")
     p.add_argument("b", help="second variant")
