@@ -169,7 +169,10 @@ def plot_input(board: Board) -> PlotInput:
     x = sweep_positions(variants, sel.sweep_map, param, params_of)
     families = dict(zip(board.results["variant"], board.results["family"], strict=True))
     refs = sweep_references(variants, x, param, params_of, families)
-    return PlotInput(board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param)
+    order = tuple(metric_order(board.results, sel.metrics) or ())
+    return PlotInput(
+        board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param, metric_order=order
+    )
 
 
 @output("html")

@@ -54,6 +54,7 @@ class PlotInput:
     sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> x (see sweep_positions)
     sweep_refs: tuple[str, ...] = ()  # variants drawn as horizontal lines (see sweep_references)
     sweep_label: str = DEFAULT_SWEEP_PARAM  # the x axis: the parameter swept
+    metric_order: tuple[str, ...] = ()  # the order --metrics named them in (panels follow it)
 
 
 Plot = Callable[[PlotInput], list[tuple[str, Figure]]]
@@ -215,7 +216,9 @@ def sweep_references(
 def _sweep_panels(summary: pd.DataFrame, data: PlotInput) -> list[tuple[str, str]]:
     """(task, metric) pairs that some swept variant has, in the order of the results."""
     pairs = summary.loc[summary["variant"].isin(list(data.sweep_x)), ["task", "metric"]]
-    return list(dict.fromkeys(zip(pairs["task"], pairs["metric"], strict=True)))
+    panels = list(dict.fromkeys(zip(pairs["task"], pairs["metric"], strict=True)))
+    rank = {m: i for i, m in enumerate(data.metric_order)}
+    return sorted(panels, key=lambda tm: rank.get(tm[1], len(rank)))  # stable: else the stored order
 
 
 @plot("sweep")

@@ -234,6 +234,7 @@ def test_cli_sweep_on_a_trade_off_leaderboard(tmp_path):
     assert data.sweep_x == {f"oracle-mix-{q}": q / 100 for q in (0, 25, 50, 75, 100)}
     assert set(data.sweep_refs) == {"lm-only", "scheduled-sampling"}
     [(_, fig)] = sweep(data)
+    assert [ax.get_title() for ax in fig.axes] == ["ppl-paper: perplexity ↓", "plan_match: plan_match ↑"]
     titles = {ax.get_title(): ax for ax in fig.axes}
     assert set(titles) == {"ppl-paper: perplexity ↓", "plan_match: plan_match ↑"}
     refs = [
