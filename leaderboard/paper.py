@@ -265,7 +265,8 @@ def build(
     tested = [(col, row) for col, row in tests if row is not None]
     p_adj = adjust([float(row.p_value) for _, row in tested], spec.correction) if tested else []
     for (col, row), p in zip(tested, p_adj, strict=True):
-        excludes_zero = not (row.ci_low <= 0 <= row.ci_high)
+        known = pd.notna(row.ci_low) and pd.notna(row.ci_high)  # no interval: no evidence it excludes 0
+        excludes_zero = bool(known and not (row.ci_low <= 0 <= row.ci_high))
         col.bold = bool(p < spec.alpha) and excludes_zero and row.better == col.best
 
     paper_blocks = _blocks(spec, loaded, variants, families, columns, directions)
