@@ -1,6 +1,6 @@
-"""The leaderboard's command-line verbs: ``compare``, ``regress``, ``plot`` and ``claims``, the selection
-that ``leaderboard`` shares with them, and ``show --json``. Their options are defined in ``harness/cli/``
-(one module per subcommand); here is what they do once parsed.
+"""The leaderboard's command-line verbs: ``compare``, ``regress``, ``plot``, ``claims`` and
+``leaderboard --layout``, the selection that ``leaderboard`` shares with them, and ``show --json``. Their
+options are defined in ``harness/cli/`` (one module per subcommand); here is what they do once parsed.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}" if x == x else "–"
 
 
-def compare_text(frame: Any, a: str, b: str, fmt: str) -> str:
+def compare_text(frame: Any, a: str, b: str, fmt: str, correction: str = "none") -> str:
     """The comparison as a markdown table (CI and p per metric), CSV (text cells a spreadsheet would run
     as a formula escaped) or JSON records (every float at full precision)."""
     if fmt == "csv":
@@ -70,22 +70,49 @@ def compare_text(frame: Any, a: str, b: str, fmt: str) -> str:
         return json.dumps(jsonable(frame.to_dict(orient="records")), indent=2, allow_nan=False) + "\n"
     from leaderboard.render import md_escape
 
+    adjusted = "p_adjusted" in frame.columns
     lines = [
-        f"| task | metric | {md_escape(a)} | {md_escape(b)} | difference | 95% CI | p | test | n | better |",
-        "|---|---|---:|---:|---:|---|---:|---|---:|---|",
+        f"| task | metric | {md_escape(a)} | {md_escape(b)} | difference | 95% CI | p |"
+        + (" p adj. |" if adjusted else "")
+        + " test | n | better |",
+        "|---|---|---:|---:|---:|---|---:|" + ("---:|" if adjusted else "") + "---|---:|---|",
     ]
     for r in frame.itertuples(index=False):
         arrow = "↑" if r.higher_is_better else "↓"
-        p = "<0.001" if r.p_value < 0.001 else f"{r.p_value:.3f}"
         names = [md_escape(str(x)) for x in (r.task, f"{r.metric} {arrow}")]
-        numbers = [_fmt(r.a), _fmt(r.b), f"{r.diff:+.4g}", f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]", p]
+        numbers = [
+            _fmt(r.a),
+            _fmt(r.b),
+            f"{r.diff:+.4g}",
+            f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+            _p(r.p_value),
+        ]
+        if adjusted:
+            numbers.append(_p(r.p_adjusted))
         cells = [*names, *numbers, r.test, str(r.n), md_escape(r.better)]  # numbers need no escaping
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", md_escape(compare_note(len(frame), correction))]
     return "\n".join(lines) + "\n"
 
 
+def _p(p: float) -> str:
+    return "–" if p != p else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def compare_note(n: int, correction: str) -> str:
+    """What ``better`` means, and the multiple-comparison correction of the p-values shown."""
+    from leaderboard.multiplicity import METHODS
+
+    how = (
+        f"p adj.: corrected over the {n} comparisons shown by {METHODS[correction]}"
+        if correction in METHODS
+        else "p-values not corrected for multiple comparisons"
+    )
+    return f"{how}. better: significant after correction and the paired CI excludes 0."
+
+
 def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
-    from leaderboard.compare import compare_variants
+    from leaderboard.compare import compare_variants, corrected
     from leaderboard.select import select_metrics
 
     store = open_store(args)
@@ -100,10 +127,31 @@ def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
         results, runs, args.a, args.b, load=store.load_samples, n_boot=args.n_boot, alpha=args.alpha,
         seed=args.bootstrap_seed,
     )  # fmt: skip
+    correction = getattr(args, "correction", "holm")
+    frame = corrected(frame, args.a, args.b, args.alpha, correction)
     if args.format == "md":
         seeds = ", ".join(sorted(set(frame["seeds"])))
         print(f"{args.a} vs {args.b} (difference = first - second; seeds {seeds}; {args.n_boot} resamples)\n")
-    emit(compare_text(frame, args.a, args.b, args.format), args.output)
+    emit(compare_text(frame, args.a, args.b, args.format, correction), args.output)
+    return 0
+
+
+# -- leaderboard --layout ---------------------------------------------------------------------------
+def cmd_layout(open_store: OpenStore, args: argparse.Namespace) -> int:
+    """``planeval leaderboard --layout FILE``: the paper table the layout file describes."""
+    from leaderboard.paper import build, load_layout
+    from leaderboard.paper_render import FORMATS, render_paper
+
+    if args.format not in FORMATS:
+        raise PlanevalError(f"--layout writes {', '.join(FORMATS)}, not --format {args.format}")
+    if args.reference:
+        raise PlanevalError(
+            "--reference does not apply to --layout: a paper table bolds the best row only when it "
+            "beats the runner-up by the paired test"
+        )
+    spec = load_layout(Path(args.layout))
+    paper = build(open_store(args), spec, args.layout, suite=args.suite, seeds=args.seeds, n_boot=args.n_boot)
+    emit(render_paper(paper, args.format), args.output)
     return 0
 
 

@@ -320,6 +320,19 @@ def _better(row: Any, a: str, b: str, alpha: float) -> str:
     return a if (row.diff > 0) == bool(row.higher_is_better) else b
 
 
+def corrected(frame: pd.DataFrame, a: str, b: str, alpha: float, method: str = "holm") -> pd.DataFrame:
+    """The comparison with ``p_adjusted`` (``method`` over every row shown: several metrics are several
+    tests) and ``better`` decided on it; ``method`` "none" keeps the raw p-values."""
+    from leaderboard.multiplicity import adjust
+
+    p = frame["p_value"].astype(float)
+    out = frame.assign(p_adjusted=p if method == "none" else adjust(p, method), correction=method)
+    out["better"] = [
+        _better(r._replace(p_value=r.p_adjusted), a, b, alpha) for r in out.itertuples(index=False)
+    ]
+    return out
+
+
 def significance_vs(
     results: pd.DataFrame,
     runs: pd.DataFrame,

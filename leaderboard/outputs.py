@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.errors import PlanevalError
 from harness.registry import did_you_mean
+from leaderboard.declared import rankable
 from leaderboard.render import RENDERERS, layout, render
 from leaderboard.select import ALL, metric_order, select_metrics
 from leaderboard.tables import comparison_table
@@ -51,6 +52,8 @@ class Board:
     table: pd.DataFrame
     #: reads a run's per-sample table (the store's: from the database itself)
     load: Callable[[Any], pd.DataFrame | None] | None = None
+    #: every ok run's results (older commits too) with the runs' ``created_at``: the page's history
+    history: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,20 @@ def build_board(store: Any, sel: Selection, fmt: str = "md") -> Board:
     )
     if significance is not None:
         table.attrs["correction"] = sel.correction
-    return Board(sel, results.reset_index(drop=True), runs, table, load=store.load_samples)
+    table.attrs["rank"] = rankable(results, runs)
+    history = _history(store, sel, results) if fmt == "html" else None
+    return Board(sel, results.reset_index(drop=True), runs, table, load=store.load_samples, history=history)
+
+
+def _history(store: Any, sel: Selection, results: pd.DataFrame) -> pd.DataFrame:
+    """The selection's results at every recorded commit (not only the newest run), with each run's
+    ``created_at`` so the commits can be put in order."""
+    every = store.results(
+        suite=sel.suite, variants=sel.variants, tasks=sel.tasks, seeds=sel.seeds, latest=False
+    )
+    every = every[every["metric"].isin(set(results["metric"]))]
+    when = store.runs(suite=sel.suite).set_index("run_id")["created_at"]
+    return every.assign(created_at=every["run_id"].map(when))
 
 
 def write(fmt: str, board: Board) -> str:
@@ -151,20 +167,29 @@ def plot_input(board: Board) -> PlotInput:
     param = sel.sweep_param or DEFAULT_SWEEP_PARAM
     params_of = variant_params(sel.suite)
     x = sweep_positions(variants, sel.sweep_map, param, params_of)
-    refs = sweep_references(variants, x, param, params_of)
-    return PlotInput(board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param)
+    families = dict(zip(board.results["variant"], board.results["family"], strict=True))
+    refs = sweep_references(variants, x, param, params_of, families)
+    order = tuple(metric_order(board.results, sel.metrics) or ())
+    return PlotInput(
+        board.results, board.runs, load, sweep_x=x, sweep_refs=refs, sweep_label=param, metric_order=order
+    )
 
 
 @output("html")
 def html_page(board: Board) -> str:
     """The self-contained web leaderboard with every applicable plot inline."""
     from leaderboard.page import page
+    from leaderboard.page_data import history_doc, samples_doc
     from leaderboard.plots import make_plots, svg_data_uri
 
     figures = [(name, svg_data_uri(fig)) for name, fig in make_plots("all", plot_input(board))]
     suite = board.selection.suite
     title = f"planeval leaderboard \u2013 {suite}" if suite else "planeval leaderboard"
-    return page(layout(board.table), board.runs, board.results, figures, title=title)
+    lay = layout(board.table)
+    rows = [(r.family, r.variant) for r in lay.rows]
+    history = history_doc(board.history, rows, [(h.task, h.metric) for h in lay.headers])
+    samples = samples_doc(board.runs, board.load)
+    return page(lay, board.runs, board.results, figures, title=title, samples=samples, history=history)
 
 
 # -- baselines for regression checks ----------------------------------------------------------------

@@ -1,7 +1,11 @@
 """The web leaderboard: one self-contained HTML page (inline CSS, JS and plots; no network to open it).
 
-The table sorts (click a header) and filters (type in the box); clicking a row shows the metadata of
-every run behind it. Safety: every text from the store goes through ``html.escape``; the run metadata
+The table sorts (click a header) and filters (type in the box); its family and variant columns stay
+in view when it scrolls sideways (``position: sticky``). Clicking a row shows the metadata of every run
+behind it, the variant's values across the commits the store recorded (its history), and a button per
+run that opens its per-sample rows (prompt, output, reference, per-sample scores), paged.
+
+Safety: every text from the store goes through ``html.escape``; the run metadata
 travels as JSON inside a ``<script type="application/json">`` block with ``<``, ``>`` and ``&``
 escaped, and the script only ever writes it with ``textContent``; plots are SVG inside ``<img>`` (which
 runs no script); a Content-Security-Policy lets only this page's own script run and loads nothing.
@@ -34,7 +38,21 @@ body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem;c
 h1{font-size:1.4rem;margin:0 0 .3rem}
 .meta,.legend{color:#555;font-size:.85rem;margin:.2rem 0}
 #filter{margin:.8rem 0;padding:.3rem .5rem;width:20rem;font:inherit}
-table.lb{border-collapse:collapse;margin:.5rem 0}
+.scroll{overflow-x:auto;max-width:100%;margin:.5rem 0}
+table.lb{border-collapse:separate;border-spacing:0}
+table.lb .sticky{position:sticky;left:0;z-index:1;background:#fff}
+table.lb th.sticky{z-index:2;background:#f3f3f3}
+table.lb .sticky.c1{box-shadow:2px 0 0 #ccc}
+button.samples{font:inherit;font-size:.75rem;margin-left:.4rem;cursor:pointer}
+#drill{margin:1rem 0;padding:.5rem 1rem;border:1px solid #9bc;background:#f7fbff}
+#drill h2{font-size:1.05rem;margin:.3rem 0}
+#drill .pager button{font:inherit;margin-right:.4rem}
+#drill table{border-collapse:collapse;font-size:.8rem;margin:.4rem 0}
+#drill th,#drill td{border:1px solid #ddd;padding:.15rem .4rem;vertical-align:top;text-align:left}
+#drill td{max-width:32rem;white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,monospace}
+#details h3{font-size:.95rem;margin:.6rem 0 .2rem}
+#details,#drill{overflow-x:auto}
+#details table.history td,#details table.history th{white-space:nowrap}
 table.lb th,table.lb td{border:1px solid #ddd;padding:.25rem .5rem;white-space:nowrap}
 table.lb th{background:#f3f3f3;cursor:pointer;user-select:none}
 table.lb th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -61,7 +79,82 @@ JS = """
   const table = document.getElementById("lb");
   const body = table.tBodies[0];
   const runs = JSON.parse(document.getElementById("runs").textContent);
+  const samples = JSON.parse(document.getElementById("samples").textContent);
+  const history = JSON.parse(document.getElementById("history").textContent);
   const details = document.getElementById("details");
+  const drill = document.getElementById("drill");
+  const PAGE = 20;
+
+  // the frozen columns: the variant column sits right of the family column, whatever its width
+  function freeze() {
+    const first = table.tHead.rows[0].cells[0].getBoundingClientRect().width;
+    table.querySelectorAll(".sticky.c1").forEach(function (c) { c.style.left = first + "px"; });
+  }
+  freeze();
+  window.addEventListener("resize", freeze);
+
+  function el(tag, text) {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function text(v) {
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+    return v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
+  }
+  function showSamples(run, page) {
+    const doc = samples[run.run_id];
+    drill.replaceChildren();
+    drill.appendChild(el("h2", "samples of " + run.variant + " \u00b7 " + run.task + " \u00b7 seed " +
+      run.seed + " (run " + String(run.run_id).slice(0, 12) + ")"));
+    const pages = Math.max(1, Math.ceil(doc.rows.length / PAGE));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    const start = page * PAGE, end = Math.min(start + PAGE, doc.rows.length);
+    let info = "rows " + (doc.rows.length ? start + 1 : 0) + "\u2013" + end + " of " + doc.rows.length;
+    if (doc.n_rows > doc.rows.length) {
+      info += " in this page (the run has " + doc.n_rows + ": planeval show " +
+        String(run.run_id).slice(0, 12) + " --json -n -1 prints them all)";
+    }
+    const pager = el("div");
+    pager.className = "pager";
+    const prev = el("button", "\u2190 previous"), next = el("button", "next \u2192");
+    prev.className = "prev"; next.className = "next";
+    prev.disabled = page === 0; next.disabled = page >= pages - 1;
+    prev.addEventListener("click", function () { showSamples(run, page - 1); });
+    next.addEventListener("click", function () { showSamples(run, page + 1); });
+    const where = el("span", info + " \u00b7 page " + (page + 1) + "/" + pages);
+    where.className = "where";
+    pager.append(prev, next, where);
+    drill.appendChild(pager);
+    const t = el("table");
+    const head = t.createTHead().insertRow();
+    doc.columns.forEach(function (c) { head.appendChild(el("th", c)); });
+    const tb = t.createTBody();
+    doc.rows.slice(start, end).forEach(function (r) {
+      const tr = tb.insertRow();
+      r.forEach(function (v) { tr.insertCell().textContent = text(v); });
+    });
+    drill.appendChild(t);
+    drill.hidden = false;
+  }
+  function showHistory(doc) {
+    details.appendChild(el("h3", "history across commits (mean over seeds)"));
+    const t = el("table");
+    t.className = "history";
+    const head = t.createTHead().insertRow();
+    ["commit", "first recorded", "seeds"].concat(doc.columns).forEach(function (c) {
+      head.appendChild(el("th", c));
+    });
+    const tb = t.createTBody();
+    doc.points.forEach(function (pt) {
+      const tr = tb.insertRow();
+      [pt.commit, pt.at, pt.seeds.join(",")].forEach(function (v) { tr.insertCell().textContent = v; });
+      pt.values.forEach(function (v) {
+        tr.insertCell().textContent = v === null ? "\u2013" : Number(v).toPrecision(6);
+      });
+    });
+    details.appendChild(t);
+  }
 
   function key(row, col) {
     const cell = row.cells[col];
@@ -123,6 +216,13 @@ JS = """
       list.forEach(function (run) {
         const th = document.createElement("th");
         th.textContent = run.task + " \\u00b7 seed " + run.seed;
+        if (samples[run.run_id]) {
+          const b = el("button", "samples");
+          b.className = "samples";
+          b.dataset.run = run.run_id;
+          b.addEventListener("click", function () { showSamples(run, 0); });
+          th.appendChild(b);
+        }
         head.appendChild(th);
       });
       const tbody = t.createTBody();
@@ -138,6 +238,8 @@ JS = """
         list.forEach(function (run) { tr.insertCell().appendChild(show(run[k])); });
       });
       details.appendChild(t);
+      if (history[row.dataset.row]) showHistory(history[row.dataset.row]);
+      drill.hidden = true;
       details.hidden = false;
       details.scrollIntoView({block: "nearest"});
     });
@@ -231,12 +333,22 @@ def _table(lay: Layout) -> str:
         f'<th scope="col" title="{titles[h.higher_is_better]}">{html.escape(h.title())}</th>'
         for h in lay.headers
     ]
-    lines = ['<table id="lb" class="lb">', "<thead><tr>" + "".join(head) + "</tr></thead>", "<tbody>"]
+    head[0] = head[0].replace("<th ", '<th class="sticky c0" ', 1)
+    head[1] = head[1].replace("<th ", '<th class="sticky c1" ', 1)
+    lines = [
+        '<div class="scroll">',
+        '<table id="lb" class="lb">',
+        "<thead><tr>" + "".join(head) + "</tr></thead>",
+    ]
+    lines.append("<tbody>")
     for i, row in enumerate(lay.rows):
-        tds = [f"<td>{html.escape(row.family)}</td>", f"<td>{html.escape(row.variant)}</td>"]
+        tds = [
+            f'<td class="sticky c0">{html.escape(row.family)}</td>',
+            f'<td class="sticky c1">{html.escape(row.variant)}</td>',
+        ]
         tds += [_td(c) for c in row.cells]
         lines.append(f'<tr data-row="{i}">' + "".join(tds) + "</tr>")
-    lines += ["</tbody>", "</table>"]
+    lines += ["</tbody>", "</table>", "</div>"]
     return "\n".join(lines)
 
 
@@ -255,8 +367,12 @@ def page(
     results: pd.DataFrame,
     figures: Iterable[tuple[str, str]] = (),
     title: str = "planeval leaderboard",
+    samples: dict[str, dict[str, Any]] | None = None,
+    history: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """The whole page; ``figures`` are (caption, data URI) pairs, e.g. from ``plots.svg_data_uri``."""
+    """The whole page; ``figures`` are (caption, data URI) pairs, e.g. from ``plots.svg_data_uri``;
+    ``samples`` (run id → rows) and ``history`` (row index → values per commit) come from
+    ``leaderboard.page_data``."""
     meta = run_metadata(runs, results)
     runs_doc = {str(i): meta.get((r.family, r.variant), []) for i, r in enumerate(lay.rows)}
     commits = sorted({str(c)[:12] for c in results.get("git_commit", pd.Series(dtype=str)).dropna()})
@@ -266,9 +382,10 @@ def page(
         f"{', '.join(commits) or 'unknown'} \u00b7 generated {generated}"
     )
     legend = (
-        "Click a column header to sort, a row to see its runs. Bold: best in its column; shading: rank "
-        "within the column (darker is better); [lo, hi]: 95% bootstrap interval of a single run; "
-        "\u00b1: standard deviation over seeds."
+        "Click a column header to sort, a row to see its runs, their per-sample rows (samples) and the "
+        "variant's history across commits. Bold: the single best in its column (ties and spread metrics "
+        "are never bold); shading: rank within the column (darker is better); [lo, hi]: 95% bootstrap "
+        "interval of a single run; \u00b1: standard deviation over seeds."
     )
     note = lay.note()
     csp = (
@@ -292,8 +409,11 @@ def page(
             '<input id="filter" type="search" placeholder="filter by variant or family" aria-label="filter">',
             _table(lay),
             '<section id="details" hidden></section>',
+            '<section id="drill" hidden></section>',
             f'<section id="plots"><h2>Plots</h2>\n{plots}</section>' if plots else "",
             f'<script type="application/json" id="runs">{script_json(runs_doc)}</script>',
+            f'<script type="application/json" id="samples">{script_json(samples or {})}</script>',
+            f'<script type="application/json" id="history">{script_json(history or {})}</script>',
             f"<script>{JS}</script>",
             "</body></html>",
         ]

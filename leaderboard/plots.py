@@ -54,6 +54,7 @@ class PlotInput:
     sweep_x: Mapping[str, float] = field(default_factory=dict)  # variant -> x (see sweep_positions)
     sweep_refs: tuple[str, ...] = ()  # variants drawn as horizontal lines (see sweep_references)
     sweep_label: str = DEFAULT_SWEEP_PARAM  # the x axis: the parameter swept
+    metric_order: tuple[str, ...] = ()  # the order --metrics named them in (panels follow it)
     #: recorded training histories, long form (``Store.training_curves``): variant, seed, phase, step,
     #: name, value
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -192,82 +193,77 @@ def sweep_references(
     x: Mapping[str, float],
     x_param: str,
     params_of: Callable[[str], Mapping[str, Any] | None],
+    family_of: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """Variants drawn as reference lines: those without an x that set every other parameter the swept
-    variants set (the same kind of training with no single x, e.g. x scheduled over training), so a
-    variant trained some other way is not drawn against the sweep."""
+    """Variants drawn as reference lines: those without an x that either set every other parameter the
+    swept variants set (the same kind of training with no single x, e.g. x scheduled over training) or
+    belong to the swept variants' family (its baseline, e.g. the LM fine-tuned without actions), so a
+    variant of another family trained some other way is not drawn against the sweep."""
     swept = [params_of(v) or {} for v in variants if v in x]
     if not swept:
         return ()
     shared = set.intersection(*(set(p) for p in swept)) - {x_param}
+    families = {family_of[v] for v in variants if v in x and v in family_of} if family_of else set()
     refs = []
     for v in variants:
+        if v in x:
+            continue
         params = params_of(v)
-        if v not in x and params is not None and shared and shared <= set(params) and x_param not in params:
+        same_training = params is not None and shared and shared <= set(params) and x_param not in params
+        same_family = family_of is not None and family_of.get(v) in families
+        if same_training or same_family:
             refs.append(v)
     return tuple(refs)
 
 
-def normalise(values: np.ndarray, higher_is_better: bool) -> tuple[np.ndarray, float, float]:
-    """Min-max scale so that 1 is the best value shown and 0 the worst; returns the scale too."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.full_like(values, np.nan), 0.0, 1.0
-    best, worst = (finite.max(), finite.min()) if higher_is_better else (finite.min(), finite.max())
-    span = best - worst
-    if span == 0:
-        return np.ones_like(values), worst, 1.0
-    return (values - worst) / span, worst, span
+def _sweep_panels(summary: pd.DataFrame, data: PlotInput) -> list[tuple[str, str]]:
+    """(task, metric) pairs that some swept variant has, in the order of the results."""
+    pairs = summary.loc[summary["variant"].isin(list(data.sweep_x)), ["task", "metric"]]
+    panels = list(dict.fromkeys(zip(pairs["task"], pairs["metric"], strict=True)))
+    rank = {m: i for i, m in enumerate(data.metric_order)}
+    return sorted(panels, key=lambda tm: rank.get(tm[1], len(rank)))  # stable: else the stored order
 
 
 @plot("sweep")
 def sweep(data: PlotInput) -> list[tuple[str, Figure]]:
-    """Each headline metric (no breakdowns) against the swept parameter, normalised so that up is
-    better, with the reference variants as horizontal lines; one panel per task."""
+    """Each headline metric (no breakdowns) in its own units against the swept parameter, one panel per
+    (task, metric): the swept variants' means with their intervals (a run's bootstrap CI, or the
+    t-interval over seeds), the reference variants as dashed lines with their interval shaded (the
+    paper's Fig. 4: perplexity and plan match against the predicted fraction)."""
     if not data.sweep_x or data.results.empty:
         return []
     headline = data.results[~is_breakdown(data.results)]
     summary = cells(headline)
     directions = _directions(headline)
-    tasks = [
-        t
-        for t in dict.fromkeys(summary["task"])
-        if set(summary.loc[summary["task"] == t, "variant"]) & set(data.sweep_x)
-    ]
-    if not tasks:
+    panels = _sweep_panels(summary, data)
+    if not panels:
         return []
-    ncols = min(len(tasks), SWEEP_COLUMNS)
-    nrows = -(-len(tasks) // ncols)
-    fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+    ncols = min(len(panels), SWEEP_COLUMNS)
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows), layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in grid[len(tasks) :]:
+    for ax in grid[len(panels) :]:
         ax.set_visible(False)  # the unused cells of the last row
-    for ax, task in zip(grid, tasks, strict=False):
-        block = summary[summary["task"] == task]
-        for i, (metric, rows) in enumerate(block.groupby("metric", sort=False)):
-            color = f"C{i % 10}"
-            pts = rows[rows["variant"].isin(list(data.sweep_x))].copy()
-            pts["q"] = pts["variant"].map(data.sweep_x)
-            pts = pts.sort_values("q")
-            refs = rows[rows["variant"].isin(data.sweep_refs) & ~rows["variant"].isin(list(data.sweep_x))]
-            hib = directions[(task, metric)]
-            scaled, _, span = normalise(np.concatenate([pts["mean"], refs["mean"]]).astype(float), hib)
-            err = np.array([_interval(r) for r in pts.itertuples()]).reshape(-1, 2).T / abs(span)
-            if not hib:
-                err = err[::-1]  # below/above swap when the axis is flipped
-            ax.errorbar(pts["q"], scaled[: len(pts)], yerr=err, marker="o", capsize=3, color=color,
-                        label=f"{metric} {ARROW[hib]}")  # fmt: skip
-            for j, ref in enumerate(refs["variant"]):
-                ax.axhline(scaled[len(pts) + j], color=color, linestyle="--", linewidth=1)
-                ax.annotate(
-                    ref, (1.0, scaled[len(pts) + j]), fontsize=7, color=color, ha="right", va="bottom"
-                )
+    for ax, (task, metric) in zip(grid, panels, strict=False):
+        rows = summary[(summary["task"] == task) & (summary["metric"] == metric)]
+        pts = rows[rows["variant"].isin(list(data.sweep_x))].copy()
+        pts = pts.assign(q=pts["variant"].map(data.sweep_x)).sort_values("q")
+        err = np.array([_interval(r) for r in pts.itertuples()]).reshape(-1, 2).T
+        ax.errorbar(pts["q"], pts["mean"], yerr=err, marker="o", capsize=3, color="C0", label="sweep")
+        refs = rows[rows["variant"].isin(data.sweep_refs) & ~rows["variant"].isin(list(data.sweep_x))]
+        for ref in refs.itertuples():
+            color = f"C{(data.sweep_refs.index(ref.variant) + 1) % 10}"  # one colour per variant, every panel
+            ax.axhline(ref.mean, color=color, linestyle="--", linewidth=1.2, label=str(ref.variant))
+            below, above = _interval(ref)
+            if below or above:
+                ax.axhspan(ref.mean - below, ref.mean + above, color=color, alpha=0.12, linewidth=0)
         ax.set_xlabel(data.sweep_label)
-        ax.set_ylabel("normalised (1 = best shown)")
-        ax.set_title(str(task))
-        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylabel(str(metric))
+        ax.set_title(f"{task}: {metric} {ARROW[directions[(task, metric)]]}", fontsize=10)
+        if pts["q"].between(0, 1).all():
+            ax.set_xlim(-0.05, 1.05)  # a fraction: show the whole range
         ax.legend(fontsize=7)
-    fig.suptitle(f"trade-off over {data.sweep_label}")
+    fig.suptitle(f"trade-off over {data.sweep_label} (intervals: 95%)")
     return [("sweep", fig)]
 
 

@@ -129,15 +129,24 @@ def _optional(x: object) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
+def unique_best(rounded: pd.Series, higher: bool | None) -> float | None:
+    """The best shown value of a column when exactly one cell holds it: one number is not "the best"
+    of anything, and two equal shown numbers are a tie, which no reader could tell apart."""
+    present = rounded.dropna()
+    if higher is None or len(present) < 2:
+        return None
+    best = present.max() if higher else present.min()
+    return best if int((present == best).sum()) == 1 else None
+
+
 def _column_cells(block: dict[str, pd.Series], higher: bool | None, alpha: float) -> list[Cell]:
-    """The cells of one (task, metric) column; ``block`` maps each stat to its values."""
+    """The cells of one (task, metric) column; ``block`` maps each stat to its values; ``higher`` is
+    None for a column with no direction or one whose best value means nothing (``MetricInfo.rank``)."""
     means = block["mean"].astype(float)
     places = decimals(means)
     rounded = means.map(lambda x: float(_fmt(x, places)))  # what is shown (numpy's round can differ)
     present = rounded.dropna()
-    best = None
-    if higher is not None and len(present) > 1:  # one number is not "the best" of anything
-        best = present.max() if higher else present.min()
+    best = unique_best(rounded, higher)
     ranks = rounded.rank(method="min", ascending=not higher) if higher is not None else None
     cells = []
     for i in range(len(means)):
@@ -169,12 +178,20 @@ def layout(table: pd.DataFrame) -> Layout:
     if not isinstance(table.columns, pd.MultiIndex) or table.columns.nlevels != 3:
         raise PlanevalError("render expects a table from leaderboard.tables.comparison_table")
     directions = table.attrs.get("higher_is_better", {})
+    ranks = table.attrs.get("rank", {})  # (task, metric) -> False where "best" means nothing
     alpha = float(table.attrs.get("alpha", 0.05))
     blocks: dict[tuple[str, str], dict[str, pd.Series]] = {}
     for (task, metric, stat), values in table.items():
         blocks.setdefault((task, metric), {})[stat] = values
     headers = [Header(t, m, directions.get((t, m))) for t, m in blocks]
-    columns = [_column_cells(blocks[(h.task, h.metric)], h.higher_is_better, alpha) for h in headers]
+    columns = [
+        _column_cells(
+            blocks[(h.task, h.metric)],
+            h.higher_is_better if ranks.get((h.task, h.metric), True) else None,
+            alpha,
+        )
+        for h in headers
+    ]
     runs = table.attrs.get("runs", {})
     rows = []
     for i, (family, variant) in enumerate(table.index):

@@ -49,6 +49,9 @@ class MetricInfo:
     description: str = ""
     fmt: str = ".3f"
     dims: tuple[Dim, ...] = ()
+    #: whether "the best value" means something (False for a spread or a chance level): tables never
+    #: bold or rank it
+    rank: bool = True
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,9 @@ class Mauve(Task):
         "mauve_star": MetricInfo(True, "MAUVE* (Krichevsky-Trofimov-smoothed histograms)"),
         "frontier_integral": MetricInfo(False, "frontier integral (0 = same distribution)"),
         "frontier_integral_star": MetricInfo(False, "frontier integral of the smoothed histograms"),
-        "mauve_seed_sd": MetricInfo(False, "std of MAUVE across the k-means seeds (quantization noise)"),
+        "mauve_seed_sd": MetricInfo(
+            False, "std of MAUVE across the k-means seeds (quantization noise)", rank=False
+        ),
     }
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:

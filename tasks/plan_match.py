@@ -75,7 +75,7 @@ class PlanMatch(Task):
             True, "fraction of samples where planner and tagger count the same sentences"
         ),
         "plan_match_chance": MetricInfo(
-            False, "agreement expected if the written actions were independent of the plan"
+            False, "agreement expected if the written actions were independent of the plan", rank=False
         ),
         "plan_entropy": MetricInfo(
             True,

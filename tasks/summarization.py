@@ -72,7 +72,7 @@ class Summarization(Task):
         for t in ROUGE_TYPES
     } | {
         "summary_tokens": MetricInfo(
-            higher_is_better=True, description="mean generated summary length (tokens)", fmt=".1f"
+            higher_is_better=True, description="mean generated summary length (tokens)", fmt=".1f", rank=False
         )
     }
 

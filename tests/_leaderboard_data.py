@@ -70,20 +70,22 @@ class Fixture:
         seed: int = 0,
         suite: str = "s",
         n_boot: int = 50,
+        commit: str = "abc123",
     ) -> str:
         cls = TASKS.get(task_name)
         impl, validated = cls(), cls.Params.model_validate(params)
         values = impl.aggregate(samples, validated)
         agg = lambda df: impl.aggregate(df, validated)  # noqa: E731
         cis = bootstrap_ci(samples, agg, n_boot=n_boot, groups="sample_id")
-        run_id = hashlib.sha1(f"{suite}/{variant}/{task}/{seed}".encode()).hexdigest()[:32]
+        at = "" if commit == "abc123" else f"@{commit}"  # a later commit of the same run: a new row
+        run_id = hashlib.sha1(f"{suite}/{variant}/{task}/{seed}{at}".encode()).hexdigest()[:32]
         path = self.root / run_id / "samples.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         samples.to_parquet(path, index=False)
         run = RunRecord(
             run_id=run_id, suite=suite, variant=variant, family=family, task=task, task_name=task_name,
             seed=seed, config_hash=f"cfg-{variant}", model_key=f"model-{variant}-{seed}", eval_key=run_id,
-            git_commit="abc123", package_versions={"torch": "2"}, timings={"eval_s": 1.5},
+            git_commit=commit, package_versions={"torch": "2"}, timings={"eval_s": 1.5},
             params=json.loads(validated.model_dump_json()), samples_path=str(path),
         )  # fmt: skip
         n = int(samples["sample_id"].nunique())

@@ -110,10 +110,32 @@ def test_cli_compare_formats(fx, capsys):
     assert code == 0
     assert out.startswith("better vs base (difference = first - second; seeds 0; 100 resamples)")
     assert "| ppl | perplexity ↓ |" in out and "| permutation | 120 | better |" in out and "rouge" not in out
+    assert "| p | p adj. |" in out and "corrected over the 3 comparisons shown by Holm" in out
     code = main(["compare", XSS, "base", "--db", fx.store.url, "--task", "rouge", "--n-boot", "50",
                  "--format", "json", "--metrics", "rouge1"])  # fmt: skip
     rows = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["metric"] for r in rows] == ["rouge1"] and rows[0]["better"] == "base"
+    assert rows[0]["correction"] == "holm" and rows[0]["p_adjusted"] == rows[0]["p_value"]  # one test
+
+
+def test_compare_winner_needs_the_corrected_p_and_a_ci_excluding_zero():
+    import pandas as pd
+
+    from leaderboard.compare import corrected
+
+    frame = pd.DataFrame(
+        {
+            "diff": [0.3, 0.2, -0.3], "ci_low": [0.1, 0.05, -0.7], "ci_high": [0.5, 0.4, 0.05],
+            "p_value": [0.03, 0.04, 0.001], "higher_is_better": [True, True, False],
+        }
+    )  # fmt: skip
+    # raw p < 0.05 on all three: the third's CI contains 0, so it never wins
+    assert list(corrected(frame, "a", "b", 0.05, "none")["better"]) == ["a", "a", ""]
+    holm = corrected(frame, "a", "b", 0.05, "holm")  # 0.003, 0.06, 0.06: nothing survives but the third
+    assert holm["p_adjusted"].tolist() == pytest.approx([0.06, 0.06, 0.003])
+    assert list(holm["better"]) == ["", "", ""]
+    bh = corrected(frame, "a", "b", 0.05, "bh")  # 0.04, 0.04, 0.003
+    assert list(bh["better"]) == ["a", "a", ""]
 
 
 def test_cli_compare_errors_are_one_line(fx, capsys, tmp_path):

@@ -1,20 +1,20 @@
-"""Plots: bars with intervals, the trade-off sweep (x and reference lines from the variants' params,
-normalised), site curves from runs that break down by site; PNG + SVG files; ``planeval plot``."""
+"""Plots: bars with intervals, the trade-off sweep (x and reference lines from the variants' params and
+families, real units, a panel per metric), site curves from runs that break down by site; PNG + SVG
+files; ``planeval plot``."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from harness.cli import main
 from harness.errors import PlanevalError
+from leaderboard.outputs import Selection, build_board, plot_input
 from leaderboard.plots import (
     PLOTS,
     PlotInput,
     bars,
     make_plots,
-    normalise,
     probe_figure,
     save,
     sites,
@@ -82,28 +82,43 @@ def test_sweep_references_are_the_same_training_without_an_x():
     assert sweep_references(variants, {}, "predicted_fraction", SWEEP_PARAMS.get) == ()
 
 
-def test_normalise_makes_higher_better():
-    scaled, worst, span = normalise(np.array([20.0, 25.0, 30.0]), higher_is_better=False)
-    assert list(scaled) == [1.0, 0.5, 0.0] and (worst, span) == (30.0, -10.0)
-    assert list(normalise(np.array([0.2, 0.4]), True)[0]) == [0.0, 1.0]
-    assert list(normalise(np.array([3.0, 3.0]), True)[0]) == [1.0, 1.0]
+def test_sweep_references_include_the_swept_family_baseline():
+    variants = list(SWEEP_PARAMS)
+    x = sweep_positions(variants, x_param="predicted_fraction", params_of=SWEEP_PARAMS.get)
+    families = dict.fromkeys(variants, "planner") | {"tiny-lm": "lm"}
+    params = SWEEP_PARAMS | {"tiny-lm": {"max_steps": 300}}
+    refs = sweep_references([*variants, "tiny-lm"], x, "predicted_fraction", params.get, families)
+    assert refs == (
+        "scheduled-sampling",
+        "lm-only",
+    )  # lm-only: the family's baseline; tiny-lm: another family
 
 
-def test_sweep_plots_points_and_reference_lines():
+def test_sweep_plots_real_values_with_intervals_and_reference_lines():
     results = sweep_results()
-    [(name, fig)] = sweep(sweep_input(results))
-    ax = fig.axes[0]
-    assert name == "sweep" and ax.get_xlabel() == "predicted_fraction"
-    series = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar containers carry the labels
-    assert set(series) == {"perplexity ↓", "plan_match ↑"}
-    ppl = series["perplexity ↓"]
-    assert list(ppl.get_xdata()) == [0, 0.25, 0.5, 0.75, 1.0]
-    assert ppl.get_ydata()[0] == pytest.approx(1.0) and ppl.get_ydata()[-1] == pytest.approx(
-        0.0
-    )  # up = better
-    refs = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    assert len(refs) == 2  # scheduled sampling, once per metric; lm-only has no q and is not a reference
-    assert refs[0].get_ydata()[0] == pytest.approx((30 - 24) / 10)
+    results.loc[results["variant"] == "lm-only", "family"] = "planner"  # the registry's family for lm-only
+    results = pd.concat([results, pd.DataFrame([result("lm-only", "plan_match", 0.5)])], ignore_index=True)
+    variants = list(dict.fromkeys(results["variant"]))
+    x = sweep_positions(variants, x_param="predicted_fraction", params_of=SWEEP_PARAMS.get)
+    families = dict(zip(results["variant"], results["family"], strict=True))
+    refs = sweep_references(variants, x, "predicted_fraction", SWEEP_PARAMS.get, families)
+    [(name, fig)] = sweep(PlotInput(results, sweep_x=x, sweep_refs=refs, sweep_label="predicted_fraction"))
+    ppl_ax, match_ax = fig.axes
+    assert name == "sweep" and ppl_ax.get_xlabel() == "predicted_fraction"
+    assert ppl_ax.get_title() == "t: perplexity ↓" and match_ax.get_title() == "t: plan_match ↑"
+    ppl = ppl_ax.containers[0]
+    assert list(ppl.lines[0].get_xdata()) == [0, 0.25, 0.5, 0.75, 1.0]
+    assert list(ppl.lines[0].get_ydata()) == pytest.approx([20.0, 22.5, 25.0, 27.5, 30.0])  # real units
+    segments = ppl.lines[2][0].get_segments()  # the error bars: the runs' CIs, ±0.5
+    assert tuple(segments[0][:, 1]) == pytest.approx((19.5, 20.5))
+    lines = {
+        line.get_label(): line.get_ydata()[0] for line in ppl_ax.get_lines() if line.get_linestyle() == "--"
+    }
+    assert lines == {"scheduled-sampling": 24.0, "lm-only": 30.0}
+    match = {
+        line.get_label(): line.get_ydata()[0] for line in match_ax.get_lines() if line.get_linestyle() == "--"
+    }
+    assert match == {"scheduled-sampling": 0.85, "lm-only": 0.5}
     assert sweep(PlotInput(results)) == []  # no q known: nothing to draw
 
 
@@ -207,3 +222,43 @@ def test_cli_plot(tmp_path, capsys):
     code = main(["plot", "--db", store.url, "--out", str(out / "m"), "--kind", "sweep",
                  "--sweep-map", "lm-only=0.5", "--variants", "lm-only,scheduled-sampling"])  # fmt: skip
     assert code == 0 and (out / "m" / "sweep.svg").exists()
+
+
+def test_cli_sweep_on_a_trade_off_leaderboard(tmp_path):
+    """The registered sweep variants: x from their predicted_fraction, lm-only and scheduled sampling as
+    reference lines, a panel per metric in real units."""
+    from _sweep_data import build_sweep
+
+    fx = build_sweep(tmp_path)
+    data = plot_input(build_board(fx.store, Selection(suite="tradeoff", metrics="perplexity,plan_match")))
+    assert data.sweep_x == {f"oracle-mix-{q}": q / 100 for q in (0, 25, 50, 75, 100)}
+    assert set(data.sweep_refs) == {"lm-only", "scheduled-sampling"}
+    [(_, fig)] = sweep(data)
+    assert [ax.get_title() for ax in fig.axes] == ["ppl-paper: perplexity ↓", "plan_match: plan_match ↑"]
+    titles = {ax.get_title(): ax for ax in fig.axes}
+    assert set(titles) == {"ppl-paper: perplexity ↓", "plan_match: plan_match ↑"}
+    refs = [
+        line.get_label()
+        for line in titles["ppl-paper: perplexity ↓"].get_lines()
+        if line.get_linestyle() == "--"
+    ]
+    assert refs == ["lm-only", "scheduled-sampling"]
+    ppl = titles["ppl-paper: perplexity ↓"].containers[0].lines[0].get_ydata()
+    assert min(ppl) > 10 and max(ppl) < 16 and ppl[0] > ppl[-1]  # perplexities, falling with q
+    assert (
+        main(
+            [
+                "plot",
+                "--db",
+                fx.store.url,
+                "--suite",
+                "tradeoff",
+                "--kind",
+                "sweep",
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "p" / "sweep.png").read_bytes()[:4] == b"\x89PNG"

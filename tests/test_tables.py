@@ -238,7 +238,7 @@ def test_latex_and_markdown_escaping():
 def test_best_respects_direction_ties_and_missing():
     rows = [
         result("f", "a", "t", "loss", 1.0, higher=False),
-        result("f", "b", "t", "loss", 1.0, higher=False),  # tie: both bold
+        result("f", "b", "t", "loss", 1.0, higher=False),  # tie for the best: nobody bold
         result("f", "c", "t", "loss", 2.0, higher=False),
         result("f", "a", "t", "score", 5.0),
         result("f", "b", "t", "score", 7.0),
@@ -248,9 +248,14 @@ def test_best_respects_direction_ties_and_missing():
     best = {
         (r.variant, h.metric): c.best for r in lay.rows for h, c in zip(lay.headers, r.cells, strict=True)
     }
-    assert best[("a", "loss")] and best[("b", "loss")] and not best[("c", "loss")]
+    assert not best[("a", "loss")] and not best[("b", "loss")] and not best[("c", "loss")]
     assert best[("b", "score")] and not best[("a", "score")]
     assert not best[("a", "only")]
+    # a metric whose best value means nothing (MetricInfo.rank False) is neither bold nor ranked
+    table = comparison_table(pd.DataFrame(rows))
+    table.attrs["rank"] = {("t", "score"): False}
+    score = [r.cells[1] for r in layout(table).rows]
+    assert not any(c.best for c in score) and all(c.rank is None for c in score)
     md = render(comparison_table(pd.DataFrame(rows)), "md")
     assert "| f | c | 2.000 | \u2013 | \u2013 |" in md  # en dashes for cells never evaluated
 
@@ -399,3 +404,16 @@ def test_csv_keeps_a_cell_whose_mean_is_undefined_with_its_runs():
     undefined = records[0]
     assert (undefined["mean"], undefined["rank"], undefined["best"]) == ("", "", "false")
     assert (undefined["run_ids"], undefined["seeds"], undefined["n_seeds"]) == ("a-t-0-s;a-t-1-s", "0;1", "2")
+
+
+def test_spread_metrics_are_declared_unrankable():
+    from leaderboard.declared import rankable
+
+    rows = [
+        result("f", v, "m", name, x)
+        for v, x in (("a", 0.1), ("b", 0.2))
+        for name in ("mauve", "mauve_seed_sd")
+    ]
+    results = pd.DataFrame(rows).assign(base=lambda d: d["metric"])
+    runs = pd.DataFrame({"run_id": results["run_id"].unique(), "task_name": "mauve"})
+    assert rankable(results, runs) == {("m", "mauve"): True, ("m", "mauve_seed_sd"): False}

@@ -18,7 +18,8 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         help=help,
         description="Compare variant A with B on the samples both were scored on: per metric the "
         "difference A - B, its paired-bootstrap CI, and a p-value (McNemar for 0/1 accuracies, a paired "
-        "permutation test otherwise). Several seeds are pooled as (seed, sample) pairs.",
+        "permutation test otherwise), corrected over the metrics shown (Holm by default); a winner only "
+        "where the corrected p < alpha and the CI excludes 0. Seeds are pooled as (seed, sample) pairs.",
     )
     p.add_argument("a", help="first variant")
     p.add_argument("b", help="second variant")
@@ -28,6 +29,12 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     p.add_argument("--metrics", help="glob patterns on metric names, or 'all' (default: no @ breakdowns)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples and permutations (1000)")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - CI level and significance level (0.05)")
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=["holm", "bh", "none"],
+        help="multiple-comparison correction over the metrics shown (holm: family-wise; bh: FDR)",
+    )
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resampling (0)")
     p.add_argument("--format", default="md", choices=TABLE_FORMATS, help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")

@@ -10,6 +10,11 @@ from harness.cli.options import add_selection_args, add_sweep_args
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    if args.layout:
+        from harness.cli.common import open_store
+        from leaderboard.commands import cmd_layout
+
+        return cmd_layout(open_store, args)
     print_table(args, args.suite, args.format, args.output)
     return 0
 
@@ -28,6 +33,12 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     add_selection_args(p)
     p.add_argument("--format", default="md", choices=formats(), help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.add_argument(
+        "--layout",
+        metavar="FILE.yaml",
+        help="a paper table: rows grouped, chosen metrics with display names, blocks per suite, bold only "
+        "when significantly better than the runner-up (formats md, latex, html; docs/leaderboard.md)",
+    )
     p.add_argument(
         "--reference", metavar="VARIANT", help="mark cells that differ significantly from this row"
     )
