@@ -36,7 +36,7 @@ from transformers import (
 )
 from transformers.activations import NewGELUActivation
 
-from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
+from harness.adapters import CORE_CAPABILITIES, Generation, PlanevalLM, SpanRequest, SpanScores
 from harness.hashing import tree_digest
 from harness.pretrained import CONTEXT_KEYS
 from harness.sampling import Sampling
@@ -132,7 +132,7 @@ class _RowStop(StoppingCriteria):
 class HFCausalLM(PlanevalLM):
     """Any ``transformers`` causal LM and its tokenizer as a ``PlanevalLM``."""
 
-    capabilities = frozenset({"hidden_sites"})
+    capabilities = CORE_CAPABILITIES | {"hidden_sites"}
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from harness.adapters import PlanevalLM
+from harness.adapters import CORE_CAPABILITIES, PlanevalLM
 from harness.cache import Built, Cache
 from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
@@ -325,9 +325,15 @@ class _ModelPlanner:
         key = stable_hash("model", train_key, eval_only) if eval_only else train_key
         return ModelRef(
             spec, seed, key, config=config, trainer=trainer, requires=requires, context=context,
-            train_key=train_key, capabilities=frozenset(trainer.capabilities(config)), artifacts=artifacts,
+            train_key=train_key, capabilities=_trained_capabilities(trainer, config), artifacts=artifacts,
             corpus=corpus,
         )  # fmt: skip
+
+
+def _trained_capabilities(trainer: Trainer, config: BaseModel) -> frozenset[str]:
+    """A trainer's model is a ``PlanevalLM`` implementing the primitives (``score_spans``, ``generate``), so
+    it has the core capabilities they give, besides those its trainer reports."""
+    return CORE_CAPABILITIES | frozenset(trainer.capabilities(config))
 
 
 def _check_tokenizer(suite: SuiteSpec, source: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.critics import DEFAULT_DELTAS, BigramDefinition, fit_cached, perplexity
 from tasks.generation import UnconditionalParams, generations
@@ -78,6 +78,9 @@ class LatentPerplexity(Task):
 
     def artifacts(self, params: LatentPplParams) -> tuple[str, ...]:
         return ("actions",)
+
+    def needs(self, params: LatentPplParams) -> frozenset[str]:
+        return generation_needs(params.temperature, params.stop_at_eos)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: LatentPplParams = ctx.params

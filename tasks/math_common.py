@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.corpus import Corpus, Document
 from harness.errors import MissingPathError, PlanevalError
 from harness.jsonl import read_jsonl
@@ -336,6 +336,13 @@ class MathGenerationTask(Task):
 
             parts.append(fingerprint(params.protocol))
         return ",".join(parts)
+
+    def needs(self, params: MathTaskParams) -> frozenset[str]:
+        """An lm-eval protocol asks the model's ``generate_until`` as lm-eval does; planeval's asks for
+        greedy decoding or sampling as its temperature says."""
+        if params.protocol != PLANEVAL:
+            return frozenset({"greedy_generation"})
+        return generation_needs(params.temperature)
 
     def items(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params

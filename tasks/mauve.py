@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import Field
 
 from harness.actions import DEFAULT_ENCODER
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.featurizers import features, get_featurizer
 from tasks.generation import UnconditionalParams, generations
@@ -178,6 +178,9 @@ class Mauve(Task):
         "frontier_integral_star": MetricInfo(False, "frontier integral of the smoothed histograms"),
         "mauve_seed_sd": MetricInfo(False, "std of MAUVE across the k-means seeds (quantization noise)"),
     }
+
+    def needs(self, params: MauveParams) -> frozenset[str]:
+        return generation_needs(params.temperature, params.stop_at_eos)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: MauveParams = ctx.params

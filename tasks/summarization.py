@@ -18,7 +18,7 @@ import random
 import pandas as pd
 from pydantic import Field, field_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.sampling import Sampling
 from harness.text.rouge import ROUGE_TYPES, score_rouge, spacy_split
 from harness.text.summarization import ARTICLE, DEFAULT_TEMPLATE, summary_prompt
@@ -70,6 +70,9 @@ class Summarization(Task):
             higher_is_better=True, description="mean generated summary length (tokens)", fmt=".1f"
         )
     }
+
+    def needs(self, params: SummarizationParams) -> frozenset[str]:
+        return generation_needs(params.temperature)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: SummarizationParams = ctx.params
