@@ -134,6 +134,11 @@ class PlanevalLM(LM):
     def hidden_states(self, texts: Sequence[str], sites: Sequence[str]) -> dict[str, list[np.ndarray]]:
         raise NotImplementedError(f"{type(self).__name__} exposes no hidden-state sites")
 
+    def settings(self) -> dict[str, Any]:
+        """What was resolved when the model was loaded (window, dtype, device, batch size), recorded with
+        every result it produces; an adapter adds what it knows."""
+        return {"max_length": self.max_length}
+
     # -- derived API ---------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

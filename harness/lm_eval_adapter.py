@@ -39,6 +39,19 @@ class LMEvalModel(PlanevalLM):
         self.identity = identity
         self.capabilities = capabilities  # type: ignore[misc]  # per instance: it depends on the class
 
+    def settings(self) -> dict[str, Any]:
+        """lm-eval's resolved window, batch size and device, where the model has them."""
+        out: dict[str, Any] = {"model": type(self.lm).__name__}
+        for attr in ("max_length", "batch_size", "device"):
+            value = getattr(self.lm, attr, None)
+            if value is not None:
+                out[attr] = value if isinstance(value, (int, float)) else str(value)
+        model = getattr(self.lm, "model", None)
+        dtype = getattr(model, "dtype", None)
+        if dtype is not None:
+            out["dtype"] = str(dtype).removeprefix("torch.")
+        return out
+
     # -- what the wrapped model has --------------------------------------------------------------
     def _need(self, attr: str, why: str) -> Any:
         value = getattr(self.lm, attr, None)

@@ -56,6 +56,7 @@ class ActionEdit(Task):
     """Levenshtein distance between the action sequences of generated and true continuations."""
 
     Params = ActionEditParams
+    limit_params = ("n_prompts",)
     version = "1"
     metrics = {
         "edit_norm": MetricInfo(

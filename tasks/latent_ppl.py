@@ -73,6 +73,7 @@ class LatentPerplexity(Task):
     """Latent perplexity of generated and real texts under bigram and HMM critics of writing actions."""
 
     Params = LatentPplParams
+    limit_params = ("n_samples", "n_real")
     version = "2"  # 2: the bigram critic is Deng et al.'s (normaliser over seen ids, unseen ids skipped)
     metrics = _metric_infos()
 

@@ -312,6 +312,7 @@ class MathGenerationTask(Task):
     """Generate an answer for each item and score it; subclasses implement ``score``."""
 
     Params = MathTaskParams
+    limit_params = ("max_items",)
 
     def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
         """Per-item scoring columns (extracted answers and 0/1 correctness per extractor)."""

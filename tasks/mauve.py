@@ -168,6 +168,7 @@ class Mauve(Task):
     """MAUVE of unconditional samples against held-out real texts, on precomputed features."""
 
     Params = MauveParams
+    limit_params = ("n_samples",)
     version = "1"
     #: read by ``aggregate`` alone (the quantizations' labels are in the table): re-scorable
     aggregate_params = ("divergence_curve_discretization_size", "mauve_scaling_factor")

@@ -53,6 +53,7 @@ class Perplexity(Task):
     """Token-level perplexity of the held-out documents, micro-averaged over tokens."""
 
     Params = PerplexityParams
+    limit_params = ("max_docs",)
     version = "2"  # 2: the encoding param (lm-eval's by default in rolling mode)
     metrics = {
         "perplexity": MetricInfo(

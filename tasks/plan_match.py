@@ -59,6 +59,7 @@ class PlanMatch(Task):
     """Agreement between planned actions and the actions of the sentences actually generated."""
 
     Params = PlanMatchParams
+    limit_params = ("n_samples",)
     version = "3"  # 3: plan_entropy (the collapse check at evaluation)
 
     def needs(self, params: PlanMatchParams) -> frozenset[str]:

@@ -82,6 +82,7 @@ class Rouge(Task):
     """ROUGE F1 of sampled vs true continuations at several continuation lengths."""
 
     Params = RougeParams
+    limit_params = ("n_prompts",)
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)

@@ -59,6 +59,7 @@ class Summarization(Task):
     """ROUGE F1 of generated vs reference summaries of held-out articles."""
 
     Params = SummarizationParams
+    limit_params = ("n_samples",)
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)

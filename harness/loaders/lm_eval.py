@@ -4,7 +4,7 @@
 .create_from_arg_string("pretrained=/models/x,dtype=float32")`` behind ``harness.lm_eval_adapter``. The
 identity (part of every key) is the model name and its arguments, sorted, with a local ``pretrained=``
 folder resolved and its weights digested (as ``hf:`` does); ``batch_size``, ``max_batch_size`` and
-``device`` change no number and are left out of it.
+``device`` change no number and are left out of it; ``name=`` is the row label in tables, not a model arg.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import SpecError
-from harness.loaders import LOADERS, LoadedModel, ModelLoader
+from harness.loaders import LOADERS, LoadedModel, ModelLoader, split_args
 from harness.pretrained import MODEL_FILES, check_source, context_length, looks_local
 
 if TYPE_CHECKING:
@@ -21,24 +21,6 @@ if TYPE_CHECKING:
 
 #: model args that change how fast a model runs, not what it computes
 RUNTIME_ARGS = frozenset({"batch_size", "max_batch_size", "device"})
-
-
-def parse_target(target: str, source: str, field: str) -> tuple[str, dict[str, str]]:
-    """``hf,pretrained=x,dtype=float32`` -> ``("hf", {"pretrained": "x", "dtype": "float32"})``."""
-    name, _, rest = target.partition(",")
-    if not name.strip():
-        raise SpecError(
-            source, field, "'lm-eval:': give an lm-eval model name, e.g. lm-eval:hf,pretrained=DIR"
-        )
-    args: dict[str, str] = {}
-    for part in (p for p in rest.split(",") if p.strip()):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise SpecError(source, field, f"lm-eval model arg {part!r} is not key=value")
-        if key.strip() in args:
-            raise SpecError(source, field, f"lm-eval model arg {key.strip()!r} is given twice")
-        args[key.strip()] = value.strip()
-    return name.strip(), args
 
 
 @LOADERS.register("lm-eval")
@@ -49,7 +31,12 @@ class LMEvalLoader(ModelLoader):
         from harness.hf_adapter import local_identity
         from harness.lm_eval_adapter import lm_eval_capabilities
 
-        name, args = parse_target(target, source, field)
+        name, args = split_args(target, source, field)
+        label = args.pop("name", None)  # the row label (as hf:'s name=), not a model arg
+        if not name:
+            raise SpecError(
+                source, field, "'lm-eval:': give an lm-eval model name, e.g. lm-eval:hf,pretrained=DIR"
+            )
         try:
             model_cls = get_model(name)
         except ValueError as exc:
@@ -70,8 +57,9 @@ class LMEvalLoader(ModelLoader):
         identity = f"lm-eval:{name}" + (f",{kept}" if kept else "") + (f"#{digest}" if digest else "")
         load_args = ",".join(f"{k}={v}" for k, v in args.items())
         return LoadedModel(
-            f"{name},{load_args}", identity, context, lm_eval_capabilities(model_cls), family="lm-eval"
-        )
+            f"{name},{load_args}", identity, context, lm_eval_capabilities(model_cls), family="lm-eval",
+            label=label or None,
+        )  # fmt: skip
 
     def load(self, model: LoadedModel) -> PlanevalLM:
         from lm_eval.api.registry import get_model
@@ -81,6 +69,6 @@ class LMEvalLoader(ModelLoader):
 
         name, _, args = model.target.partition(",")
         # as lm-eval's simple_evaluate hands them over; an unset device is this machine's accelerator
-        device = None if "device=" in f",{args}" else resolve_device("auto")
+        device = None if ",device=" in f",{args}" else resolve_device("auto")
         lm = get_model(name).create_from_arg_string(args, {"batch_size": None, "device": device})
         return LMEvalModel(lm, model.identity, model.capabilities)
