@@ -39,7 +39,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def _run(suite: Path, db: str, *extra: str) -> int:
-    return main(["run", str(suite), "--home", str(suite.parent / "home"), "--db", db, "--no-progress", *extra])
+    home = str(suite.parent / "home")
+    return main(["run", str(suite), "--home", home, "--db", db, "--no-progress", *extra])
 
 
 def test_limit_runs_n_items_marked_and_kept_out_of_tables(
@@ -98,5 +99,5 @@ def test_limit_is_deterministic_and_needs_an_item_count(setup: tuple[Path, str])
         def aggregate(self, samples, params):  # pragma: no cover - never run
             raise AssertionError
 
-    with pytest.raises(SpecError, match="tasks.0: --limit: task uncounted declares no item count"):
+    with pytest.raises(SpecError, match=r"tasks\.0: --limit: task uncounted declares no item count"):
         _limited(Uncounted(), Uncounted.Params(), TaskSpec(name="uncounted"), 2, "s.yaml", 0)
