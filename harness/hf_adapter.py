@@ -56,14 +56,15 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 #: ``batch_size=auto`` on the CPU: searching is pointless there (memory is rarely the limit, and larger
 #: batches only pad more); on an accelerator the largest batch that fits is searched (``auto_batch_size``)
 CPU_BATCH_SIZE = 16
-#: where that search starts (halved on each out-of-memory error)
+#: where that search starts (shrunk by accelerate's factor on each out-of-memory error)
 AUTO_BATCH_START = 512
 
 
 def auto_batch_size(lm: HFCausalLM) -> int:
     """The largest batch of full-context scoring requests that fits in the accelerator's memory, searched
-    from ``AUTO_BATCH_START`` down by halves as lm-eval's ``batch_size=auto`` does (accelerate's
-    ``find_executable_batch_size``); generation's KV cache is smaller than a full-context forward."""
+    from ``AUTO_BATCH_START`` down on each out-of-memory error as lm-eval's ``batch_size=auto`` does
+    (accelerate's ``find_executable_batch_size``); generation's KV cache is smaller than a full-context
+    forward."""
     from accelerate.utils import find_executable_batch_size
 
     window = lm.max_length

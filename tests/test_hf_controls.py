@@ -107,3 +107,29 @@ def test_bf16_on_cpu_runs_records_its_settings_and_shows_its_label(
     assert main(["show", runs.loc["tiny-bf16", "run_id"], "--json", "--db", db]) == 0
     doc = json.loads(capsys.readouterr().out)  # only JSON on stdout
     assert doc["run"]["model_settings"]["dtype"] == "bfloat16" and doc["run"]["item_limit"] is None
+
+
+def test_auto_batch_size_is_the_largest_that_fits(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search accelerate's ``find_executable_batch_size`` runs (shrinking on out-of-memory), on a
+    simulated accelerator memory that holds 48 full-context requests; on the CPU nothing is searched."""
+    import torch
+
+    from harness import hf_adapter
+    from harness.hf_adapter import CPU_BATCH_SIZE, HFCausalLM, auto_batch_size
+
+    lm = HFCausalLM.from_pretrained(str(model_dir), batch_size="auto")
+    assert lm.batch_size == CPU_BATCH_SIZE
+    tried: list[int] = []
+    real = HFCausalLM.score_spans
+
+    def score_spans(self, requests, **kwargs):
+        tried.append(len(requests))
+        if len(requests) > 48:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
+        return real(self, requests[:1], **kwargs) * len(requests)
+
+    monkeypatch.setattr(HFCausalLM, "score_spans", score_spans)
+    monkeypatch.setattr(hf_adapter, "AUTO_BATCH_START", 256)
+    found = auto_batch_size(lm)
+    assert 48 * 0.9 < found <= 48 and tried[0] == 256 and tried[-1] == found
+    assert tried == sorted(tried, reverse=True) and lm.batch_size == found
