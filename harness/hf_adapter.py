@@ -246,6 +246,8 @@ class HFCausalLM(PlanevalLM):
         name = args.pop("pretrained")
         if "add_bos_token" in args:
             args["add_bos_token"] = str(args["add_bos_token"]).strip().lower() in ("1", "true", "yes")
+        if "max_length" in args:
+            args["max_length"] = int(args["max_length"])
         return cls.from_pretrained(name, **{**args, **extra})
 
     def settings(self) -> dict[str, Any]:

@@ -120,9 +120,10 @@ def test_lm_eval_variant_in_a_suite_file(model_dir: Path, tmp_path: Path) -> Non
     suite = tmp_path / "suite.yaml"
     suite.write_text(
         "name: lm-eval-yaml\ncorpus: {source: synthetic, params: {n_articles: 60}}\nvariants:\n"
-        f"  - {json.dumps(f'lm-eval:hf,pretrained={model_dir}')}\n"
+        f"  - {json.dumps(f'lm-eval:hf,pretrained={model_dir},name=theirs')}\n"
         "tasks:\n  - {name: perplexity, params: {mode: rolling, max_docs: 2}}\n"
     )
     spec, source = resolve_suite(str(suite))
     plan = plan_suite(spec, source)
     assert plan.models[0].pretrained[0] == "lm-eval" and plan.models[0].context == 128
+    assert plan.models[0].row_name == "theirs" and "name=" not in plan.models[0].pretrained[1].identity
