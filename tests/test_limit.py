@@ -75,6 +75,12 @@ def test_limit_runs_n_items_marked_and_kept_out_of_tables(
     assert "[limit" not in capsys.readouterr().out
     assert main(["leaderboard", "--suite", "limited", "--db", db, "--include-limited"]) == 0
     assert "| tiny \\[limit 2\\] |" in capsys.readouterr().out  # markdown-escaped brackets
+    pair = ["compare", "tiny", "tiny [limit 2]", "--suite", "limited", "--db", db, "--n-boot", "50"]
+    assert main(pair) != 0  # not there by default
+    assert "tiny [limit 2]" in capsys.readouterr().err
+    # asked for, it is a row of its own, and its params (max_items: 2) keep it from a full run's pairing
+    assert main([*pair, "--include-limited"]) != 0
+    assert "its samples are not comparable" in capsys.readouterr().err
 
     # --output-path --log-samples: planeval export's files for this run's two tasks
     files = sorted(p.name.split("_")[0] for p in (out / "tiny").iterdir())
