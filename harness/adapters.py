@@ -62,10 +62,31 @@ class Generation:
 #: what an adapter can do beyond scoring and plain generation; tasks declare the ones they need
 #: (``Task.needs``) and planning rejects a model that lacks one before any work (docs/model-api.md)
 CAPABILITIES: dict[str, str] = {
+    "token_scores": "score_spans() gives the log-prob of every token of any span (paper windows, plain "
+    "encoding, a chosen window)",
+    "sampling": "generate() samples as harness.sampling.Sampling says (temperature, top-k/top-p, one "
+    "seeded generator per prompt, fixed-length continuations) and returns the generated token ids",
+    "rolling_loglikelihood": "rolling_loglikelihoods() gives each document's log-likelihood and token "
+    "count in lm-eval's rolling windows and encoding (loglikelihood_rolling)",
+    "greedy_generation": "generate() decodes greedily to a stop string, end of text or a token budget "
+    "(lm-eval's generate_until)",
     "plans": "generate() returns the writing action planned for each sentence (Generation.plans)",
     "hidden_sites": "hidden_states() reads representations at named sites (hidden_sites())",
     "document_context": "score_spans() conditions on SpanRequest.document (e.g. per-sentence plans)",
 }
+
+#: what every adapter that implements the primitives (``score_spans``, ``generate``) can do: the rest of
+#: the API derives from them. A model that wraps another interface (``harness.lm_eval_adapter``: any
+#: lm-eval ``LM``) declares only the ones it really has, and planning refuses a task needing another.
+CORE_CAPABILITIES: frozenset[str] = frozenset(
+    {"token_scores", "sampling", "rolling_loglikelihood", "greedy_generation"}
+)
+
+
+def generation_needs(temperature: float, stop_at_eos: bool = True) -> frozenset[str]:
+    """The capability a generation request needs: greedy decoding that may stop at end of text is what
+    lm-eval's ``generate_until`` does; a temperature or fixed-length continuations need ``sampling``."""
+    return frozenset({"greedy_generation" if temperature == 0 and stop_at_eos else "sampling"})
 
 
 class PlanevalLM(LM):
@@ -74,7 +95,7 @@ class PlanevalLM(LM):
     #: a stable identity: the cache key of the artifact, or ``hf:<name>@<revision or content hash>``
     identity: str = "unknown"
     #: the ``CAPABILITIES`` this adapter has, declared so that planning can check them without loading
-    capabilities: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[frozenset[str]] = CORE_CAPABILITIES
 
     # -- primitives a subclass implements ------------------------------------------------------
     @property
@@ -112,6 +133,11 @@ class PlanevalLM(LM):
 
     def hidden_states(self, texts: Sequence[str], sites: Sequence[str]) -> dict[str, list[np.ndarray]]:
         raise NotImplementedError(f"{type(self).__name__} exposes no hidden-state sites")
+
+    def settings(self) -> dict[str, Any]:
+        """What was resolved when the model was loaded (window, dtype, device, batch size), recorded with
+        every result it produces; an adapter adds what it knows."""
+        return {"max_length": self.max_length}
 
     # -- derived API ---------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -168,6 +194,15 @@ class PlanevalLM(LM):
         for d, s in zip(owners, scores, strict=True):
             per_doc[d].append(s.logprobs)
         return [np.concatenate(p) if p else np.zeros(0) for p in per_doc]
+
+    def rolling_loglikelihoods(
+        self, texts: Sequence[str], *, progress: bool = False
+    ) -> list[tuple[float, int]]:
+        """Each document's (log-likelihood, scored tokens) in lm-eval's rolling windows of ``max_length``
+        and its encoding: what ``loglikelihood_rolling`` sums, with the count perplexity divides by. An
+        adapter without per-token scores (an lm-eval ``LM``) overrides this instead of ``score_spans``."""
+        logprobs = self.token_logprobs(texts, mode="rolling", progress=progress, encoding="lm-eval")
+        return [(float(np.sum(lp, dtype=np.float64)), len(lp)) for lp in logprobs]
 
     # -- lm-eval's interface ---------------------------------------------------------------------
     def _context_continuation(self, context: str, continuation: str) -> tuple[list[int], list[int]]:

@@ -36,7 +36,7 @@ from transformers import (
 )
 from transformers.activations import NewGELUActivation
 
-from harness.adapters import Generation, PlanevalLM, SpanRequest, SpanScores
+from harness.adapters import CORE_CAPABILITIES, Generation, PlanevalLM, SpanRequest, SpanScores
 from harness.hashing import tree_digest
 from harness.pretrained import CONTEXT_KEYS
 from harness.sampling import Sampling
@@ -53,6 +53,33 @@ def local_identity(path: Path) -> str:
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: ``batch_size=auto`` on the CPU: searching is pointless there (memory is rarely the limit, and larger
+#: batches only pad more); on an accelerator the largest batch that fits is searched (``auto_batch_size``)
+CPU_BATCH_SIZE = 16
+#: where that search starts (shrunk by accelerate's factor on each out-of-memory error)
+AUTO_BATCH_START = 512
+
+
+def auto_batch_size(lm: HFCausalLM) -> int:
+    """The largest batch of full-context scoring requests that fits in the accelerator's memory, searched
+    from ``AUTO_BATCH_START`` down on each out-of-memory error as lm-eval's ``batch_size=auto`` does
+    (accelerate's ``find_executable_batch_size``); generation's KV cache is smaller than a full-context
+    forward."""
+    from accelerate.utils import find_executable_batch_size
+
+    window = lm.max_length
+    ids = [lm.prefix_token_id] * (window + 1)
+
+    @find_executable_batch_size(starting_batch_size=AUTO_BATCH_START)
+    def probe(batch_size: int) -> int:
+        lm.batch_size = batch_size
+        lm.score_spans([SpanRequest(ids, window)] * batch_size)
+        return batch_size
+
+    found = probe()
+    if lm._device.type == "cuda":
+        torch.cuda.empty_cache()
+    return found
 
 
 def row_seed(seed: int, index: int) -> int:
@@ -132,7 +159,7 @@ class _RowStop(StoppingCriteria):
 class HFCausalLM(PlanevalLM):
     """Any ``transformers`` causal LM and its tokenizer as a ``PlanevalLM``."""
 
-    capabilities = frozenset({"hidden_sites"})
+    capabilities = CORE_CAPABILITIES | {"hidden_sites"}
 
     def __init__(
         self,
@@ -144,6 +171,7 @@ class HFCausalLM(PlanevalLM):
         fused_gelu: bool = True,
         add_bos_token: bool | None = None,
         autocast: str | None = None,
+        max_length: int | None = None,
         **kwargs: Any,  # lm-eval forwards extra options (max_batch_size, ...): accepted and ignored
     ) -> None:
         super().__init__()
@@ -165,8 +193,11 @@ class HFCausalLM(PlanevalLM):
             fuse_gelu(self.model)
         self._tokenizer = tokenizer
         self.identity = identity
-        self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16
-        self._max_length = resolve_max_length(model.config, tokenizer)
+        #: at most the model's own context (``max_length``: the rolling scoring window, lm-eval's arg)
+        self._max_length = max_length or resolve_max_length(model.config, tokenizer)
+        self.batch_size = int(batch_size) if str(batch_size).isdigit() else CPU_BATCH_SIZE
+        if batch_size == "auto" and self._device.type != "cpu":
+            self.batch_size = auto_batch_size(self)
         self._has_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         # transformers >= 5 slices hidden states with a boolean mask before the LM head; checked on use
         self._mask_logits = self._has_keep and _supports_bool_keep()
@@ -178,11 +209,12 @@ class HFCausalLM(PlanevalLM):
         cls,
         name_or_path: str,
         revision: str | None = None,
-        batch_size: int = 16,
+        batch_size: int | str = 16,
         device: str = "cpu",
         dtype: str = "float32",
         add_bos_token: bool | None = None,
         autocast: str | None = None,
+        max_length: int | None = None,
     ) -> HFCausalLM:
         """Load a hub name (identity ``hf:<name>@<revision>``) or a local folder (identity
         ``hf:<abs path>#<content hash>``, so retraining into the same folder changes the identity)."""
@@ -203,7 +235,7 @@ class HFCausalLM(PlanevalLM):
             identity = f"hf:{name_or_path}@{rev}"
         return cls(
             model, tokenizer, identity, batch_size=batch_size, device=device, add_bos_token=add_bos_token,
-            autocast=autocast,
+            autocast=autocast, max_length=max_length,
         )  # fmt: skip
 
     @classmethod
@@ -214,7 +246,22 @@ class HFCausalLM(PlanevalLM):
         name = args.pop("pretrained")
         if "add_bos_token" in args:
             args["add_bos_token"] = str(args["add_bos_token"]).strip().lower() in ("1", "true", "yes")
+        if "max_length" in args:
+            args["max_length"] = int(args["max_length"])
         return cls.from_pretrained(name, **{**args, **extra})
+
+    def settings(self) -> dict[str, Any]:
+        """The resolved window, dtype, device and batch size (recorded with every result)."""
+        dtype = next(self.model.parameters()).dtype
+        out = {
+            **super().settings(),
+            "dtype": str(dtype).removeprefix("torch."),
+            "device": str(self._device),
+            "batch_size": self.batch_size,
+        }
+        if self.autocast is not None:
+            out["autocast"] = str(self.autocast).removeprefix("torch.")
+        return out
 
     # -- properties --------------------------------------------------------------------------------
     @property

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from harness.adapters import PlanevalLM
+from harness.adapters import CORE_CAPABILITIES, PlanevalLM
 from harness.cache import Built, Cache
 from harness.catalog import VARIANTS
 from harness.corpus import Corpus, build_corpus, load_corpus, save_corpus
@@ -90,10 +90,16 @@ class ModelRef:
 
     #: upstream train stages this model builds on (``Trainer.requires``), by requirement name
     requires: dict[str, ModelRef] = field(default_factory=dict)
+    #: the row label in tables when it is not the variant's name (a loader's ``name=`` option)
+    display: str | None = None
+
+    @property
+    def row_name(self) -> str:
+        return self.display or self.variant.name
 
     @property
     def label(self) -> str:
-        return f"{self.variant.name} seed={self.seed}"
+        return f"{self.row_name} seed={self.seed}"
 
     def upstream(self) -> list[ModelRef]:
         """Every required stage, dependencies first, each once."""
@@ -115,6 +121,7 @@ class EvalRef:
     config_hash: str
     artifacts: tuple[str, ...] = ()  # derived artifacts the task needs, by stage name
     corpus: str | None = None  # the named suite corpus the task reads; None: the main corpus
+    limit: int | None = None  # ``planeval run --limit N``: at most N items (part of the key)
 
     @property
     def label(self) -> str:
@@ -135,6 +142,8 @@ class Plan:
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
     #: (task label × variant label, why) for each pair left out because the model lacks a capability
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: ``planeval run --limit N``: N items per task, a quick look kept out of default tables
+    limit: int | None = None
 
 
 @dataclass
@@ -255,7 +264,7 @@ class _ModelPlanner:
                 )
                 self._loaded[name] = ModelRef(
                     spec, 0, stable_hash(prefix, loaded.identity), pretrained=(prefix, loaded),
-                    context=loaded.context, capabilities=loaded.capabilities,
+                    context=loaded.context, capabilities=loaded.capabilities, display=loaded.label,
                 )  # fmt: skip
             base = self._loaded[name]
             return [replace(base, seed=s) for s in self._seeds(seed)]
@@ -327,9 +336,15 @@ class _ModelPlanner:
         key = stable_hash("model", train_key, eval_only) if eval_only else train_key
         return ModelRef(
             spec, seed, key, config=config, trainer=trainer, requires=requires, context=context,
-            train_key=train_key, capabilities=frozenset(trainer.capabilities(config)), artifacts=artifacts,
+            train_key=train_key, capabilities=_trained_capabilities(trainer, config), artifacts=artifacts,
             corpus=corpus,
         )  # fmt: skip
+
+
+def _trained_capabilities(trainer: Trainer, config: BaseModel) -> frozenset[str]:
+    """A trainer's model is a ``PlanevalLM`` implementing the primitives (``score_spans``, ``generate``), so
+    it has the core capabilities they give, besides those its trainer reports."""
+    return CORE_CAPABILITIES | frozenset(trainer.capabilities(config))
 
 
 def _check_tokenizer(suite: SuiteSpec, source: str) -> None:
@@ -350,12 +365,13 @@ def _named(source: str, field: str) -> Iterator[None]:
         raise SpecError(source, field, str(exc)) from None
 
 
-def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
+def plan_suite(suite: SuiteSpec, source: str = "suite", limit: int | None = None) -> Plan:
     """Validate a suite completely and compute every stage key. Writes nothing.
 
     Every check a run could fail on because of its input happens here: names, params (reported in the
     file and field they came from), lengths against each model's context, pretrained folders and Hub
-    ids (offline), unused ``trainer_params``/``overrides``.
+    ids (offline), unused ``trainer_params``/``overrides``. ``limit``: at most that many items per task
+    (``Task.limit_params``), a quick look whose keys and rows are marked.
     """
     corpus_key = _corpus_key(suite.corpus, source, "corpus")
     corpus_keys: dict[str | None, str] = {None: corpus_key}
@@ -372,6 +388,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
         with _named(source, f"variants.{j}"):
             VARIANTS.get(name) if split_reference(name) is None else None
         models.extend(planner.variant(name, None, at=(source, f"variants.{j}")))
+    _check_labels(models, source)
     unused = sorted(set(suite.trainer_params) - planner.trainers)
     if unused:
         raise SpecError(
@@ -395,6 +412,8 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
             task_cls = TASKS.get(task_spec.name)
         params = validate(task_cls.Params, task_spec.params, source, prefix=f"tasks.{i}.params")
         task = task_cls()
+        if limit is not None:
+            params = _limited(task, params, task_spec, limit, source, i)
         if task_spec.corpus not in corpus_keys:
             raise SpecError(source, f"tasks.{i}.corpus", _no_corpus(task_spec.corpus, suite))
         needs = frozenset(task.needs(params))
@@ -442,6 +461,7 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                 corpus_keys[task_spec.corpus],
                 *artifacts.request(task_artifacts, (source, f"tasks.{i}.name")),
                 *([fp] if (fp := task.fingerprint(params)) else []),
+                *([{"limit": limit}] if limit is not None else []),
             )
             # the variant name is in the run id: identical configs under two names stay two rows
             run_id = stable_hash("run", suite.name, task_spec.label, m.variant.name, key)
@@ -456,13 +476,41 @@ def plan_suite(suite: SuiteSpec, source: str = "suite") -> Plan:
                     config_hash,
                     task_artifacts,
                     task_spec.corpus,
+                    limit,
                 )
             )
     _check_tokenizer(suite, source)
     named = {n: k for n, k in corpus_keys.items() if n is not None}
     return Plan(
-        suite, source, corpus_key, tokenizer_key, models, evals, named, dict(artifacts.requested), skipped
+        suite, source, corpus_key, tokenizer_key, models, evals, named, dict(artifacts.requested), skipped,
+        limit,
+    )  # fmt: skip
+
+
+def _limited(task: Task, params: BaseModel, spec: TaskSpec, limit: int, source: str, i: int) -> BaseModel:
+    """The task's params with each item count (``Task.limit_params``) at most ``limit`` (an unset one,
+    meaning all, set to it), validated again: the task's own pickers then draw their seeded subset."""
+    if not task.limit_params:
+        raise SpecError(
+            source,
+            f"tasks.{i}",
+            f"--limit: task {spec.name} declares no item count to limit (Task.limit_params)",
+        )
+    counts = {f: min(getattr(params, f) or limit, limit) for f in task.limit_params}
+    return validate(
+        type(params), {**spec.params, **counts}, f"{source} (--limit {limit})", prefix=f"tasks.{i}.params"
     )
+
+
+def _check_labels(models: list[ModelRef], source: str) -> None:
+    """Row labels (``name=`` options) must tell the suite's variants apart."""
+    seen: dict[str, str] = {}
+    for m in models:
+        other = seen.setdefault(m.row_name, m.variant.name)
+        if other != m.variant.name:
+            raise SpecError(
+                source, "variants", f"two variants are labelled {m.row_name!r}: {other} and {m.variant.name}"
+            )
 
 
 def _corpus_key(spec: CorpusSpec, source: str, field: str) -> str:
@@ -703,6 +751,7 @@ class Runner:
             return
         self.log(f"[eval] {e.label}")
         manifest["threads"] = adapt_threads()
+        manifest["model"] = model.settings()  # the resolved window, dtype, device, batch size
         with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
@@ -765,7 +814,7 @@ class Runner:
         run = RunRecord(
             run_id=e.run_id,
             suite=plan.suite.name,
-            variant=e.model.variant.name,
+            variant=e.model.row_name,
             family=e.model.variant.family,
             task=e.task.label,
             task_name=e.task.name,
@@ -780,6 +829,8 @@ class Runner:
             status="failed" if error else "ok",
             error=error,
             samples_path=None if error else str((eval_dir / "samples.parquet").resolve()),
+            model_settings=None if error else self.cache.manifest("eval", e.key).get("model"),
+            item_limit=e.limit,
         )
         metrics = (
             [] if error else [MetricRecord(**m) for m in json.loads((eval_dir / "metrics.json").read_text())]

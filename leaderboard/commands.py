@@ -40,6 +40,7 @@ def selection(args: argparse.Namespace, suite: str | None = None) -> Selection:
         correction=getattr(args, "correction", "holm"),
         sweep_param=getattr(args, "sweep_param", None),
         sweep_map=getattr(args, "sweep_map", None) or {},
+        include_limited=getattr(args, "include_limited", False),
     )
 
 
@@ -116,7 +117,10 @@ def cmd_compare(open_store: OpenStore, args: argparse.Namespace) -> int:
     from leaderboard.select import select_metrics
 
     store = open_store(args)
-    results = store.results(suite=args.suite, variants=[args.a, args.b], tasks=args.tasks, seeds=args.seeds)
+    results = store.results(
+        suite=args.suite, variants=[args.a, args.b], tasks=args.tasks, seeds=args.seeds,
+        include_limited=args.include_limited,
+    )  # fmt: skip
     if results.empty:
         raise PlanevalError(
             f"no results for {args.a!r} or {args.b!r} in this selection (suites: {', '.join(store.suites())})"
@@ -207,7 +211,7 @@ def cmd_regress(open_store: OpenStore, args: argparse.Namespace) -> int:
     baseline = load(args.baseline)
     suite = args.suite or baseline.suite
     store = open_store(args)
-    results = store.results(suite=suite)
+    results = store.results(suite=suite, include_limited=args.include_limited)
     default = None
     if args.tolerance_abs is not None or args.tolerance_rel is not None or args.tolerance_ci:
         default = Tolerance(

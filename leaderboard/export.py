@@ -197,6 +197,8 @@ def results_document(
             "config_hash": run["config_hash"],
             "task_name": run["task_name"],
             "timings": run["timings"],
+            "model_settings": run.get("model_settings"),
+            "item_limit": run.get("item_limit"),
             "rescored_from": run.get("rescored_from"),
             "metrics": {
                 m["name"]: {k: m[k] for k in ("value", "ci_low", "ci_high", "n", "base", "dims")}
@@ -206,6 +208,7 @@ def results_document(
     created = min(r["created_at"] for r in model.runs)
     seconds = sum(float(v) for r in model.runs for k, v in (r["timings"] or {}).items() if k.endswith("_s"))
     packages = _versions(first)
+    settings = first.get("model_settings") or {}  # what the model was loaded with (revision 0006)
     doc: dict[str, Any] = {
         "results": results,
         "group_subtasks": {first["suite"]: [r["task"] for r in model.runs]},
@@ -218,14 +221,14 @@ def results_document(
             "model": "planeval",
             "model_args": {"variant": first["variant"], "family": first["family"], "suite": first["suite"]},
             "model_num_parameters": None,
-            "model_dtype": None,
+            "model_dtype": settings.get("dtype"),
             "model_revision": None,
             "model_sha": first["model_key"],
-            "batch_size": None,
+            "batch_size": settings.get("batch_size"),
             "batch_sizes": [],
-            "device": None,
+            "device": settings.get("device"),
             "use_cache": None,
-            "limit": None,
+            "limit": first.get("item_limit"),
             "bootstrap_iters": None,
             "gen_kwargs": None,
             "random_seed": int(first["seed"]),
@@ -240,6 +243,7 @@ def results_document(
         "lm_eval_version": packages.get("lm_eval") or packages.get("lm-eval"),
         "upper_git_hash": None,
         **dict.fromkeys(_TOKENIZER_KEYS),
+        "max_length": settings.get("max_length"),
         "task_hashes": {label: task_hash(rs) for label, rs in records.items()},
         "model_source": "planeval",
         "model_name": model.name,

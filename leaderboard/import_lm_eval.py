@@ -28,6 +28,8 @@ from leaderboard.store import MetricRecord, RunRecord
 
 FAMILY = "lm-eval"
 SUITE = "lm-eval"
+#: planeval's model settings and the keys of lm-eval's ``config`` that hold them
+_SETTINGS = {"dtype": "model_dtype", "device": "device", "batch_size": "batch_size"}
 _SAMPLES_FILE = re.compile(r"samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d.-]+\.jsonl$")
 
 
@@ -138,6 +140,12 @@ def records(
             },
             timings={},
             params=params,
+            model_settings={
+                k: config.get(v) for k, v in _SETTINGS.items() if config.get(v) not in (None, "", [])
+            }
+            or None,
+            # lm-eval's --limit (a count, or a fraction of the documents): a quick look, marked as ours
+            item_limit=n if config.get("limit") else None,
         )
         table = (samples or {}).get(task)
         data = None

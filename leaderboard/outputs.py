@@ -40,6 +40,7 @@ class Selection:
     correction: str = "holm"  # of the --reference marks' p-values: holm, bh or none
     sweep_param: str | None = None  # the variants' trainer param holding the sweep's x
     sweep_map: Mapping[str, float] = field(default_factory=dict)
+    include_limited: bool = False  # also the runs of ``planeval run --limit N`` (marked [limit N])
 
 
 @dataclass
@@ -88,7 +89,10 @@ def _check_format(fmt: str) -> None:
 def build_board(store: Any, sel: Selection, fmt: str = "md") -> Board:
     """Read the selection from a ``Store``, pick metrics, run the significance tests if asked."""
     _check_format(fmt)
-    results = store.results(suite=sel.suite, variants=sel.variants, tasks=sel.tasks, seeds=sel.seeds)
+    results = store.results(
+        suite=sel.suite, variants=sel.variants, tasks=sel.tasks, seeds=sel.seeds,
+        include_limited=sel.include_limited,
+    )  # fmt: skip
     if results.empty:
         where = f" for suite {sel.suite!r}" if sel.suite else ""
         known = ", ".join(store.suites()) or "none"

@@ -117,6 +117,10 @@ class Run(Base):
     #: read-only database that could not gain the columns still loads its runs)
     recorded_by: Mapped[str | None] = mapped_column(String(200), deferred=True)
     recorded_host: Mapped[str | None] = mapped_column(String(255), deferred=True)
+    #: the resolved window, dtype, device and batch size of the evaluated model (revision 0006)
+    model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    #: ``planeval run --limit N``: a quick look at N items per task, kept out of default tables
+    item_limit: Mapped[int | None] = mapped_column(Integer, deferred=True)
 
     metrics: Mapped[list[Metric]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
@@ -270,6 +274,8 @@ class RunRecord:
     status: str = "ok"
     error: str | None = None
     samples_path: str | None = None
+    model_settings: dict[str, Any] | None = None
+    item_limit: int | None = None
 
 
 @dataclass
@@ -302,6 +308,17 @@ RESULT_SOURCES = [
 RESULT_COLUMNS = [c.name for c in RESULT_SOURCES]
 #: the same columns from a database without ``base``/``dims`` (NULL: not known)
 _UNSTRUCTURED_SOURCES = [null().label(c.name) if c.name in ("base", "dims") else c for c in RESULT_SOURCES]
+
+
+def limited_label(variant: str, limit: int) -> str:
+    """How a ``--limit`` run's variant reads in a table that includes it."""
+    return f"{variant} [limit {limit}]"
+
+
+def unmarked(variant: str) -> str:
+    """A variant name without ``limited_label``'s mark."""
+    head, sep, tail = variant.rpartition(" [limit ")
+    return head if sep and tail.endswith("]") and tail[:-1].isdigit() else variant
 
 
 def as_url(url_or_path: str | Path) -> str:
@@ -736,29 +753,46 @@ class Store:
         tasks: list[str] | None = None,
         seeds: list[int] | None = None,
         latest: bool = True,
+        include_limited: bool = False,
     ) -> pd.DataFrame:
         """Long form, one row per (ok run, metric).
 
         With ``latest`` (the default) only the newest run of each (suite, variant, task, seed) counts:
         a changed config gets a new eval key and a new run, and the stale one must not be averaged in.
+        Runs of ``planeval run --limit N`` are left out unless ``include_limited``; then their variant
+        reads ``<variant> [limit N]``, a row of its own, never mixed with the full evaluation's.
         """
+        has_limit = "item_limit" in self.columns.get("runs", set())
+        limit = Run.item_limit if has_limit else null().label("item_limit")
         stmt = (
-            select(*(RESULT_SOURCES if self.structured else _UNSTRUCTURED_SOURCES), Run.created_at)
+            select(*(RESULT_SOURCES if self.structured else _UNSTRUCTURED_SOURCES), Run.created_at, limit)
             .join(Metric, Metric.run_id == Run.run_id)
             .where(Run.status == "ok")
             .order_by(Run.suite, Run.family, Run.variant, Run.task, Run.seed, Metric.name)
         )
+        if has_limit and not include_limited:
+            stmt = stmt.where(Run.item_limit.is_(None))
         if suite is not None:
             stmt = stmt.where(Run.suite == suite)
         if variants is not None:
-            stmt = stmt.where(Run.variant.in_(variants))
+            stmt = stmt.where(Run.variant.in_([unmarked(v) for v in variants]))
         if tasks is not None:
             stmt = stmt.where(Run.task.in_(tasks))
         if seeds is not None:
             stmt = stmt.where(Run.seed.in_(seeds))
         with self._session() as session:
             rows = session.execute(stmt).all()
-        df = pd.DataFrame([tuple(r) for r in rows], columns=[*RESULT_COLUMNS, "created_at"])
+        df = pd.DataFrame([tuple(r) for r in rows], columns=[*RESULT_COLUMNS, "created_at", "item_limit"])
+        limited = df["item_limit"].notna()
+        if limited.any():
+            df.loc[limited, "variant"] = [
+                limited_label(v, int(n))
+                for v, n in zip(df["variant"][limited], df["item_limit"][limited], strict=True)
+            ]
+            if variants is not None:
+                asked = df["variant"].isin(variants) | (limited & df["variant"].map(unmarked).isin(variants))
+                df = df[asked]
+        df = df.drop(columns="item_limit")
         if latest and not df.empty:
             key = ["suite", "variant", "task", "seed"]
             newest = df.groupby(key, sort=False)["created_at"].transform("max")

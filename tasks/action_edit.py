@@ -17,7 +17,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, field_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.generation import ContinuationProtocol, at_length
 from harness.sampling import Sampling
 from tasks.base import LENGTH, TASKS, MetricInfo, MetricValues, Task, TaskContext, TaskParams
@@ -56,6 +56,7 @@ class ActionEdit(Task):
     """Levenshtein distance between the action sequences of generated and true continuations."""
 
     Params = ActionEditParams
+    limit_params = ("n_prompts",)
     version = "1"
     metrics = {
         "edit_norm": MetricInfo(
@@ -68,6 +69,9 @@ class ActionEdit(Task):
 
     def artifacts(self, params: ActionEditParams) -> tuple[str, ...]:
         return ("actions",)
+
+    def needs(self, params: ActionEditParams) -> frozenset[str]:
+        return generation_needs(params.temperature, not params.fixed_length)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: ActionEditParams = ctx.params

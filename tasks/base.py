@@ -168,6 +168,10 @@ class Task(ABC):
         base = key.base if isinstance(key, MetricKey) else key
         return self.metrics.get(base, MetricInfo(higher_is_better=True))
 
+    #: the params that count the items evaluated (``max_docs``, ``n_samples``...): ``planeval run --limit N``
+    #: sets each to at most N (an unset one, meaning all, to N), so the task's own seeded pickers choose
+    #: the subset; a task without one cannot be limited
+    limit_params: ClassVar[tuple[str, ...]] = ()
     #: params only ``aggregate`` reads, or that pick a subset of what the per-sample table holds: those
     #: ``planeval score`` may change without the model (docs/score.md)
     aggregate_params: ClassVar[tuple[str, ...]] = ()

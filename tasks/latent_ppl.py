@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.critics import DEFAULT_DELTAS, BigramDefinition, fit_cached, perplexity
 from tasks.generation import UnconditionalParams, generations
@@ -73,11 +73,15 @@ class LatentPerplexity(Task):
     """Latent perplexity of generated and real texts under bigram and HMM critics of writing actions."""
 
     Params = LatentPplParams
+    limit_params = ("n_samples", "n_real")
     version = "2"  # 2: the bigram critic is Deng et al.'s (normaliser over seen ids, unseen ids skipped)
     metrics = _metric_infos()
 
     def artifacts(self, params: LatentPplParams) -> tuple[str, ...]:
         return ("actions",)
+
+    def needs(self, params: LatentPplParams) -> frozenset[str]:
+        return generation_needs(params.temperature, params.stop_at_eos)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: LatentPplParams = ctx.params

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.corpus import Corpus, Document
 from harness.corpus.rows import check_row_source, is_local, load_rows, rows_fingerprint
 from harness.errors import PlanevalError
@@ -288,6 +288,7 @@ class MathGenerationTask(Task):
     """Generate an answer for each item and score it; subclasses implement ``score``."""
 
     Params = MathTaskParams
+    limit_params = ("max_items",)
 
     def score(self, items: Sequence[MathItem], outputs: Sequence[str], params: Any) -> list[dict[str, Any]]:
         """Per-item scoring columns (extracted answers and 0/1 correctness per extractor)."""
@@ -310,6 +311,13 @@ class MathGenerationTask(Task):
 
             parts.append(fingerprint(params.protocol))
         return ",".join(parts)
+
+    def needs(self, params: MathTaskParams) -> frozenset[str]:
+        """An lm-eval protocol asks the model's ``generate_until`` as lm-eval does; planeval's asks for
+        greedy decoding or sampling as its temperature says."""
+        if params.protocol != PLANEVAL:
+            return frozenset({"greedy_generation"})
+        return generation_needs(params.temperature)
 
     def items(self, ctx: TaskContext) -> list[MathItem]:
         p: MathTaskParams = ctx.params

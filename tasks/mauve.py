@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import Field
 
 from harness.actions import DEFAULT_ENCODER
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.featurizers import features, get_featurizer
 from tasks.generation import UnconditionalParams, generations
@@ -168,6 +168,7 @@ class Mauve(Task):
     """MAUVE of unconditional samples against held-out real texts, on precomputed features."""
 
     Params = MauveParams
+    limit_params = ("n_samples",)
     version = "1"
     #: read by ``aggregate`` alone (the quantizations' labels are in the table): re-scorable
     aggregate_params = ("divergence_curve_discretization_size", "mauve_scaling_factor")
@@ -180,6 +181,9 @@ class Mauve(Task):
             False, "std of MAUVE across the k-means seeds (quantization noise)", rank=False
         ),
     }
+
+    def needs(self, params: MauveParams) -> frozenset[str]:
+        return generation_needs(params.temperature, params.stop_at_eos)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: MauveParams = ctx.params

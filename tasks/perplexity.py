@@ -54,6 +54,7 @@ class Perplexity(Task):
     """Token-level perplexity of the held-out documents, micro-averaged over tokens."""
 
     Params = PerplexityParams
+    limit_params = ("max_docs",)
     version = "2"  # 2: the encoding param (lm-eval's by default in rolling mode)
     metrics = {
         "perplexity": MetricInfo(
@@ -76,20 +77,32 @@ class Perplexity(Task):
             docs = docs[: params.max_docs]
         window = self._window(model, params)
         texts = [d.text for d in docs]
-        # each window's request carries its document's text (SpanRequest.document): a planner adapter
-        # conditions on the document's sentences from it, a plain LM ignores it
-        # an engine score request: cached per model key, windowing and documents (harness.scoring)
-        logprobs = Scores(model, ctx.cache, ctx.model_key, ctx.progress).token_logprobs(
-            [d.id for d in docs], texts, mode=params.mode, window=window, encoding=params.encoding
-        )
+        if self.needs(params) == {"rolling_loglikelihood"}:  # lm-eval's own call: any lm-eval LM serves it
+            scored = model.rolling_loglikelihoods(texts, progress=ctx.progress)
+        else:
+            # each window's request carries its document's text (SpanRequest.document): a planner adapter
+            # conditions on the document's sentences from it, a plain LM ignores it; an engine score
+            # request, cached per model key, windowing and documents (harness.scoring)
+            logprobs = Scores(model, ctx.cache, ctx.model_key, ctx.progress).token_logprobs(
+                [d.id for d in docs], texts, mode=params.mode, window=window, encoding=params.encoding
+            )
+            scored = [(float(np.sum(lp, dtype=np.float64)), len(lp)) for lp in logprobs]
         return pd.DataFrame(
             {
                 "sample_id": [d.id for d in docs],
-                "n_tokens": np.array([len(lp) for lp in logprobs], dtype=np.int64),
-                "nll": np.array([-float(np.sum(lp, dtype=np.float64)) for lp in logprobs]),
+                "n_tokens": np.array([n for _, n in scored], dtype=np.int64),
+                "nll": np.array([-ll for ll, _ in scored]),
                 "n_bytes": np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64),
             }
         )
+
+    def needs(self, params: PerplexityParams) -> frozenset[str]:
+        """Rolling windows of the model's whole context in lm-eval's encoding are lm-eval's
+        ``loglikelihood_rolling``; paper windows, a chosen window or the plain encoding need per-token
+        scores of arbitrary spans."""
+        if params.mode == "rolling" and params.window is None and params.encoding == "lm-eval":
+            return frozenset({"rolling_loglikelihood"})
+        return frozenset({"token_scores"})
 
     def context_needs(self, params: PerplexityParams) -> dict[str, int]:
         """Checked at plan time against every model (the same rule as ``_window`` at run time)."""

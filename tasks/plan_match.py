@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from harness.action_usage import COLLAPSE_ENTROPY, usage_stats
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from tasks.base import TASKS, MetricInfo, Task, TaskContext
 from tasks.generation import UnconditionalParams, generations
 
@@ -59,10 +59,11 @@ class PlanMatch(Task):
     """Agreement between planned actions and the actions of the sentences actually generated."""
 
     Params = PlanMatchParams
+    limit_params = ("n_samples",)
     version = "3"  # 3: plan_entropy (the collapse check at evaluation)
 
     def needs(self, params: PlanMatchParams) -> frozenset[str]:
-        return frozenset({"plans"})
+        return frozenset({"plans"}) | generation_needs(params.temperature, params.stop_at_eos)
 
     def artifacts(self, params: PlanMatchParams) -> tuple[str, ...]:
         return ("actions",)

@@ -128,6 +128,7 @@ class Probes(Task):
     """Top-1 accuracy of linear probes predicting the token k ahead, per site and distance."""
 
     Params = ProbeParams
+    limit_params = ("n_docs",)
     version = "1"
     metrics = {
         "acc": MetricInfo(

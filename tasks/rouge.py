@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.generation import ContinuationProtocol, at_length
 from harness.sampling import Sampling
 from harness.text import rouge_pltrdy
@@ -82,6 +82,7 @@ class Rouge(Task):
     """ROUGE F1 of sampled vs true continuations at several continuation lengths."""
 
     Params = RougeParams
+    limit_params = ("n_prompts",)
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)
@@ -91,6 +92,9 @@ class Rouge(Task):
         t: MetricInfo(True, f"{t} F1, mean over prompts (and per continuation length)", dims=(LENGTH,))
         for t in ROUGE_TYPES
     }
+
+    def needs(self, params: RougeParams) -> frozenset[str]:
+        return generation_needs(params.temperature, not params.fixed_length)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: RougeParams = ctx.params

@@ -18,7 +18,7 @@ import random
 import pandas as pd
 from pydantic import Field, field_validator
 
-from harness.adapters import PlanevalLM
+from harness.adapters import PlanevalLM, generation_needs
 from harness.generation import PromptedProtocol
 from harness.sampling import Sampling
 from harness.text.rouge import ROUGE_TYPES
@@ -62,6 +62,7 @@ class Summarization(Task):
     """ROUGE F1 of generated vs reference summaries of held-out articles."""
 
     Params = SummarizationParams
+    limit_params = ("n_samples",)
     version = "1"
     #: any subset of the types scored (each is a column of its own): re-scorable without the model
     aggregate_params = ("rouge_types",)
@@ -75,6 +76,9 @@ class Summarization(Task):
             higher_is_better=True, description="mean generated summary length (tokens)", fmt=".1f", rank=False
         )
     }
+
+    def needs(self, params: SummarizationParams) -> frozenset[str]:
+        return generation_needs(params.temperature)
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
         params: SummarizationParams = ctx.params

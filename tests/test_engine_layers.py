@@ -34,6 +34,9 @@ ENGINE = [
 ALLOWED: dict[tuple[str, str], str] = {
     (f, "hf"): "the tokenizer kind 'hf' (TokenizerSpec.kind: a Hugging Face tokenizer), not the hf: loader"
     for f in ("runner.py", "specs.py", "replay.py")
+} | {
+    ("adapters.py", "lm-eval"): "the 'lm-eval' scoring encoding (ENCODINGS) and lm-eval's own calls named in "
+    "the capabilities, not the lm-eval: loader",
 }
 #: the modules on top of the core: they may import anything
 TOP = ("harness.runner", "harness.replay", "harness.lm_eval_bridge", "harness.cli")

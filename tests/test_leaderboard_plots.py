@@ -194,9 +194,8 @@ def test_sites_plot_reads_the_samples_of_runs_that_break_down_by_site():
 
 
 def test_unknown_plot_kind():
-    with pytest.raises(
-        PlanevalError, match=r"unknown plot 'bar'.*did you mean 'bars'.*valid: bars, sites, sweep, training, all"
-    ):
+    valid = "valid: bars, sites, sweep, training, all"
+    with pytest.raises(PlanevalError, match=rf"unknown plot 'bar'.*did you mean 'bars'.*{valid}"):
         make_plots("bar", PlotInput(sweep_results()))
     assert set(PLOTS) == {"bars", "sweep", "sites", "training"}
 

@@ -26,6 +26,7 @@ from harness.runner import Runner, plan_suite
 from harness.sampling import Sampling
 from harness.specs import SuiteSpec, validate
 from harness.text.answers.numbers import extract_flexible, extract_strict, lm_eval_exact_match
+from leaderboard.store import Store
 
 TASK = "planeval_tiny_gsm8k"
 
@@ -148,14 +149,36 @@ def _results(out: Path) -> dict:
 def test_the_command_line_entries(model_dir: Path, task_dir: Path, tmp_path: Path, no_default_index) -> None:
     """``planeval lm-eval ...`` and ``python -m harness.lm_eval_bridge ...`` (its ``main``) take
     lm-eval's arguments unchanged and see the ``planeval`` model; lm-eval's default ``cuda:0`` device
-    falls back to the CPU here."""
-    assert planeval_main(["lm-eval", *_cli_args(model_dir, task_dir, tmp_path / "a")]) == 0
+    falls back to the CPU here. ``planeval lm-eval`` also records the results in the leaderboard (as
+    ``import-lm-eval`` does), marked limited since lm-eval ran with ``--limit 2``."""
+    db = f"sqlite:///{tmp_path / 'board.db'}"
+    argv = ["lm-eval", "++db", db, "++variant", "bridged", *_cli_args(model_dir, task_dir, tmp_path / "a")]
+    assert planeval_main([*argv, "--log_samples"]) == 0
     assert main(_cli_args(model_dir, task_dir, tmp_path / "b")) == 0
     via_planeval, via_module = _results(tmp_path / "a"), _results(tmp_path / "b")
     for res in (via_planeval, via_module):
         assert res["config"]["model"] == "planeval"
         assert "exact_match,strict-match" in res["results"][TASK]
     assert via_planeval["results"][TASK] == via_module["results"][TASK]
+
+    store = Store(db)
+    run = store.runs().set_index("task").loc[TASK]
+    assert (run["variant"], run["family"], run["item_limit"]) == ("bridged", "lm-eval", 2)
+    assert len(store.samples(run["run_id"])) == 2 * 2  # two documents, lm-eval's two filters
+    recorded = store.results(include_limited=True).set_index("metric")["value"]
+    assert recorded["exact_match_strict_match"] == via_planeval["results"][TASK]["exact_match,strict-match"]
+    assert store.results().empty  # lm-eval's --limit rows stay out of default tables
+
+
+def test_planeval_lm_eval_records_without_an_output_path(
+    model_dir: Path, task_dir: Path, tmp_path: Path, no_default_index
+) -> None:
+    """Without ``--output_path`` lm-eval writes its files to a temporary folder, recorded from there."""
+    db = f"sqlite:///{tmp_path / 'board.db'}"
+    args = _cli_args(model_dir, task_dir, tmp_path / "unused")[:-2]  # no --output_path
+    assert planeval_main(["lm-eval", "++db", db, *args]) == 0
+    assert not (tmp_path / "unused").exists()
+    assert set(Store(db).runs()["task"]) == {TASK}
 
 
 @pytest.mark.slow

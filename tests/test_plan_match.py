@@ -82,7 +82,7 @@ def test_compare_by_hand() -> None:
 def test_plan_match_on_known_plans(tmp_path: Path, shift: int, expected: float) -> None:
     task = PlanMatch()
     assert TASKS.get("plan_match") is PlanMatch and task.artifacts(PARAMS) == ("actions",)
-    assert task.needs(PARAMS) == {"plans"}
+    assert task.needs(PARAMS) == {"plans", "sampling"}
     table = task.evaluate(_planner(shift), _ctx(tmp_path, PARAMS, model_key=f"planner{shift}"))
     assert len(table) == 4 and table["n_compared"].sum() > 0
     m = task.aggregate(table, PARAMS)

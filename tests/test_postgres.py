@@ -124,7 +124,7 @@ def test_openers_of_one_old_database_at_once_migrate_it_once(db: str) -> None:
     create_previous(engine, "samples")
     engine.dispose()
     opened = open_at_once(db, 4)
-    assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 5]
+    assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 6]
     for s in opened:
         s.close()
 

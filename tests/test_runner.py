@@ -150,6 +150,7 @@ def test_hf_variant_from_a_local_path(tmp_path):
     """``hf:<path>`` evaluates a pretrained model without training; its identity hashes the weights."""
     from _models import micro_model, tiny_tokenizer
 
+    from harness.hf_adapter import HFCausalLM
     from harness.specs import SuiteSpec, TaskSpec
 
     tok = tiny_tokenizer()
@@ -165,7 +166,8 @@ def test_hf_variant_from_a_local_path(tmp_path):
     plan = plan_suite(suite)
     prefix, loaded = plan.models[0].pretrained
     assert prefix == "hf" and loaded.target.startswith(str(model_dir))
-    assert plan.models[0].capabilities == {"hidden_sites"}  # declared by the loader, known unloaded
+    assert plan.models[0].capabilities == HFCausalLM.capabilities  # declared by the loader, known unloaded
+    assert "hidden_sites" in HFCausalLM.capabilities
     summary = Runner(tmp_path / "home", progress=False, log=lambda s: None).run(plan)
     assert not summary.failed and summary.ran == ["eval perplexity × hf:" + str(model_dir) + " seed=0"]
     res = Store(f"sqlite:///{tmp_path / 'home' / 'leaderboard.db'}").results()

@@ -65,7 +65,9 @@ def test_a_database_of_an_older_planeval_opens_and_gains_the_new_schema(tmp_path
     write_previous(url, stage)
     store = Store(url, ALICE)
     assert (store.schema.before, store.schema.after) == (migrations.BASELINE, migrations.head())
-    assert store.schema.applied == [r for r in ("0002", "0003", "0004", "0005", "0006") if r > migrations.BASELINE]
+    assert store.schema.applied == [
+        r for r in ("0002", "0003", "0004", "0005", "0006", "0007") if r > migrations.BASELINE
+    ]
     assert schema_diffs(store) == []  # the upgraded tables are the models' tables
     old = store.get_run(make_run().run_id)
     assert (old["recorded_by"], old["recorded_host"]) == (None, None)  # not known: written before
@@ -82,7 +84,15 @@ def test_a_database_of_an_older_planeval_opens_and_gains_the_new_schema(tmp_path
 
 def test_a_new_database_is_created_by_the_revisions_and_matches_the_models(tmp_path: Path) -> None:
     store = Store(tmp_path / "new.db")
-    assert store.schema.before is None and store.schema.applied == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert store.schema.before is None and store.schema.applied == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+        "0007",
+    ]
     assert schema_diffs(store) == []
     with store.engine.connect() as conn:
         assert (
@@ -170,7 +180,7 @@ def test_openers_of_one_old_database_at_once_migrate_it_once(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     write_previous(url, "samples")
     opened = open_at_once(url, 5)
-    assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 0, 5]
+    assert sorted(len(s.schema.applied) for s in opened) == [0, 0, 0, 0, 6]
     assert all(s.schema.current for s in opened)
     for s in opened:
         s.close()

@@ -7,6 +7,7 @@ import argparse
 from functools import partial
 
 from harness.cli.common import open_store
+from harness.cli.options import add_limited_arg
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
@@ -36,6 +37,7 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         help="multiple-comparison correction over the metrics shown (holm: family-wise; bh: FDR)",
     )
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resampling (0)")
+    add_limited_arg(p)
     p.add_argument("--format", default="md", choices=TABLE_FORMATS, help="output format (default md)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.set_defaults(func=partial(cmd_compare, open_store))

@@ -42,6 +42,16 @@ def add_selection_args(p: argparse.ArgumentParser, metrics_help: str | None = No
         or "comma-separated glob patterns on metric or task/metric names, or 'all' "
         "(default: all but breakdowns such as rouge1@64)",
     )
+    add_limited_arg(p)
+
+
+def add_limited_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-limited",
+        action="store_true",
+        help="also the quick runs of 'planeval run --limit N' (marked '<variant> [limit N]'; left out by "
+        "default)",
+    )
 
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ import argparse
 from functools import partial
 
 from harness.cli.common import open_store
+from harness.cli.options import add_limited_arg
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
@@ -28,6 +29,7 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     p.add_argument("--tolerance-ci", action="store_true", help="allow moves that stay inside the baseline CI")
     p.add_argument("--allow-missing", action="store_true", help="a metric absent now is not a failure")
     p.add_argument("--all", action="store_true", help="list every metric, not only those that moved")
+    add_limited_arg(p)
     p.add_argument("--format", default="md", choices=("md", "json"), help="report format (default md)")
     p.add_argument("--output", "-o", help="write the report to this file")
     p.set_defaults(func=partial(cmd_regress, open_store))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from harness.cli.common import db, home, includes, print_table
 from harness.errors import PlanevalError
@@ -17,7 +18,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     home_dir, url = home(args), db(args)
     log_to = tracker_names(args.log_to if args.log_to is not None else os.environ.get(ENV))
-    digest = None if args.dry_run else replay.fingerprint(args.suite, args.include or [], home_dir, url)
+    args.include_limited = args.limit is not None  # the table below shows this run's rows
+    # a replay record knows the keys of full runs only; a --limit run plans again (it is quick)
+    replayable = not args.dry_run and args.limit is None and not args.output_path
+    digest = replay.fingerprint(args.suite, args.include or [], home_dir, url) if replayable else None
     done = replay.replay(digest, home_dir, url)
     if done is not None:  # nothing changed since a complete run: its keys, without importing the models
         name, stages, seconds = done
@@ -29,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     includes(args)
     suite, source = resolve_suite(args.suite)
-    plan = plan_suite(suite, source)  # validates everything before anything is written
+    plan = plan_suite(suite, source, limit=args.limit)  # validates everything before anything is written
     runner = Runner(home(args), db(args), progress=not args.no_progress, log_to=log_to)
     if args.dry_run:
         print(runner.describe(plan))
@@ -44,9 +48,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_table(args, suite.name, fmt="md")
     except PlanevalError as exc:  # e.g. every stage failed: the failures below are the news
         print(f"(no table: {exc})")
+    if args.output_path:
+        _export(args, plan)
     for f in summary.failed:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _export(args: argparse.Namespace, plan: Any) -> None:
+    """The plan's successful runs as ``planeval export`` writes them (lm-eval's result files)."""
+    from pathlib import Path
+
+    from leaderboard.export import export
+    from leaderboard.store import Store
+
+    store = Store(db(args))
+    try:
+        runs = [store.get_run(e.run_id) for e in plan.evals if store.has_run(e.run_id)]
+        for path in export(store, runs, Path(args.output_path), args.log_samples):
+            print(f"wrote {path}")
+    finally:
+        store.close()
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
@@ -69,4 +91,23 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         help="also log what trains and evaluates to these experiment trackers, comma-separated: wandb, "
         "mlflow (default: $PLANEVAL_LOG_TO; see docs/tracking.md)",
     )
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="evaluate at most N items per task (a seeded subset): a quick look, recorded as such and left "
+        "out of tables, compare and regress unless --include-limited",
+    )
+    p.add_argument(
+        "--output-path",
+        metavar="DIR",
+        help="afterwards write the runs as lm-eval result files, as 'planeval export' does (docs/interop.md)",
+    )
+    p.add_argument("--log-samples", action="store_true", help="with --output-path: the per-sample files too")
     p.set_defaults(func=cmd_run)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)

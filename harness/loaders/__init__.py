@@ -9,9 +9,10 @@ The runner only looks the prefix up (docs/stages.md).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from harness.errors import SpecError
 from harness.registry import Registry
 
 if TYPE_CHECKING:  # planning and cached re-runs must not import torch
@@ -27,6 +28,10 @@ class LoadedModel:
     context: int | None  # max positions, when the config says
     capabilities: frozenset[str]
     family: str = "pretrained"
+    #: validated load options (``dtype``, ``device``, ...: what ``load`` passes on)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the row label in tables (a ``name=`` option); None: the reference as written
+    label: str | None = None
 
 
 class ModelLoader(ABC):
@@ -51,3 +56,18 @@ def split_reference(name: str) -> tuple[str, str] | None:
     if not sep or prefix not in LOADERS:
         return None
     return prefix, target
+
+
+def split_args(target: str, source: str, field: str) -> tuple[str, dict[str, str]]:
+    """``<target>[,key=value...]`` (lm-eval's ``model_args`` spelling) -> ``(target, {key: value})``; a
+    part that is not ``key=value``, or a key given twice, is one line naming ``source``/``field``."""
+    head, _, rest = target.partition(",")
+    args: dict[str, str] = {}
+    for part in (p for p in rest.split(",") if p.strip()):
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not key:
+            raise SpecError(source, field, f"option {part.strip()!r} is not key=value")
+        if key in args:
+            raise SpecError(source, field, f"option {key!r} is given twice")
+        args[key] = value
+    return head.strip(), args

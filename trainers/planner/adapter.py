@@ -42,7 +42,7 @@ def ends_sentence(text: str) -> bool:
 class PlannerLM(HFCausalLM):
     """A planner-conditioned LM: each position is conditioned on its sentence's (planned) action."""
 
-    capabilities = frozenset({"plans", "hidden_sites", "document_context"})
+    capabilities = HFCausalLM.capabilities | {"plans", "document_context"}
 
     def __init__(
         self, planned: PlannedLM, tokenizer: Any, identity: str, batch_size: int = 16, device: str = "cpu"

@@ -4,8 +4,8 @@ A row per train key: who recorded it and when, the suite, variant, family and se
 the trainer's summary (``training.json``) and every logged step (``history.jsonl``), so training curves
 are drawn from the database alone (``planeval plot --kind training``).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
