@@ -77,8 +77,8 @@ class Perplexity(Task):
             docs = docs[: params.max_docs]
         window = self._window(model, params)
         texts = [d.text for d in docs]
-        if self.needs(params) == {"rolling_loglikelihood"}:  # lm-eval's own call: any lm-eval LM serves it
-            scored = model.rolling_loglikelihoods(texts, progress=ctx.progress)
+        if "token_scores" not in model.capabilities:  # an lm-eval LM: its own loglikelihood_rolling
+            scored = model.rolling_loglikelihoods(texts, progress=ctx.progress)  # (planning checked needs)
         else:
             # each window's request carries its document's text (SpanRequest.document): a planner adapter
             # conditions on the document's sentences from it, a plain LM ignores it; an engine score
