@@ -502,8 +502,12 @@ class Runner:
         db_url: str | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        threads_share: int = 1,
     ):
         self.home = Path(home)
+        #: stages this process runs beside on one machine (an executor's parallel workers): each stage's
+        #: torch threads are the free cores divided by it (``harness.threads``)
+        self.threads_share = threads_share
         self.cache = Cache(self.home / "cache", log=log)
         self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
         self.progress = progress
@@ -634,7 +638,7 @@ class Runner:
         self.log(f"[train] {m.label} ({m.variant.trainer})")
         # the cores free now: a busy machine must not oversubscribe; recorded because training numerics
         # depend on the thread count in their low bits
-        manifest["threads"] = adapt_threads()
+        manifest["threads"] = adapt_threads(self.threads_share)
         with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
@@ -664,7 +668,7 @@ class Runner:
                 self._models[m.key] = m.trainer.load_model(path, identity=m.key, config=m.config)
         return self._models[m.key]
 
-    def _summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
+    def summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
         """On reuse, the summary must be the task's aggregate of the stored per-sample table, so an
         edited ``metrics.json`` (even with a re-sealed manifest) can never become a leaderboard value."""
 
@@ -682,7 +686,7 @@ class Runner:
         return check
 
     def evaluate(self, plan: Plan, e: EvalRef) -> None:
-        check = self._summary_check(e)
+        check = self.summary_check(e)
         if self.cache.exists("eval", e.key, check=check):
             return
         corpus = self.corpus(plan, e.corpus)
@@ -697,7 +701,7 @@ class Runner:
         if claim is None:
             return
         self.log(f"[eval] {e.label}")
-        manifest["threads"] = adapt_threads()
+        manifest["threads"] = adapt_threads(self.threads_share)
         with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
             work.mkdir()
@@ -734,7 +738,7 @@ class Runner:
                     out[f"{stage}_threads"] = built["threads"]
         return out
 
-    def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:
+    def record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:
         eval_dir = self.cache.path("eval", e.key)
         run = RunRecord(
             run_id=e.run_id,
@@ -786,7 +790,7 @@ class Runner:
             error = failed_models.get(e.model.key)
             if error is None:
                 try:
-                    was_cached = self.cache.exists("eval", e.key, check=self._summary_check(e))
+                    was_cached = self.cache.exists("eval", e.key, check=self.summary_check(e))
                     self.evaluate(plan, e)
                     (summary.cached if was_cached else summary.ran).append(f"eval {e.label}")
                 except PlanevalError:
@@ -797,7 +801,7 @@ class Runner:
                     summary.failed.append(f"eval {e.label}")
             if error is None and was_cached and store.has_run(e.run_id):
                 continue  # a rebuilt stage is recorded again: its old row may come from a corrupt one
-            self._record(store, plan, e, error)
+            self.record(store, plan, e, error)
         self._models.clear()
         summary.seconds = time.perf_counter() - start
         return summary

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from harness.cli.common import db, home, includes, print_table
 from harness.errors import PlanevalError
@@ -22,16 +24,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_table(args, name, fmt="md")
         return 0
     from harness.catalog import resolve_suite
+    from harness.executors import check_name
+    from harness.executors.graph import build_graph
+    from harness.executors.profile import load_profile
     from harness.runner import Runner, plan_suite
 
+    profile = load_profile(args.profile)
+    executor = check_name(args.executor or profile.executor or "local",
+                          "--executor" if args.executor else f"{args.profile}: executor")  # fmt: skip
     includes(args)
     suite, source = resolve_suite(args.suite)
     plan = plan_suite(suite, source)  # validates everything before anything is written
+    graph = build_graph(plan, profile.resources)  # and the resource requests
     runner = Runner(home(args), db(args), progress=not args.no_progress)
     if args.dry_run:
         print(runner.describe(plan))
         return 0
-    summary = runner.run(plan)
+    if executor == "local":
+        summary = runner.run(plan)
+    else:
+        summary = _run_on(executor, profile, runner, plan, graph, args)
     replay.remember(digest, home_dir, plan, summary)
     print(
         f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
@@ -44,6 +56,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in summary.failed:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _run_on(executor: str, profile: Any, runner: Any, plan: Any, graph: Any, args: argparse.Namespace) -> Any:
+    """The plan's stages as jobs of a back end; this process keeps the DAG and writes the leaderboard."""
+    from harness.executors import dag, make_executor
+
+    suite = str(Path(args.suite).resolve()) if Path(args.suite).is_file() else args.suite
+    template = dag.JobTemplate(suite, tuple(str(Path(d).resolve()) for d in args.include or []))
+    retries = profile.retries if args.retries is None else args.retries
+    backend = make_executor(executor, profile, runner.home)
+    return dag.run(runner, plan, backend, template, retries, graph)
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
@@ -60,4 +83,17 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
     )
     p.add_argument("--dry-run", action="store_true", help="print the stage plan and what is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--executor",
+        help="where the stages run: local (default, in turn, in this process), local-parallel, slurm, ray",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="YAML with the back end's options (executor, retries, resources, slurm: partition/account/"
+        "qos, ray: address)",
+    )
+    p.add_argument(
+        "--retries", type=int, help="attempts after a stage's first failure (default: profile's, 1)"
+    )
     p.set_defaults(func=cmd_run)
