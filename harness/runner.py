@@ -36,6 +36,7 @@ from harness.hashing import stable_hash
 from harness.loaders import LOADERS, LoadedModel, split_reference
 from harness.pretrained import MODEL_FILES, TOKENIZER_FILES, check_source
 from harness.provenance import git_commit, package_versions
+from harness.sizes import EVAL_UNITS, TRAIN_UNITS, units
 from harness.specs import CorpusSpec, SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.stages import DERIVED, DerivedStage
 from harness.summary import summarize
@@ -736,6 +737,9 @@ class Runner:
                 out[f"{stage}_s"] = built.get("seconds", 0.0)
                 if "threads" in built:  # intra-op threads the stage ran with (reproducibility)
                     out[f"{stage}_threads"] = built["threads"]
+        # the sizes the times scale by, for the estimates of --dry-run (harness.sizes)
+        sizes = {"train_units": units(e.model.config, TRAIN_UNITS), "eval_units": units(e.params, EVAL_UNITS)}
+        out.update({k: v for k, v in sizes.items() if v is not None})
         return out
 
     def record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> None:

@@ -14,6 +14,7 @@ from _executors import INCLUDE, leaderboard, planeval, runs, suite_file
 from harness.catalog import include_dir
 from harness.errors import PlanevalError, SpecError
 from harness.executors import check_name
+from harness.executors.estimate import Estimator, recorded_runs
 from harness.executors.graph import build_graph
 from harness.executors.profile import load_profile
 from harness.runner import plan_suite
@@ -116,3 +117,37 @@ def test_bad_resources_fail_with_file_and_field(tmp_path):
         load_profile(path)
     with pytest.raises(PlanevalError, match="unknown executor 'slurn'; did you mean 'slurm'"):
         check_name("slurn")
+
+
+# -- the cost estimate of --dry-run ------------------------------------------------------------------
+
+
+def test_dry_run_estimates_from_recorded_timings_scaled_by_size(local_home, tmp_path):
+    suite, ref = local_home
+    db = f"sqlite:///{ref / 'leaderboard.db'}"
+    recorded = runs(ref).set_index(["variant", "task"])
+    train_s = recorded.loc[("micro-lm", "rouge"), "timings"]["train_s"]
+    spec = yaml.safe_load(suite.read_text())
+    spec["overrides"]["micro-lm"]["max_steps"] = 20  # twice the recorded training
+    spec["resources"] = {"train": {"cpus": 2, "gpus": 1}}
+    bigger = tmp_path / "bigger.yaml"
+    bigger.write_text(yaml.safe_dump(spec))
+
+    include_dir(INCLUDE)
+    plan = plan_suite(SuiteSpec.model_validate(spec), str(bigger))
+    graph = build_graph(plan)
+    estimator = Estimator(recorded_runs(db))
+    train = next(s for s in graph.values() if s.label == "micro-lm seed=0")
+    assert estimator.stage(train).seconds == pytest.approx(2 * train_s)
+    assert "scaled by size from 1 run(s) of lm" in estimator.stage(train).source
+    unigram = next(s for s in graph.values() if s.label == "unigram seed=0")  # same key: its own record
+    assert estimator.stage(unigram).source == "recorded"
+
+    out = planeval(bigger, tmp_path / "home", "--dry-run", "--db", db)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "an ESTIMATE from recorded timings" in out.stdout
+    estimates = out.stdout.split("an ESTIMATE from recorded timings")[1].splitlines()
+    line = next(x for x in estimates if x.strip().startswith("train") and "micro-lm" in x)
+    assert "cpus=2 gpus=1 mem=8G time=1440m" in line and "scaled by size" in line
+    assert "CPU-hours" in out.stdout and "GPU-hours" in out.stdout
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.parquet"))

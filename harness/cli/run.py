@@ -38,7 +38,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     graph = build_graph(plan, profile.resources)  # and the resource requests
     runner = Runner(home(args), db(args), progress=not args.no_progress)
     if args.dry_run:
+        from harness.executors.estimate import recorded_runs, report
+
         print(runner.describe(plan))
+        pending = {s.id for s in graph.values() if not runner.cache.inspect(s.dir, s.key).ok}
+        print(report(graph, pending, recorded_runs(runner.db_url)))
         return 0
     if executor == "local":
         summary = runner.run(plan)

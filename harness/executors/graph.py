@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import SpecError
 from harness.executors.resources import DEFAULTS, KINDS, Resources, declared
 from harness.runner import EvalRef, ModelRef, Plan
+from harness.sizes import EVAL_UNITS, TRAIN_UNITS, units
 from harness.specs import ResourceSpec
 
 
@@ -32,21 +33,6 @@ class Stage:
     evals: list[EvalRef] = field(default_factory=list)
     #: a size the time estimate scales by (training: steps × batch × sequence; evaluation: samples)
     size: float | None = None
-
-
-def _size(obj: Any, fields: tuple[str, ...]) -> float | None:
-    values = [getattr(obj, f, None) for f in fields]
-    nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if not nums:
-        return None
-    out = 1.0
-    for v in nums:
-        out *= v
-    return out
-
-
-TRAIN_SIZE = ("max_steps", "batch_size", "seq_len")
-EVAL_SIZE = ("n_prompts", "n_samples", "max_docs", "n_docs", "max_items")
 
 
 def check_resources(plan: Plan) -> None:
@@ -119,7 +105,7 @@ def build_graph(plan: Plan, profile: dict[str, ResourceSpec] | None = None) -> d
             res = request("train", m.variant.resources, m.variant.name, m.trainer, m.config)
             stages[sid] = Stage(
                 sid, "train", m.label, "train", m.train_key, tuple(dict.fromkeys(deps)), res, model=m,
-                size=_size(m.config, TRAIN_SIZE),
+                size=units(m.config, TRAIN_UNITS),
             )  # fmt: skip
         return sid
 
@@ -134,7 +120,7 @@ def build_graph(plan: Plan, profile: dict[str, ResourceSpec] | None = None) -> d
             res = request("eval", e.task.resources, e.task.label, e.impl, e.params)
             stages[sid] = Stage(
                 sid, "eval", e.label, "eval", e.key, tuple(dict.fromkeys(deps)), res, model=e.model,
-                size=_size(e.params, EVAL_SIZE),
+                size=units(e.params, EVAL_UNITS),
             )  # fmt: skip
         stages[sid].evals.append(e)
     return stages
