@@ -83,6 +83,29 @@ def test_slurm_leaderboard_equals_local_and_a_failure_is_retried(slurm, referenc
     assert logs, "submitit keeps each job's log in <home>/jobs"
 
 
+def test_resources_and_profile_become_sbatch_options(tmp_path):
+    """No cluster needed, only Slurm's client (submitit checks for srun): the request and the profile's
+    partition, account and QoS reach the job script as sbatch options."""
+    if shutil.which("srun") is None:
+        pytest.skip("Slurm's client is not installed: run .ci/slurm.sh install")
+    from harness.executors.profile import Profile
+    from harness.executors.resources import Resources
+    from harness.executors.slurm import SlurmExecutor
+
+    slurm = {"partition": "gpu", "account": "lab", "qos": "high", "setup": ["echo ready"],
+             "additional": {"exclude": "n7"}}  # fmt: skip
+    profile = Profile.model_validate({"slurm": slurm})
+    ex = SlurmExecutor(profile, tmp_path)
+    ex.executor.update_parameters(
+        **ex._parameters(Resources(cpus=8, gpus=2, mem_gb=64, timeout_min=2880), "x")
+    )
+    text = ex.executor._executor._make_submission_file_text("true", "uid")
+    for option in ("--partition=gpu", "--account=lab", "--qos=high", "--cpus-per-task=8", "--gpus-per-node=2",
+                   "--mem=64GB", "--time=2880", "--exclude=n7", "--nodes=1"):  # fmt: skip
+        assert f"#SBATCH {option}" in text, text
+    assert "echo ready" in text
+
+
 def _build_ids(home: Path) -> dict[str, str]:
     out = {}
     for manifest in (home / "cache").glob("*/*/manifest.json"):
