@@ -21,17 +21,8 @@ from harness.runner import plan_suite
 from harness.specs import SuiteSpec
 
 
-@pytest.fixture(scope="module")
-def local_home(tmp_path_factory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("local")
-    suite = suite_file(tmp)
-    out = planeval(suite, tmp / "home")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return suite, tmp / "home"
-
-
-def test_local_parallel_leaderboard_equals_local(local_home, tmp_path):
-    suite, ref = local_home
+def test_local_parallel_leaderboard_equals_local(micro_local, tmp_path):
+    suite, ref = micro_local
     out = planeval(suite, tmp_path / "home", "--executor", "local-parallel")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     pd.testing.assert_frame_equal(leaderboard(tmp_path / "home"), leaderboard(ref))
@@ -44,8 +35,8 @@ def test_local_parallel_leaderboard_equals_local(local_home, tmp_path):
     assert again.returncode == 0 and "[submit]" not in again.stdout, again.stdout[-2000:]
 
 
-def test_failed_once_is_retried(local_home, tmp_path):
-    suite, ref = local_home
+def test_failed_once_is_retried(micro_local, tmp_path):
+    suite, ref = micro_local
     marker = tmp_path / "failed-once"
     out = planeval(suite, tmp_path / "home", "--executor", "local-parallel", "--retries", "1",
                    PLANEVAL_FAIL_ONCE=f"micro-lm:{marker}")  # fmt: skip
@@ -55,8 +46,8 @@ def test_failed_once_is_retried(local_home, tmp_path):
     pd.testing.assert_frame_equal(leaderboard(tmp_path / "home"), leaderboard(ref))
 
 
-def test_failing_stage_is_recorded_failed_and_the_others_go_on(local_home, tmp_path):
-    suite, ref = local_home
+def test_failing_stage_is_recorded_failed_and_the_others_go_on(micro_local, tmp_path):
+    suite, ref = micro_local
     marker = tmp_path / "failed-once"
     out = planeval(suite, tmp_path / "home", "--executor", "local-parallel", "--retries", "0",
                    PLANEVAL_FAIL_ONCE=f"rouge × unigram:{marker}")  # fmt: skip
@@ -122,8 +113,8 @@ def test_bad_resources_fail_with_file_and_field(tmp_path):
 # -- the cost estimate of --dry-run ------------------------------------------------------------------
 
 
-def test_dry_run_estimates_from_recorded_timings_scaled_by_size(local_home, tmp_path):
-    suite, ref = local_home
+def test_dry_run_estimates_from_recorded_timings_scaled_by_size(micro_local, tmp_path):
+    suite, ref = micro_local
     db = f"sqlite:///{ref / 'leaderboard.db'}"
     recorded = runs(ref).set_index(["variant", "task"])
     train_s = recorded.loc[("micro-lm", "rouge"), "timings"]["train_s"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _executors import env, leaderboard, planeval, runs, suite_file
+from _executors import env, leaderboard, planeval, runs
 
 pytest.importorskip("ray", reason="the ray back end needs ray: pip install 'planeval[ray]'")
 
@@ -59,10 +59,8 @@ def ray_cluster(tmp_path_factory) -> str:
         log.close()
 
 
-def test_ray_leaderboard_equals_local(ray_cluster, tmp_path):
-    suite = suite_file(tmp_path)
-    ref = planeval(suite, tmp_path / "local")
-    assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-3000:]
+def test_ray_leaderboard_equals_local(ray_cluster, micro_local, tmp_path):
+    suite, ref = micro_local
     profile = tmp_path / "profile.yaml"
     profile.write_text(f"executor: ray\nray: {{address: '{ray_cluster}'}}\nresources:\n"
                        "  train: {mem_gb: 0.5}\n  eval: {mem_gb: 0.5}\n  corpus: {mem_gb: 0.5}\n"
@@ -70,6 +68,6 @@ def test_ray_leaderboard_equals_local(ray_cluster, tmp_path):
     out = planeval(suite, tmp_path / "home", "--profile", str(profile), timeout=600)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
     assert "ray task" in out.stdout  # the stages really ran as Ray tasks
-    pd.testing.assert_frame_equal(leaderboard(tmp_path / "home"), leaderboard(tmp_path / "local"))
+    pd.testing.assert_frame_equal(leaderboard(tmp_path / "home"), leaderboard(ref))
     assert runs(tmp_path / "home")["run_id"].is_unique
-    assert len(runs(tmp_path / "home")) == len(runs(tmp_path / "local"))
+    assert len(runs(tmp_path / "home")) == len(runs(ref))

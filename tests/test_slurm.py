@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _executors import INCLUDE, env, leaderboard, planeval, runs, suite_file
+from _executors import INCLUDE, env, leaderboard, planeval, runs
 
 submitit = pytest.importorskip(
     "submitit", reason="the slurm back end needs submitit: pip install 'planeval[slurm]'"
@@ -53,23 +53,14 @@ def slurm(tmp_path_factory) -> dict[str, str]:
     subprocess.run(["bash", str(SCRIPT), "stop", str(state)], capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("local")
-    suite = suite_file(tmp)
-    out = planeval(suite, tmp / "home")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return suite, tmp / "home"
-
-
 def _profile(tmp_path: Path) -> str:
     path = tmp_path / "profile.yaml"
     path.write_text(PROFILE)
     return str(path)
 
 
-def test_slurm_leaderboard_equals_local_and_a_failure_is_retried(slurm, reference, tmp_path):
-    suite, ref = reference
+def test_slurm_leaderboard_equals_local_and_a_failure_is_retried(slurm, micro_local, tmp_path):
+    suite, ref = micro_local
     marker = tmp_path / "failed-once"
     out = planeval(suite, tmp_path / "home", "--profile", _profile(tmp_path), timeout=600,
                    PLANEVAL_FAIL_ONCE=f"micro-lm:{marker}", **slurm)  # fmt: skip
@@ -116,8 +107,8 @@ def _build_ids(home: Path) -> dict[str, str]:
     return out
 
 
-def test_a_killed_runner_reruns_without_redoing_finished_stages(slurm, reference, tmp_path):
-    suite, ref = reference
+def test_a_killed_runner_reruns_without_redoing_finished_stages(slurm, micro_local, tmp_path):
+    suite, ref = micro_local
     home = tmp_path / "home"
     cmd = [sys.executable, "-m", "harness.cli", "run", str(suite), "--include", str(INCLUDE),
            "--home", str(home), "--no-progress", "--profile", _profile(tmp_path)]  # fmt: skip

@@ -23,31 +23,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nsuite {name}: 0 stages ran, {stages} cached, 0 failed in {seconds:.1f}s")
         print_table(args, name, fmt="md")
         return 0
-    from harness.catalog import resolve_suite
     from harness.executors import check_name
-    from harness.executors.graph import build_graph
     from harness.executors.profile import load_profile
-    from harness.runner import Runner, plan_suite
 
     profile = load_profile(args.profile)
     executor = check_name(args.executor or profile.executor or "local",
                           "--executor" if args.executor else f"{args.profile}: executor")  # fmt: skip
-    includes(args)
-    suite, source = resolve_suite(args.suite)
-    plan = plan_suite(suite, source)  # validates everything before anything is written
-    graph = build_graph(plan, profile.resources)  # and the resource requests
-    runner = Runner(home(args), db(args), progress=not args.no_progress)
-    if args.dry_run:
-        from harness.executors.estimate import recorded_runs, report
+    backend = None if executor == "local" or args.dry_run else _start(executor, profile, args)
+    try:
+        from harness.catalog import resolve_suite
+        from harness.executors.graph import build_graph
+        from harness.runner import Runner, plan_suite
 
-        print(runner.describe(plan))
-        pending = {s.id for s in graph.values() if not runner.cache.inspect(s.dir, s.key).ok}
-        print(report(graph, pending, recorded_runs(runner.db_url)))
-        return 0
-    if executor == "local":
-        summary = runner.run(plan)
-    else:
-        summary = _run_on(executor, profile, runner, plan, graph, args)
+        includes(args)
+        suite, source = resolve_suite(args.suite)
+        plan = plan_suite(suite, source)  # validates everything before anything is written
+        graph = build_graph(plan, profile.resources)  # and the resource requests
+        runner = Runner(home(args), db(args), progress=not args.no_progress)
+        if args.dry_run:
+            from harness.executors.estimate import recorded_runs, report
+
+            print(runner.describe(plan))
+            pending = {s.id for s in graph.values() if not runner.cache.inspect(s.dir, s.key).ok}
+            print(report(graph, pending, recorded_runs(runner.db_url)))
+            return 0
+        if backend is None:
+            summary = runner.run(plan)
+        else:
+            from harness.executors import dag
+
+            retries = profile.retries if args.retries is None else args.retries
+            summary = dag.run(runner, plan, backend[0], backend[1], retries, graph)
+    finally:
+        if backend is not None:
+            backend[0].close()
     replay.remember(digest, home_dir, plan, summary)
     print(
         f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
@@ -62,15 +71,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _run_on(executor: str, profile: Any, runner: Any, plan: Any, graph: Any, args: argparse.Namespace) -> Any:
-    """The plan's stages as jobs of a back end; this process keeps the DAG and writes the leaderboard."""
-    from harness.executors import dag, make_executor
+def _start(executor: str, profile: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The back end and the template of its jobs, started before planning so that its workers' start-up
+    overlaps this process's planning."""
+    from harness.executors import make_executor
+    from harness.executors.worker import JobTemplate
 
     suite = str(Path(args.suite).resolve()) if Path(args.suite).is_file() else args.suite
-    template = dag.JobTemplate(suite, tuple(str(Path(d).resolve()) for d in args.include or []))
-    retries = profile.retries if args.retries is None else args.retries
-    backend = make_executor(executor, profile, runner.home)
-    return dag.run(runner, plan, backend, template, retries, graph)
+    template = JobTemplate(suite, tuple(str(Path(d).resolve()) for d in args.include or []))
+    return make_executor(executor, profile, home(args), template), template
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:

@@ -15,6 +15,7 @@ from harness.registry import did_you_mean
 if TYPE_CHECKING:
     from harness.executors.base import Executor
     from harness.executors.profile import Profile
+    from harness.executors.worker import JobTemplate
 
 #: back end name → ``module:class``, imported only when chosen (submitit and ray are optional extras)
 EXECUTORS: dict[str, str | None] = {
@@ -34,9 +35,17 @@ def check_name(name: str, where: str = "--executor") -> str:
     return name
 
 
-def make_executor(name: str, profile: Profile, home: Path) -> Executor:
-    """The back end ``name`` (not ``local``, which is the runner itself)."""
+def make_executor(name: str, profile: Profile, home: Path, template: JobTemplate | None = None) -> Executor:
+    """The back end ``name`` (not ``local``, which is the runner itself). With ``template``, its workers
+    start now (``Executor.prepare``): made before the runner plans, their start-up overlaps planning."""
+    from harness.executors.worker import StageJob, carried_env
+
     target = EXECUTORS[check_name(name)]
     assert target is not None, "local runs in the runner, without an executor"
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)(profile, home)
+    executor: Executor = getattr(importlib.import_module(module), cls)(profile, home)
+    if template is not None:
+        where = str(Path(home).resolve())
+        job = StageJob(template.suite, where, "", template.includes, executor.share, carried_env())
+        executor.prepare(job)
+    return executor

@@ -39,6 +39,9 @@ class Executor(ABC):
     def outcome(self, handle: Any) -> StageOutcome:
         """A finished job's outcome; a job that died (killed, timed out, crashed) is a failed outcome."""
 
+    def prepare(self, job: StageJob) -> None:  # noqa: B027 - most back ends start nothing ahead
+        """Called once before the first submission with a job of no stage (``stage_id`` empty)."""
+
     def describe(self, handle: Any) -> str:
         """Where the job runs, for the log (a Slurm job id, a Ray task id)."""
         return ""

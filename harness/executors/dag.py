@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from harness.executors.base import Executor
 from harness.executors.graph import Stage, build_graph
-from harness.executors.worker import StageJob, StageOutcome, carried_env
+from harness.executors.worker import JobTemplate, StageJob, StageOutcome, carried_env
 from harness.runner import Plan, Runner, RunSummary
 from leaderboard.store import Store, check_writable
-
-
-@dataclass
-class JobTemplate:
-    """How a worker re-plans the suite: its name or absolute path, and the ``--include`` folders."""
-
-    suite: str
-    includes: tuple[str, ...] = ()
 
 
 def _first_line(text: str) -> str:
@@ -75,6 +66,7 @@ def run(
                 continue  # recorded before: a rebuilt stage is recorded again
             runner.record(store, plan, e, error)
 
+    home = str(runner.home.resolve())
     done: set[str] = set()
     failed: dict[str, str] = {}
     for s in stages.values():
@@ -89,8 +81,7 @@ def run(
 
     def submit(s: Stage) -> None:
         attempts[s.id] = attempts.get(s.id, 0) + 1
-        job = StageJob(template.suite, str(runner.home.resolve()), s.id, template.includes,
-                       executor.share, env)  # fmt: skip
+        job = StageJob(template.suite, home, s.id, template.includes, executor.share, env)
         handle = executor.submit(job, s.resources, s.label)
         running[handle] = s
         where = executor.describe(handle)

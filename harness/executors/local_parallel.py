@@ -1,5 +1,5 @@
-"""``local-parallel``: independent stages in parallel worker processes on this machine. Each worker is a
-fresh (spawned) interpreter running ``worker.run_stage``; the free cores are divided among them
+"""``local-parallel``: independent stages in parallel worker processes on this machine. Each worker is
+forked from a fresh fork server and runs ``worker.run_stage``; the free cores are divided among them
 (``harness.threads``) so that two stages side by side do not oversubscribe the machine."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from harness.executors.base import Executor
 from harness.executors.profile import Profile
 from harness.executors.resources import Resources
-from harness.executors.worker import StageJob, StageOutcome, run_stage
+from harness.executors.worker import StageJob, StageOutcome, run_stage, warm
 from harness.threads import usable_cores
 
 
@@ -25,10 +25,16 @@ class LocalParallelExecutor(Executor):
         super().__init__(profile, home)
         workers = profile.max_parallel or usable_cores()
         self.share = self.max_parallel = workers
-        # spawn: a fork of a process that has loaded torch's thread pools is not safe
-        self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        # a fork of this process (whose torch may have started thread pools) is not safe; a fork server
+        # imports planeval once, runs no torch work, and forks every worker from that state
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["harness.executors.worker", "harness.executors.preload"])
+        self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def prepare(self, job: StageJob) -> None:
+        """Start every worker now and let it plan: their start-up overlaps the runner's cache checks."""
+        for _ in range(self.max_parallel or 1):
+            self.pool.submit(warm, job)
 
     def submit(self, job: StageJob, resources: Resources, label: str) -> cf.Future:
         return self.pool.submit(run_stage, job)

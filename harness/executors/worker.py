@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: test hook: ``<label substring>:<marker file>`` makes the first attempt at a matching stage fail
 #: (it creates the marker, so the retry succeeds), to show retries on a real back end
@@ -20,6 +21,14 @@ FAIL_ONCE_ENV = "PLANEVAL_FAIL_ONCE"
 #: environment variables a job carries to its worker (a Ray worker does not inherit the driver's)
 CARRIED_ENV = ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 LOG_TAIL = 40  # lines of the worker's log a failure carries to the leaderboard
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """How a worker re-plans the suite: its name or absolute path, and the ``--include`` folders."""
+
+    suite: str
+    includes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,22 +95,41 @@ def run_stage(job: StageJob) -> StageOutcome:
         return StageOutcome(job.stage_id, False, False, time.perf_counter() - start, error, hostname())
 
 
-def _build(job: StageJob, log: Callable[[str], None]) -> bool:
+#: what this worker process planned, by job identity: a process that runs several stages (a local pool
+#: worker, a Ray worker) plans once and keeps its loaded corpus, tokenizer and model between stages
+_SESSIONS: dict[tuple[Any, ...], tuple[Any, dict[str, Any], Any]] = {}
+
+
+def _session(job: StageJob, log: Callable[[str], None]) -> tuple[Any, dict[str, Any], Any]:
     from harness.catalog import include_dir, resolve_suite
-    from harness.errors import PlanevalError
     from harness.executors.graph import build_graph
-    from harness.lease import owner_tag
     from harness.runner import Runner, plan_suite
 
-    for d in job.includes:
-        include_dir(Path(d))
-    suite, source = resolve_suite(job.suite)
-    plan = plan_suite(suite, source)
-    stage = build_graph(plan).get(job.stage_id)
+    path = Path(job.suite)
+    stamp = path.stat().st_mtime_ns if path.is_file() else None  # an edited suite file is planned anew
+    key = (job.suite, stamp, job.includes, job.home, job.threads_share)
+    if key not in _SESSIONS:
+        for d in job.includes:
+            include_dir(Path(d))
+        suite, source = resolve_suite(job.suite)
+        plan = plan_suite(suite, source)
+        runner = Runner(Path(job.home), progress=False, log=log, threads_share=job.threads_share)
+        _SESSIONS.clear()
+        _SESSIONS[key] = (plan, build_graph(plan), runner)
+    plan, graph, runner = _SESSIONS[key]
+    runner.log = runner.cache.log = log  # this job's log (its tail travels with a failure)
+    return plan, graph, runner
+
+
+def _build(job: StageJob, log: Callable[[str], None]) -> bool:
+    from harness.errors import PlanevalError
+    from harness.lease import owner_tag
+
+    plan, graph, runner = _session(job, log)
+    stage = graph.get(job.stage_id)
     if stage is None:
-        raise PlanevalError(f"{source}: stage {job.stage_id} is not in this suite's plan (was it edited?)")
+        raise PlanevalError(f"{plan.source}: stage {job.stage_id} is not in the suite's plan (edited?)")
     _fail_once(stage.label)
-    runner = Runner(Path(job.home), progress=False, log=log, threads_share=job.threads_share)
     cache = runner.cache
     check = runner.summary_check(stage.evals[0]) if stage.kind == "eval" else None
     if cache.exists(stage.dir, stage.key, check=check):
@@ -121,6 +149,13 @@ def _build(job: StageJob, log: Callable[[str], None]) -> bool:
         raise RuntimeError(f"stage {job.stage_id} ({stage.label}) finished but is not in the cache")
     manifest = cache.manifest(stage.dir, stage.key)  # built here, or by a worker this one waited for
     return str(manifest.get("build_id", "")).rsplit("-", 1)[0] == owner_tag().rsplit("-", 1)[0]
+
+
+def warm(job: StageJob) -> None:
+    """Plan the suite in this process ahead of its first stage (a pool worker's start-up, overlapping
+    the runner's own work); ``job.stage_id`` is unused."""
+    os.environ.update(job.env)
+    _session(job, print)
 
 
 def main(argv: list[str] | None = None) -> int:
