@@ -137,3 +137,16 @@ def test_a_killed_runner_reruns_without_redoing_finished_stages(slurm, micro_loc
     assert not any("corpus synthetic" in line or "tokenizer bpe" in line for line in submitted), submitted
     pd.testing.assert_frame_equal(leaderboard(home), leaderboard(ref))
     assert runs(home)["run_id"].is_unique and len(runs(home)) == len(runs(ref))
+
+
+def test_a_refused_submission_fails_the_stage_with_sbatch_s_reason(slurm, micro_local, tmp_path):
+    suite, ref = micro_local
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE.replace("partition: debug", "partition: nonesuch"))
+    out = planeval(suite, tmp_path / "home", "--profile", str(profile), **slurm)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "[corpus] synthetic FAILED\ncould not submit:" in out.stdout, out.stdout[-3000:]
+    assert "invalid partition" in out.stdout.lower(), out.stdout[-3000:]
+    rows = runs(tmp_path / "home")
+    assert len(rows) == len(runs(ref)) and (rows["status"] == "failed").all()
+    assert rows["error"].str.startswith("corpus failed: could not submit").all(), rows["error"].tolist()

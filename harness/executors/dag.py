@@ -82,7 +82,11 @@ def run(
     def submit(s: Stage) -> None:
         attempts[s.id] = attempts.get(s.id, 0) + 1
         job = StageJob(template.suite, home, s.id, template.includes, executor.share, env)
-        handle = executor.submit(job, s.resources, s.label)
+        try:
+            handle = executor.submit(job, s.resources, s.label)
+        except Exception as exc:  # the back end refused it (a bad partition, a request no node fits)
+            fail(s, f"could not submit: {type(exc).__name__}: {str(exc).strip()}")
+            return
         running[handle] = s
         where = executor.describe(handle)
         log(f"[submit] {s.kind} {s.label} ({s.resources.describe()}){' ' + where if where else ''}")
