@@ -36,6 +36,7 @@ from harness.hashing import stable_hash
 from harness.loaders import LOADERS, LoadedModel, split_reference
 from harness.pretrained import MODEL_FILES, TOKENIZER_FILES, check_source
 from harness.provenance import git_commit, package_versions
+from harness.sizes import EVAL_UNITS, TRAIN_UNITS, units
 from harness.specs import CorpusSpec, SuiteSpec, TaskSpec, VariantSpec, validate
 from harness.stages import DERIVED, DerivedStage
 from harness.summary import summarize
@@ -553,8 +554,12 @@ class Runner:
         progress: bool = True,
         log: Callable[[str], None] = print,
         log_to: list[str] | None = None,
+        threads_share: int = 1,
     ):
         self.home = Path(home)
+        #: stages this process runs beside on one machine (an executor's parallel workers): each stage's
+        #: torch threads are the free cores divided by it (``harness.threads``)
+        self.threads_share = threads_share
         self.cache = Cache(self.home / "cache", log=log)
         self.db_url = db_url or f"sqlite:///{self.home / 'leaderboard.db'}"
         self.progress = progress
@@ -687,7 +692,7 @@ class Runner:
         self.log(f"[train] {m.label} ({m.variant.trainer})")
         # the cores free now: a busy machine must not oversubscribe; recorded because training numerics
         # depend on the thread count in their low bits
-        manifest["threads"] = adapt_threads()
+        manifest["threads"] = adapt_threads(self.threads_share)
         with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
@@ -717,7 +722,7 @@ class Runner:
                 self._models[m.key] = m.trainer.load_model(path, identity=m.key, config=m.config)
         return self._models[m.key]
 
-    def _summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
+    def summary_check(self, e: EvalRef) -> Callable[[Path], str | None]:
         """On reuse, the summary must be the task's aggregate of the stored per-sample table, so an
         edited ``metrics.json`` (even with a re-sealed manifest) can never become a leaderboard value."""
 
@@ -735,7 +740,7 @@ class Runner:
         return check
 
     def evaluate(self, plan: Plan, e: EvalRef) -> None:
-        check = self._summary_check(e)
+        check = self.summary_check(e)
         if self.cache.exists("eval", e.key, check=check):
             return
         corpus = self.corpus(plan, e.corpus)
@@ -750,7 +755,7 @@ class Runner:
         if claim is None:
             return
         self.log(f"[eval] {e.label}")
-        manifest["threads"] = adapt_threads()
+        manifest["threads"] = adapt_threads(self.threads_share)
         manifest["model"] = model.settings()  # the resolved window, dtype, device, batch size
         with claim, self.cache.build("eval", e.key, manifest) as b:
             work = b.dir / "work"
@@ -786,9 +791,16 @@ class Runner:
                 out[f"{stage}_s"] = built.get("seconds", 0.0)
                 if "threads" in built:  # intra-op threads the stage ran with (reproducibility)
                     out[f"{stage}_threads"] = built["threads"]
+        # the sizes the times scale by, for the estimates of --dry-run (harness.sizes)
+        sizes = {"train_units": units(e.model.config, TRAIN_UNITS), "eval_units": units(e.params, EVAL_UNITS)}
+        out.update({k: v for k, v in sizes.items() if v is not None})
         return out
 
-    def _record_training(self, store: Any, trackers: Trackers, plan: Plan, m: ModelRef, ran: bool) -> None:
+    def trackers(self, plan: Plan) -> Trackers:
+        """The experiment trackers this run logs to (none unless ``log_to`` names some)."""
+        return Trackers(self.log_to, self.home, plan.suite.name)
+
+    def record_training(self, store: Any, trackers: Trackers, plan: Plan, m: ModelRef, ran: bool) -> None:
         """A trained model's history and summary into the leaderboard (once per train key), and to the
         trackers when it trained in this run."""
         if m.pretrained or not self.cache.exists("train", m.train_key):
@@ -809,7 +821,7 @@ class Runner:
             trackers.training(TrainingLog(**who, train_key=m.train_key, config=config, summary=summary,
                                           history=history, provenance=provenance))  # fmt: skip
 
-    def _record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> tuple[RunRecord, list]:
+    def record(self, store: Any, plan: Plan, e: EvalRef, error: str | None = None) -> tuple[RunRecord, list]:
         eval_dir = self.cache.path("eval", e.key)
         run = RunRecord(
             run_id=e.run_id,
@@ -847,7 +859,7 @@ class Runner:
         self.home.mkdir(parents=True, exist_ok=True)
         self.cache.clean_tmp()
         store = Store(self.db_url)
-        trackers = Trackers(self.log_to, self.home, plan.suite.name)
+        trackers = self.trackers(plan)
         failed_models: dict[str, str] = {}
         for m in plan.models:
             try:
@@ -861,13 +873,13 @@ class Runner:
                 self.log(f"[train] {m.label} FAILED\n{_failure_text(exc)}")
                 summary.failed.append(f"train {m.label}")
             else:
-                self._record_training(store, trackers, plan, m, ran=not was_cached)
+                self.record_training(store, trackers, plan, m, ran=not was_cached)
         order = {m.key: i for i, m in enumerate(plan.models)}
         for e in sorted(plan.evals, key=lambda e: order[e.model.key]):  # each model loaded once
             error = failed_models.get(e.model.key)
             if error is None:
                 try:
-                    was_cached = self.cache.exists("eval", e.key, check=self._summary_check(e))
+                    was_cached = self.cache.exists("eval", e.key, check=self.summary_check(e))
                     self.evaluate(plan, e)
                     (summary.cached if was_cached else summary.ran).append(f"eval {e.label}")
                 except PlanevalError:
@@ -878,7 +890,7 @@ class Runner:
                     summary.failed.append(f"eval {e.label}")
             if error is None and was_cached and store.has_run(e.run_id):
                 continue  # a rebuilt stage is recorded again: its old row may come from a corrupt one
-            run, metrics = self._record(store, plan, e, error)
+            run, metrics = self.record(store, plan, e, error)
             if trackers:
                 trackers.eval(eval_log(run, metrics))
         trackers.close()

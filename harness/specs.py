@@ -88,6 +88,17 @@ class TokenizerSpec(Strict):
         return v
 
 
+class ResourceSpec(Strict):
+    """What one stage asks a back end for (``harness.executors``); unset fields keep the default of its
+    stage kind or what its trainer or task declares. Never part of a key: where a stage runs does not
+    change what it computes."""
+
+    cpus: int | None = Field(None, ge=1, description="CPU cores of the stage's one process")
+    gpus: int | None = Field(None, ge=0, description="GPUs on one node (several: accelerate/torchrun inside)")
+    mem_gb: float | None = Field(None, gt=0, description="memory in GB")
+    timeout_min: int | None = Field(None, ge=1, description="wall-clock limit in minutes")
+
+
 class VariantSpec(Strict):
     """A named model variant: which trainer builds it and with which hyperparameters."""
 
@@ -97,6 +108,7 @@ class VariantSpec(Strict):
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     seed: Seed = 0
+    resources: ResourceSpec | None = Field(None, description="what its training stage asks a back end for")
 
 
 class TaskSpec(Strict):
@@ -119,6 +131,7 @@ class TaskSpec(Strict):
         description="a variant lacking a capability the task needs: fail planning (error), or leave "
         "that pair out of the plan, listed in --dry-run (skip)",
     )
+    resources: ResourceSpec | None = Field(None, description="what each of its eval stages asks for")
 
     @field_validator("variants")
     @classmethod
@@ -158,6 +171,11 @@ class SuiteSpec(Strict):
         default_factory=dict,
         description="trainer name → params merged into every variant of that trainer (a preset for a "
         "whole family, e.g. its base model); per-variant overrides still win",
+    )
+    resources: dict[str, ResourceSpec] = Field(
+        default_factory=dict,
+        description="stage kind (corpus, tokenizer, artifact, train, eval), variant name or task label → "
+        "what those stages ask a back end for (harness.executors); a name wins over a kind",
     )
 
     @field_validator("variants")

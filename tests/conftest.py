@@ -30,3 +30,16 @@ def shared_file(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data file {path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def micro_local(tmp_path_factory) -> tuple[Path, Path]:
+    """(suite file, home) of one local run of the back-end tests' micro suite, the reference every back
+    end's leaderboard must equal (run once per session)."""
+    from _executors import planeval, suite_file
+
+    tmp = tmp_path_factory.mktemp("micro-local")
+    suite = suite_file(tmp)
+    out = planeval(suite, tmp / "home")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return suite, tmp / "home"

@@ -4,8 +4,9 @@
   spell no registered task, trainer, variant, family, derived stage or model loader in their string
   literals (docstrings and comments may explain one in words).
 * ``harness/`` is the ground floor: apart from the modules on top (the runner, the CLI, the lm-eval
-  bridge, the cached re-run) no module of it imports ``tasks``, ``trainers`` or ``leaderboard``, or one of
-  those top modules; and no two ``harness`` modules import each other in a circle.
+  bridge, the cached re-run, the back ends that run the runner's stages) no module of it imports
+  ``tasks``, ``trainers`` or ``leaderboard``, or one of those top modules; and no two ``harness``
+  modules import each other in a circle.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ENGINE = [
     "registry.py",
     "cache.py",
     "replay.py",
+    *(f"executors/{p.name}" for p in sorted((HARNESS / "executors").glob("*.py"))),
 ]
 #: (file, literal) pairs an engine module may spell, each with its reason
 ALLOWED: dict[tuple[str, str], str] = {
@@ -39,7 +41,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     "the capabilities, not the lm-eval: loader",
 }
 #: the modules on top of the core: they may import anything
-TOP = ("harness.runner", "harness.replay", "harness.lm_eval_bridge", "harness.cli")
+TOP = ("harness.runner", "harness.replay", "harness.lm_eval_bridge", "harness.cli", "harness.executors")
 ABOVE = ("tasks", "trainers", "leaderboard")
 
 

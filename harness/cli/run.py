@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from harness.cli.common import db, home, includes, print_table
@@ -28,17 +29,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nsuite {name}: 0 stages ran, {stages} cached, 0 failed in {seconds:.1f}s")
         print_table(args, name, fmt="md")
         return 0
-    from harness.catalog import resolve_suite
-    from harness.runner import Runner, plan_suite
+    from harness.executors import check_name
+    from harness.executors.profile import load_profile
 
-    includes(args)
-    suite, source = resolve_suite(args.suite)
-    plan = plan_suite(suite, source, limit=args.limit)  # validates everything before anything is written
-    runner = Runner(home(args), db(args), progress=not args.no_progress, log_to=log_to)
-    if args.dry_run:
-        print(runner.describe(plan))
-        return 0
-    summary = runner.run(plan)
+    profile = load_profile(args.profile)
+    executor = check_name(args.executor or profile.executor or "local",
+                          "--executor" if args.executor else f"{args.profile}: executor")  # fmt: skip
+    if args.limit is not None and executor != "local":  # workers re-plan from the suite file alone
+        raise PlanevalError(f"--limit runs on the local executor only, not on {executor!r}")
+    backend = None if executor == "local" or args.dry_run else _start(executor, profile, args)
+    try:
+        from harness.catalog import resolve_suite
+        from harness.executors.graph import build_graph
+        from harness.runner import Runner, plan_suite
+
+        includes(args)
+        suite, source = resolve_suite(args.suite)
+        plan = plan_suite(suite, source, limit=args.limit)  # validates everything first
+        graph = build_graph(plan, profile.resources)  # and the resource requests
+        runner = Runner(home(args), db(args), progress=not args.no_progress, log_to=log_to)
+        if args.dry_run:
+            from harness.executors.estimate import recorded_runs, report
+
+            print(runner.describe(plan))
+            pending = {s.id for s in graph.values() if not runner.cache.inspect(s.dir, s.key).ok}
+            print(report(graph, pending, recorded_runs(runner.db_url)))
+            return 0
+        if backend is None:
+            summary = runner.run(plan)
+        else:
+            from harness.executors import dag
+
+            retries = profile.retries if args.retries is None else args.retries
+            summary = dag.run(runner, plan, backend[0], backend[1], retries, graph)
+    finally:
+        if backend is not None:
+            backend[0].close()
     replay.remember(digest, home_dir, plan, summary)
     print(
         f"\nsuite {suite.name}: {len(summary.ran)} stages ran, {len(summary.cached)} cached, "
@@ -69,6 +95,17 @@ def _export(args: argparse.Namespace, plan: Any) -> None:
             print(f"wrote {path}")
     finally:
         store.close()
+
+
+def _start(executor: str, profile: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The back end and the template of its jobs, started before planning so that its workers' start-up
+    overlaps this process's planning."""
+    from harness.executors import make_executor
+    from harness.executors.worker import JobTemplate
+
+    suite = str(Path(args.suite).resolve()) if Path(args.suite).is_file() else args.suite
+    template = JobTemplate(suite, tuple(str(Path(d).resolve()) for d in args.include or []))
+    return make_executor(executor, profile, home(args), template), template
 
 
 def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: str) -> None:
@@ -104,6 +141,19 @@ def add(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, help: 
         help="afterwards write the runs as lm-eval result files, as 'planeval export' does (docs/interop.md)",
     )
     p.add_argument("--log-samples", action="store_true", help="with --output-path: the per-sample files too")
+    p.add_argument(
+        "--executor",
+        help="where the stages run: local (default, in turn, in this process), local-parallel, slurm, ray",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="YAML with the back end's options (executor, retries, resources, slurm: partition/account/"
+        "qos, ray: address)",
+    )
+    p.add_argument(
+        "--retries", type=int, help="attempts after a stage's first failure (default: profile's, 1)"
+    )
     p.set_defaults(func=cmd_run)
 
 
