@@ -661,9 +661,16 @@ class Runner:
             a = plan.artifacts[name]
 
             def fill(b: Built) -> None:  # runs in one process only, under the stage's lease
-                b.manifest["info"] = a.stage.build(
-                    self.corpus(plan), a.spec, b.dir, log=self.log, progress=self.progress
-                )
+                from threadpoolctl import threadpool_limits
+
+                corpus = self.corpus(plan)
+                # torch's threads and the native pools' (scikit-learn's k-means): a derived artifact's low
+                # bits depend on its thread count, so it is the stage's wherever the stage runs
+                b.manifest["threads"] = threads = adapt_threads(self.threads_share)
+                with threadpool_limits(limits=threads):
+                    b.manifest["info"] = a.stage.build(
+                        corpus, a.spec, b.dir, log=self.log, progress=self.progress
+                    )
 
             self.cache.ensure(name, a.key, {"spec": a.spec.model_dump()}, fill)
             self._artifacts[name] = a.stage.load(self.cache.path(name, a.key), a.spec)

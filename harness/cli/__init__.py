@@ -50,6 +50,7 @@ COMMANDS: dict[str, Command] = {
         "import_lm_eval", "record an lm-eval results JSON in the leaderboard (as imported)"
     ),
     "cache": Command("cache", "verify the cache's digests or free what nothing needs"),
+    "status": Command("status", "where a suite running elsewhere stands: stages done, running, failed, ETA"),
 }
 
 

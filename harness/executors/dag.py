@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.executors.base import Executor
+from harness.executors.estimate import Estimator, duration, recorded_runs
 from harness.executors.graph import Stage, build_graph
+from harness.executors.status import eta_seconds
 from harness.executors.worker import JobTemplate, StageJob, StageOutcome, carried_env
 from harness.runner import Plan, Runner, RunSummary, eval_log
 from leaderboard.store import Store, check_writable
@@ -23,15 +25,18 @@ def _first_line(text: str) -> str:
 
 
 class _Progress:
-    """One line per change for the whole suite: done / running / queued / failed."""
+    """One line per change for the whole suite: done / running / queued / failed, and the ETA (an
+    estimate from the leaderboard's recorded timings, ``harness.executors.status.eta_seconds``)."""
 
-    def __init__(self, total: int, log: Callable[[str], None]):
-        self.total, self.log, self.start = total, log, time.perf_counter()
+    def __init__(self, total: int, log: Callable[[str], None], estimator: Estimator):
+        self.total, self.log, self.start, self.estimator = total, log, time.perf_counter(), estimator
 
-    def show(self, done: int, running: int, failed: int) -> None:
+    def show(self, done: int, running: int, failed: int, left: list[Stage]) -> None:
         queued = self.total - done - running - failed
+        eta, _ = eta_seconds(left, running, self.estimator)
+        shown = f", ETA ~{duration(eta)} (estimate)" if left and eta > 0 else ""
         self.log(f"[suite] {done}/{self.total} done, {running} running, {queued} queued, {failed} failed "
-                 f"({time.perf_counter() - self.start:.0f}s)")  # fmt: skip
+                 f"({time.perf_counter() - self.start:.0f}s{shown})")  # fmt: skip
 
 
 def run(
@@ -82,7 +87,7 @@ def run(
     summary.cached += [f"train {m.label}" for m in plan.models if m.pretrained]
     attempts: dict[str, int] = {}
     running: dict[Any, Stage] = {}
-    progress = _Progress(len(stages), log)
+    progress = _Progress(len(stages), log, Estimator(recorded_runs(runner.db_url)))
 
     def submit(s: Stage) -> None:
         attempts[s.id] = attempts.get(s.id, 0) + 1
@@ -117,7 +122,8 @@ def run(
                     executor.max_parallel is None or len(running) < executor.max_parallel
                 ):
                     submit(s)
-            progress.show(len(done), len(running), len(failed))
+            left = [s for s in stages.values() if s.id not in done and s.id not in failed]
+            progress.show(len(done), len(running), len(failed), left)
             if not running:
                 break
             for handle in executor.wait(list(running)):

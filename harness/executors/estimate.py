@@ -82,7 +82,7 @@ def _scaled(samples: dict[str, tuple[float, float | None]], size: float | None, 
     return Estimate(statistics.median(sec for sec, _ in samples.values()), f"median of {n} run(s) of {what}")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:
@@ -108,7 +108,7 @@ def report(stages: dict[str, Stage], pending: set[str], runs: pd.DataFrame) -> s
         else:
             cpu_h += e.seconds * s.resources.cpus / 3600
             gpu_h += e.seconds * s.resources.gpus / 3600
-            guess = f"~{_duration(e.seconds)} ({e.source})"
+            guess = f"~{duration(e.seconds)} ({e.source})"
         lines.append(f"  {s.kind:<9} {s.label:<{width}}  {s.resources.describe():<32}  {guess}")
     lines.append(
         f"estimate for the {len(pending)} stages to run: {cpu_h:.2f} CPU-hours, {gpu_h:.2f} GPU-hours"
