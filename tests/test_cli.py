@@ -144,7 +144,7 @@ def test_the_cli_is_on_top_and_imports_nothing_heavy_for_help():
     root = Path(__file__).resolve().parents[1]
     cli = root / "harness" / "cli"
     assert set(COMMANDS) == {"run", "list", "leaderboard", "show", "score", "lm-eval", "claims", "compare",
-                             "regress", "plot", "export", "import-lm-eval", "cache"}  # fmt: skip
+                             "regress", "plot", "export", "import-lm-eval", "cache", "status"}  # fmt: skip
     assert {c.module for c in COMMANDS.values()} <= {p.stem for p in cli.glob("*.py")}
     for package in ("harness", "leaderboard", "tasks", "trainers"):
         for path in (root / package).rglob("*.py"):
