@@ -47,6 +47,8 @@ class Claim(BaseModel):
     finding: str
     source: str = ""
     comparisons: list[Comparison] = Field(min_length=1)
+    #: what would test the finding where the tiny CPU preset cannot show it (scale, steps, GPU suite)
+    at_scale: str = ""
 
 
 class Claims(BaseModel):
@@ -147,15 +149,46 @@ def build(store: Any, claims: Claims, alpha: float = 0.05, correction: str = "ho
             rows.append({"claim": claim.id, "finding": claim.finding, "source": claim.source,
                          "comparison": m.comparison.text(), "diff": m.diff, "ci_low": m.ci_low,
                          "ci_high": m.ci_high, "p_value": m.p_value, "p_adjusted": m.p_adjusted,
-                         "n": m.n, "seeds": m.seeds, "verdict": verdict, "reason": reason})  # fmt: skip
+                         "n": m.n, "seeds": m.seeds, "verdict": verdict, "reason": reason,
+                         "at_scale": claim.at_scale})  # fmt: skip
     return pd.DataFrame(rows), len(tested)
 
 
+def suites_summary(store: Any, claims: Claims) -> pd.DataFrame:
+    """Per suite the claims read: the seeds, rows and commits recorded, and the time its stages took —
+    the compute behind each verdict (training once per model key, evaluation once per eval key)."""
+    rows = []
+    for suite in dict.fromkeys(c.suite for cl in claims.claims for c in cl.comparisons):
+        runs = store.runs(suite=suite)
+        if runs.empty:
+            continue
+        seconds = sum(
+            float((t or {}).get(field) or 0)
+            for field, key in (("train_s", "model_key"), ("eval_s", "eval_key"))
+            for t in runs.drop_duplicates(key)["timings"]
+        )
+        at = pd.to_datetime(runs["created_at"], utc=True)
+        rows.append({
+            "suite": suite, "seeds": ",".join(str(s) for s in sorted(set(runs["seed"]))),
+            "variants": runs["variant"].nunique(), "runs": len(runs),
+            "commits": ", ".join(sorted({str(c)[:7] for c in runs["git_commit"]})),
+            "stage_hours": seconds / 3600,
+            "recorded": f"{at.min():%Y-%m-%d %H:%M} → {at.max():%Y-%m-%d %H:%M} UTC",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _num(x: float | None, fmt: str = ".4g") -> str:
-    return "–" if x is None else format(x, fmt)
+    return "–" if _missing(x) else format(x, fmt)
 
 
-def render_markdown(frame: pd.DataFrame, n_tests: int, correction: str, alpha: float) -> str:
+def render_markdown(
+    frame: pd.DataFrame, n_tests: int, correction: str, alpha: float, suites: pd.DataFrame | None = None
+) -> str:
     lines = [
         "# Claims: which of the seed papers' findings planeval reproduces",
         "",
@@ -167,7 +200,7 @@ def render_markdown(frame: pd.DataFrame, n_tests: int, correction: str, alpha: f
         "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for r in frame.itertuples(index=False):
-        ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if r.ci_low is not None else ""
+        ci = "" if _missing(r.ci_low) else f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
         cells = [r.claim, r.finding, r.comparison, f"{_num(r.diff)}{ci}", _num(r.p_value, ".3g"),
                  _num(r.p_adjusted, ".3g"), r.seeds or "–", r.verdict, r.reason]  # fmt: skip
         shown = [md_escape(str(c)) for c in cells]
@@ -180,4 +213,24 @@ def render_markdown(frame: pd.DataFrame, n_tests: int, correction: str, alpha: f
         "names the suite to run).",
         "",
     ]
+    if suites is not None and not suites.empty:
+        lines += [
+            "## The suites behind it",
+            "",
+            "Stage hours: training once per model key plus evaluation once per eval key, as recorded.",
+            "",
+            "| suite | seeds | variants | runs | commits | stage hours | recorded |",
+            "|---|---|---:|---:|---|---:|---|",
+        ]
+        for s in suites.itertuples(index=False):
+            cells = [s.suite, s.seeds, s.variants, s.runs, s.commits, f"{s.stage_hours:.2f}", s.recorded]
+            lines.append("| " + " | ".join(md_escape(str(c)) for c in cells) + " |")
+        lines.append("")
+    reading = frame[frame["verdict"] != "reproduced"].drop_duplicates("claim")
+    reading = reading[reading["at_scale"].astype(bool)] if "at_scale" in reading else reading.iloc[:0]
+    if not reading.empty:
+        lines += ["## What would test the rest", ""]
+        for r in reading.itertuples(index=False):
+            lines.append(f"- **{md_escape(r.claim)}** ({r.verdict}): {md_escape(r.at_scale)}")
+        lines.append("")
     return "\n".join(lines)

@@ -259,11 +259,11 @@ def cmd_plot(open_store: OpenStore, home: Home, args: argparse.Namespace) -> int
 
 # -- claims ---------------------------------------------------------------------------------------
 def cmd_claims(open_store: OpenStore, args: argparse.Namespace) -> int:
-    from leaderboard.claims import CLAIMS_FILE, build, load_claims, render_markdown
+    from leaderboard.claims import CLAIMS_FILE, build, load_claims, render_markdown, suites_summary
 
     claims = load_claims(Path(args.claims) if args.claims else CLAIMS_FILE)
-    frame, n_tests = build(
-        open_store(args), claims, alpha=args.alpha, correction=args.correction, n_boot=args.n_boot
-    )
-    emit(render_markdown(frame, n_tests, args.correction, args.alpha), args.output)
+    store = open_store(args)
+    frame, n_tests = build(store, claims, alpha=args.alpha, correction=args.correction, n_boot=args.n_boot)
+    text = render_markdown(frame, n_tests, args.correction, args.alpha, suites_summary(store, claims))
+    emit(text, args.output)
     return 0

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from leaderboard.claims import Claims, build, load_claims, render_markdown
+from leaderboard.claims import Claims, build, load_claims, render_markdown, suites_summary
 from leaderboard.multiplicity import adjust, benjamini_hochberg, holm
 from leaderboard.store import MetricRecord, RunRecord, Store
 
@@ -67,7 +67,8 @@ CLAIMS = Claims.model_validate(
             {"id": "no-worse", "finding": "C no worse than A", "comparisons": [
                 {"suite": "s", "task": "ppl", "metric": "perplexity", "first": "C", "second": "A",
                  "relation": "no_worse"}]},
-            {"id": "absent", "finding": "needs a suite not run", "comparisons": [
+            {"id": "absent", "finding": "needs a suite not run", "at_scale": "run it on a GPU",
+             "comparisons": [
                 {"suite": "other", "task": "ppl", "metric": "perplexity", "first": "A", "second": "B",
                  "relation": "better"}]},
         ]
@@ -97,8 +98,14 @@ def test_verdicts_from_a_leaderboard(tmp_path, capsys):
     assert "planeval run other" in reason["absent"]
     good = frame.set_index("claim").loc["good"]
     assert good["diff"] < 0 and good["ci_high"] < 0 and good["p_adjusted"] >= good["p_value"]
-    text = render_markdown(frame, n_tests, "holm", 0.05)
+    suites = suites_summary(store, CLAIMS)
+    assert suites[["suite", "seeds", "variants", "runs"]].values.tolist() == [["s", "0", 3, 3]]
+    text = render_markdown(frame, n_tests, "holm", 0.05, suites)
     assert "Holm" in text and "4 comparisons" in text and "**not testable here**" in text
+    absent = next(line for line in text.splitlines() if line.startswith("| absent |"))
+    assert "nan" not in absent and "| – |" in absent  # a comparison never made shows no number
+    assert "## The suites behind it" in text and "| s | 0 | 3 | 3 | g |" in text
+    assert "**absent** (not testable here): run it on a GPU" in text  # the claim's at_scale
     out = tmp_path / "claims.md"
     claims_file = tmp_path / "claims.yaml"
     import yaml
