@@ -142,3 +142,49 @@ def test_dry_run_estimates_from_recorded_timings_scaled_by_size(micro_local, tmp
     assert "cpus=2 gpus=1 mem=8G time=1440m" in line and "scaled by size" in line
     assert "CPU-hours" in out.stdout and "GPU-hours" in out.stdout
     assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.parquet"))
+
+
+def test_ray_cancels_a_task_past_its_time_limit(monkeypatch):
+    """Ray has no per-task limit: the back end keeps the deadline, cancels the worker and fails the stage
+    as timed out (a stand-in for ray and a fake clock: the cluster test is test_ray.py)."""
+    from harness.executors import ray_tasks
+    from harness.executors.resources import Resources
+
+    clock = [0.0]
+    monkeypatch.setattr(ray_tasks.time, "monotonic", lambda: clock[0])
+
+    class FakeRay:
+        cancelled: list[tuple[str, bool]] = []
+        finished: set[str] = set()
+
+        def wait(self, refs, num_returns, timeout):
+            ready = [r for r in refs if r in self.finished]
+            if not ready:
+                clock[0] += timeout  # nothing finished before the nearest deadline
+            return ready[:num_returns], [r for r in refs if r not in ready]
+
+        def cancel(self, ref, force):
+            self.cancelled.append((ref, force))
+
+        def get(self, ref):
+            return ray_tasks.StageOutcome(ref, True, seconds=1.0)
+
+    class FakeRemote:
+        def options(self, **options):
+            return self
+
+        def remote(self, job):
+            return job
+
+    ex = object.__new__(ray_tasks.RayExecutor)
+    ex.profile, ex.ray, ex.remote = load_profile(None), FakeRay(), FakeRemote()
+    ex.deadlines, ex.timed_out = {}, set()
+    slow = ex.submit("slow", Resources(timeout_min=2), "slow")
+    clock[0] = 60.0
+    fast = ex.submit("fast", Resources(timeout_min=5), "fast")
+    ex.ray.finished.add("fast")
+    assert ex.wait([slow, fast]) == ["fast"] and ex.outcome("fast").ok  # a finished task is read as usual
+    assert ex.wait([slow]) == ["slow"] and clock[0] == 120.0  # woke at slow's deadline, not before
+    assert ex.ray.cancelled == [("slow", True)]
+    out = ex.outcome("slow")
+    assert not out.ok and "past its time limit of 2 min" in out.error
