@@ -51,8 +51,9 @@ bench-compare: $(STAMP)
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-compare -q
 
 # docs/claims.md is built from the committed claims database, docs/claims.db (results only: metrics,
-# per-sample scores, provenance). `make claims` rebuilds the page; `make claims-run SUITE=paper-table1`
-# first records that suite into the database (its cache stays in .planeval).
+# per-sample scores, provenance; tests/test_claims.py checks the page is current). `make claims` rebuilds
+# the page; `make claims-run SUITE=paper-table1` first records that suite into the database (its cache
+# stays in .planeval).
 CLAIMS_DB := sqlite:///$(CURDIR)/docs/claims.db
 claims: $(STAMP)
 	$(BIN)/planeval claims --db $(CLAIMS_DB) -o docs/claims.md

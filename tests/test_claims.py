@@ -127,3 +127,17 @@ def test_compare_calls_no_winner_whose_interval_contains_zero():
     assert _better(row, "a", "b", 0.05) == "a"  # lower is better and a - b < 0, CI below 0
     row.p_value = 0.2
     assert _better(row, "a", "b", 0.05) == ""
+
+
+def test_the_committed_claims_page_is_built_from_the_committed_database(tmp_path):
+    """docs/claims.md is `planeval claims` of docs/claims.db (make claims): a hand edit of the page, or a
+    change to the claims code or file that would move a verdict, shows here."""
+    import shutil
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    db = tmp_path / "claims.db"
+    shutil.copy(docs / "claims.db", db)  # opening a database may upgrade it: never the committed file
+    out = tmp_path / "claims.md"
+    assert main(["claims", "--db", str(db), "-o", str(out)]) == 0
+    assert out.read_text() == (docs / "claims.md").read_text()
