@@ -178,12 +178,8 @@ def suites_summary(store: Any, claims: Claims) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def _num(x: float | None, fmt: str = ".4g") -> str:
-    return "–" if _missing(x) else format(x, fmt)
+    return "–" if _f(x) is None else format(x, fmt)
 
 
 def render_markdown(
@@ -200,7 +196,7 @@ def render_markdown(
         "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for r in frame.itertuples(index=False):
-        ci = "" if _missing(r.ci_low) else f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
+        ci = "" if _f(r.ci_low) is None else f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
         cells = [r.claim, r.finding, r.comparison, f"{_num(r.diff)}{ci}", _num(r.p_value, ".3g"),
                  _num(r.p_adjusted, ".3g"), r.seeds or "–", r.verdict, r.reason]  # fmt: skip
         shown = [md_escape(str(c)) for c in cells]
