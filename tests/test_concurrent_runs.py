@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from harness.catalog import include_dir
@@ -40,6 +41,7 @@ def leaderboard(home: Path) -> pd.DataFrame:
     return res[cols].sort_values(cols[:4]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_four_runs_in_one_home_build_each_stage_once(tmp_path):
     path = suite_file(tmp_path)
     home, single = tmp_path / "shared-home", tmp_path / "single-home"

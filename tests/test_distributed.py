@@ -36,6 +36,7 @@ def _launch(trainer: str, processes: int, out: Path) -> dict:
     return json.loads((artifact / ("nap.json" if trainer == "nap" else "training.json")).read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_one_process_loss_curve(tmp_path: Path) -> None:
     one = _launch("nap", 1, tmp_path / "one")
     two = _launch("nap", 2, tmp_path / "two")

@@ -46,6 +46,7 @@ def test_failed_once_is_retried(micro_local, tmp_path):
     pd.testing.assert_frame_equal(leaderboard(tmp_path / "home"), leaderboard(ref))
 
 
+@pytest.mark.slow
 def test_failing_stage_is_recorded_failed_and_the_others_go_on(micro_local, tmp_path):
     suite, ref = micro_local
     marker = tmp_path / "failed-once"

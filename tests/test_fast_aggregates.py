@@ -131,6 +131,7 @@ def test_permutation_p_counts_the_identity_as_extreme() -> None:
         assert d.diff == 0 and d.p_value == 1.0 and d.ci_low == 0 == d.ci_high
 
 
+@pytest.mark.slow
 def test_pooled_seeds_compare_variants_arrays_equal_pandas(tmp_path, monkeypatch) -> None:
     """Through the leaderboard: two seeds pooled as (seed, sample id) units, every task kind."""
     fx = Fixture(Store(tmp_path / "lb.db"), tmp_path / "cache")

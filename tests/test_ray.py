@@ -59,6 +59,7 @@ def ray_cluster(tmp_path_factory) -> str:
         log.close()
 
 
+@pytest.mark.slow
 def test_ray_leaderboard_equals_local(ray_cluster, micro_local, tmp_path):
     suite, ref = micro_local
     profile = tmp_path / "profile.yaml"

@@ -81,6 +81,7 @@ def test_a_cached_rerun_reads_the_keys_and_imports_no_model_stack(suite) -> None
     assert table(second) == table(first) and table(second)
 
 
+@pytest.mark.slow
 def test_anything_changed_plans_again(suite, tmp_path) -> None:
     path, home, _ = suite
     # an edited suite file: another fingerprint, so full planning (the model stack is imported)

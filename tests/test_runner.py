@@ -104,7 +104,7 @@ def _run_and_kill(home: Path, when: str, suite_file: Path) -> None:
         proc.wait()
 
 
-@pytest.mark.parametrize("when", ["training", "evaluation"])
+@pytest.mark.parametrize("when", ["training", pytest.param("evaluation", marks=pytest.mark.slow)])
 def test_kill_9_then_rerun_equals_uninterrupted(reference_home, tmp_path, when):
     suite_file = INCLUDE / "micro-suite.yaml"
     home = tmp_path / "killed"

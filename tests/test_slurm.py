@@ -107,6 +107,7 @@ def _build_ids(home: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_a_killed_runner_reruns_without_redoing_finished_stages(slurm, micro_local, tmp_path):
     suite, ref = micro_local
     home = tmp_path / "home"
