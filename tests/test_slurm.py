@@ -59,6 +59,7 @@ def _profile(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # ~110 s: CI runs it with the other slow tests (make test-slow)
 def test_slurm_leaderboard_equals_local_and_a_failure_is_retried(slurm, micro_local, tmp_path):
     suite, ref = micro_local
     marker = tmp_path / "failed-once"
