@@ -145,6 +145,36 @@ def test_dry_run_estimates_from_recorded_timings_scaled_by_size(micro_local, tmp
     assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.parquet"))
 
 
+def test_progress_eta_learns_from_this_run_and_names_what_it_leaves_out(micro_local, tmp_path):
+    """No recorded timing at all: the progress line says the ETA is unknown rather than a small number;
+    once a stage of a kind is built, the others of that kind are estimated from it, and the stages still
+    without any timing are named as left out."""
+    from harness.executors.dag import _Progress
+    from harness.executors.estimate import recorded_runs
+
+    suite, _ = micro_local
+    include_dir(INCLUDE)
+    spec = {**yaml.safe_load(suite.read_text()), "seeds": [0, 1]}  # two trainings of each variant
+    plan = plan_suite(SuiteSpec.model_validate(spec), str(suite))
+    graph = build_graph(plan)
+    lines: list[str] = []
+    progress = _Progress(len(graph), lines.append, Estimator(recorded_runs(f"sqlite:///{tmp_path}/none.db")))
+    trains = [s for s in graph.values() if s.kind == "train" and s.model is not None]
+    same = [s for s in trains if s.model.variant.trainer == trains[0].model.variant.trainer]
+    assert len(same) >= 2, [s.label for s in trains]
+    progress.show(0, 0, 0, list(graph.values()))
+    assert f"ETA unknown: {len(graph)} stages not timed yet" in lines[-1]
+
+    progress.estimator.observe(same[0], 30.0)
+    est = progress.estimator.stage(same[1])
+    assert est.seconds is not None and est.seconds > 0 and "1 run(s)" in est.source
+    left = [s for s in graph.values() if s is not same[0]]
+    progress.show(1, 1, 0, left)
+    known = sum(progress.estimator.stage(s).seconds is not None for s in left)
+    assert 0 < known < len(left)
+    assert f"; {len(left) - known} stages not timed yet)" in lines[-1] and "ETA ~" in lines[-1]
+
+
 def test_ray_cancels_a_task_past_its_time_limit(monkeypatch):
     """Ray has no per-task limit: the back end keeps the deadline, cancels the worker and fails the stage
     as timed out (a stand-in for ray and a fake clock: the cluster test is test_ray.py)."""

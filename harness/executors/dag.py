@@ -33,8 +33,13 @@ class _Progress:
 
     def show(self, done: int, running: int, failed: int, left: list[Stage]) -> None:
         queued = self.total - done - running - failed
-        eta, _ = eta_seconds(left, running, self.estimator)
-        shown = f", ETA ~{duration(eta)} (estimate)" if left and eta > 0 else ""
+        eta, missing = eta_seconds(left, running, self.estimator)
+        shown = ""
+        if left and eta > 0:  # stages with no timing yet are not in it: say so, or it reads as a total
+            untimed = f"; {missing} stages not timed yet" if missing else ""
+            shown = f", ETA ~{duration(eta)} (estimate{untimed})"
+        elif left and missing:
+            shown = f", ETA unknown: {missing} stages not timed yet"
         self.log(f"[suite] {done}/{self.total} done, {running} running, {queued} queued, {failed} failed "
                  f"({time.perf_counter() - self.start:.0f}s{shown})")  # fmt: skip
 
@@ -134,6 +139,8 @@ def run(
                     note(s, out.built)
                     log(f"[done] {s.kind} {s.label} in {out.seconds:.1f}s"
                         f"{' (built elsewhere)' if not out.built else ''}")  # fmt: skip
+                    if out.built and out.seconds:
+                        progress.estimator.observe(s, out.seconds)
                     record(s, out.built)
                 elif attempts[s.id] <= retries:
                     why = _first_line(out.error or "")

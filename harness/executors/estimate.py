@@ -60,6 +60,16 @@ class Estimator:
                 seconds = self.eval_by_key[row.eval_key] = float(t["eval_s"])
                 self.eval.setdefault(row.task_name, {})[row.eval_key] = (seconds, t.get("eval_units"))
 
+    def observe(self, s: Stage, seconds: float) -> None:
+        """A stage this run just built: later stages of the same trainer or task are estimated from it,
+        so a suite whose kinds were never recorded gets an ETA once the first of each kind is done."""
+        if s.kind == "train" and s.model is not None:
+            self.train_by_key[s.model.key] = seconds
+            self.train.setdefault(s.model.variant.trainer, {})[s.model.key] = (seconds, s.size)
+        elif s.kind == "eval" and s.evals:
+            self.eval_by_key[s.key] = seconds
+            self.eval.setdefault(s.evals[0].task.name, {})[s.key] = (seconds, s.size)
+
     def stage(self, s: Stage) -> Estimate:
         if s.kind == "train" and s.model is not None:
             if s.model.key in self.train_by_key:
