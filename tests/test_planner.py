@@ -172,6 +172,75 @@ def test_nap_loss_joins_the_objective_with_its_weight() -> None:
     assert total.item() == pytest.approx(parts["lm"] + 0.5 * parts["nap"], rel=1e-5)
 
 
+def _long_examples(n: int = 5, sentences: int = 30, tokens: int = 240) -> list[Example]:
+    """Articles much longer than a training window (WikiText's run to hundreds of sentences)."""
+    rng = np.random.default_rng(1)
+    out = []
+    for _ in range(n):
+        ids = rng.integers(1, 400, size=tokens)
+        plan = np.minimum(np.arange(tokens) // 8, sentences)
+        acts = torch.from_numpy(rng.integers(0, K, size=sentences))
+        out.append(Example(ids, plan, torch.randn(sentences, D_ENC), acts))
+    return out
+
+
+def _whole_document_weights(
+    model: PlannedLM, cfg: PlannerConfig, batch, step: int, seed: int
+) -> torch.Tensor:
+    """The weights as computed before windows: every sentence of every row's document planned."""
+    from trainers.planner.data import token_weights
+
+    q = cfg.q(step)
+    logits = model.planner.plan_documents([ex.embeddings for ex in batch.docs])
+    rng = np.random.default_rng([seed, 2, step])
+    per_doc = []
+    for i, ex in enumerate(batch.docs):
+        oracle = model.oracle_weights(ex.actions)
+        predicted = model.sentence_weights(logits[i])
+        if q >= 1.0:
+            per_doc.append(predicted)
+            continue
+        use = torch.from_numpy(rng.random(len(oracle)) < q)[:, None]
+        per_doc.append(torch.where(use, predicted, oracle))
+    return token_weights(per_doc, batch.plan_index)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"selection": "soft", "unfreeze": "immediate"},
+        {"selection": "hard"},
+        {"selection": "st", "unfreeze": "halfway", "train_actions": "mix", "predicted_fraction": 0.5},
+    ],
+)
+def test_a_window_plans_only_its_sentences_and_gets_the_whole_document_weights(params: dict) -> None:
+    model = _planned(selection=params["selection"])
+    cfg = PlannerConfig(max_steps=10, **params)
+    batch = sample_batch(_long_examples(), 4, 16, (0, 0, 3))
+    spans = batch.spans()
+    assert all(hi - lo + 1 <= 4 for lo, hi in spans), spans  # 16 tokens read 2-3 of 30 sentences
+    got, _ = PlannerTrainer().weights(model, cfg, batch, 3, seed=0)
+    want = _whole_document_weights(model, cfg, batch, 3, seed=0)
+    scored = batch.targets != -100
+    torch.testing.assert_close(got[scored], want[scored], rtol=0, atol=1e-6)
+    # and the loss the step trains on is the same
+    total, _ = PlannerTrainer().loss(model, cfg, batch, 3, seed=0)
+    logits = model(batch.input_ids, want, use_cache=False).logits
+    ref = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=-100)
+    assert total.item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_the_nap_loss_still_reads_every_sentence() -> None:
+    model = _planned(selection="soft")
+    batch = sample_batch(_long_examples(), 4, 16, (0, 0, 0))
+    cfg = PlannerConfig(selection="soft", unfreeze="immediate", nap_weight=0.5)
+    _, nap = PlannerTrainer().weights(model, cfg, batch, 0, seed=0)
+    logits = model.planner.plan_documents([ex.embeddings for ex in batch.docs])
+    pred = torch.cat([lg[:-1] for lg in logits])
+    want = torch.nn.functional.cross_entropy(pred, torch.cat([ex.actions for ex in batch.docs]))
+    assert nap.item() == pytest.approx(want.item(), rel=1e-6)
+
+
 def test_mixing_fraction_and_scheduled_sampling() -> None:
     assert PlannerConfig(train_actions="oracle").q(3) == 0.0
     assert PlannerConfig(train_actions="mix", predicted_fraction=0.25).q(7) == 0.25

@@ -52,6 +52,17 @@ class Batch:
     plan_index: torch.Tensor  # (B, T) sentence index into that row's document plans
     docs: list[Example]
 
+    def spans(self) -> list[tuple[int, int]]:
+        """Per row, the first and last sentence its scored positions are conditioned on (a window of a
+        long article reads a few of its sentences: only those need a plan)."""
+        out = []
+        for r, ex in enumerate(self.docs):
+            idx = self.plan_index[r][self.targets[r] != -100]
+            last = len(ex.actions)  # the row after the final sentence
+            lo, hi = (int(idx.min()), int(idx.max())) if len(idx) else (0, 0)
+            out.append((min(lo, last), min(hi, last)))
+        return out
+
 
 def sample_batch(data: Sequence[Example], batch_size: int, seq_len: int, seed: Sequence[int]) -> Batch:
     """``batch_size`` random windows of up to ``seq_len`` inputs (+1 target) from random documents."""
@@ -77,7 +88,8 @@ def sample_batch(data: Sequence[Example], batch_size: int, seq_len: int, seed: S
 
 
 def token_weights(sentence_weights: list[torch.Tensor], plan_index: torch.Tensor) -> torch.Tensor:
-    """Per-row (S + 1, K) sentence weights gathered at each position → (B, T, K)."""
+    """Per-row (S + 1, K) sentence weights gathered at each position → (B, T, K). Indices are
+    clamped into the rows given: padded positions (never scored) may point outside them."""
     return torch.stack(
-        [w[idx.clamp(max=len(w) - 1)] for w, idx in zip(sentence_weights, plan_index, strict=True)]
+        [w[idx.clamp(0, len(w) - 1)] for w, idx in zip(sentence_weights, plan_index, strict=True)]
     )

@@ -113,30 +113,43 @@ class Planner(nn.Module):
         pooled = (h * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
         return self.head(pooled)
 
-    def plan_documents(self, documents: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``plan_document`` for many documents in one forward."""
+    def plan_documents(
+        self, documents: list[torch.Tensor], spans: list[tuple[int, int]] | None = None
+    ) -> list[torch.Tensor]:
+        """``plan_document`` for many documents in one forward; with ``spans``, only rows ``lo..hi``
+        (inclusive) of each document."""
         if not documents:
             return []
-        context, mask, sizes = self.document_inputs(documents)
+        context, mask, sizes = self.document_inputs(documents, spans)
         return list(torch.split(self(context, mask), sizes))
 
-    def document_inputs(self, documents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def document_inputs(
+        self, documents: list[torch.Tensor], spans: list[tuple[int, int]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """The ``forward`` inputs that plan every sentence of ``documents`` (and the one after each) and
         the rows per document. Apart from ``plan_documents`` so a wrapped planner (DDP under
-        ``accelerate launch``) can run the forward itself."""
+        ``accelerate launch``) can run the forward itself.
+
+        ``spans`` keeps rows ``lo..hi`` of each document: a training window of a long article reads a
+        few of its sentences, and each row is planned from its own preceding sentences alone, so the
+        rows kept are the rows a whole-document plan gives (the padded width is the same either way).
+        """
+        spans = spans if spans is not None else [(0, len(e)) for e in documents]
         width = max(max(min(len(e), self.max_sentences), 1) for e in documents)
         d_enc = documents[0].shape[1]
-        rows = sum(len(e) + 1 for e in documents)
-        context = documents[0].new_zeros(rows, width, d_enc)
-        mask = torch.zeros(rows, width, dtype=torch.bool, device=documents[0].device)
+        sizes = [hi - lo + 1 for lo, hi in spans]
+        context = documents[0].new_zeros(sum(sizes), width, d_enc)
+        mask = torch.zeros(sum(sizes), width, dtype=torch.bool, device=documents[0].device)
         r = 0
-        for emb in documents:
-            for i in range(len(emb) + 1):
+        for emb, (lo, hi) in zip(documents, spans, strict=True):
+            if not 0 <= lo <= hi <= len(emb):
+                raise ValueError(f"rows {lo}..{hi} outside a document of {len(emb)} sentences")
+            for i in range(lo, hi + 1):
                 seen = emb[max(0, i - width) : i]
                 context[r, : len(seen)] = seen
                 mask[r, : len(seen)] = True
                 r += 1
-        return context, mask, [len(e) + 1 for e in documents]
+        return context, mask, sizes
 
     def plan_document(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Logits for every sentence of one document and for the one after it: row i is planned

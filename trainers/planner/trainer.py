@@ -185,13 +185,21 @@ class PlannerTrainer(Trainer):
     def weights(
         self, model: PlannedLM, cfg: PlannerConfig, batch: Batch, step: int, seed: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-token codebook weights for a batch, and the NAP loss when λ > 0."""
+        """Per-token codebook weights for a batch, and the NAP loss when λ > 0.
+
+        Only the sentences a row's window reads are planned (the NAP loss reads every sentence, so with
+        λ > 0 the whole document is): the weights are those of a whole-document plan, at a fraction of
+        its cost on long articles (WikiText's run to 700 sentences)."""
         q = cfg.q(step)
-        logits = model.planner.plan_documents([ex.embeddings for ex in batch.docs]) if q > 0 else None
+        whole = [(0, len(ex.actions)) for ex in batch.docs]
+        spans = whole if cfg.nap_weight else batch.spans()
+        embeddings = [ex.embeddings for ex in batch.docs]
+        logits = model.planner.plan_documents(embeddings, spans) if q > 0 else None
         rng = np.random.default_rng([seed, 2, step])
         per_doc = []
-        for i, ex in enumerate(batch.docs):
-            oracle = model.oracle_weights(ex.actions)
+        for i, (ex, (lo, hi)) in enumerate(zip(batch.docs, spans, strict=True)):
+            every = model.oracle_weights(ex.actions)
+            oracle = every[lo : hi + 1]
             if logits is None:
                 per_doc.append(oracle)
                 continue
@@ -199,13 +207,15 @@ class PlannerTrainer(Trainer):
             if q >= 1.0:
                 per_doc.append(predicted)
                 continue
-            use = torch.from_numpy(rng.random(len(oracle)) < q)[:, None]
+            # drawn for the whole document, so a sentence's draw does not depend on the window
+            use = torch.from_numpy(rng.random(len(every)) < q)[lo : hi + 1, None]
             per_doc.append(torch.where(use, predicted, oracle))
         nap = None
         if cfg.nap_weight and logits is not None:
             pred = torch.cat([lg[:-1] for lg in logits])
             nap = torch.nn.functional.cross_entropy(pred, torch.cat([ex.actions for ex in batch.docs]))
-        return token_weights(per_doc, batch.plan_index), nap
+        offsets = torch.tensor([lo for lo, _ in spans])[:, None]
+        return token_weights(per_doc, batch.plan_index - offsets), nap
 
     def loss(
         self, model: PlannedLM, cfg: PlannerConfig, batch: Batch, step: int, seed: int
