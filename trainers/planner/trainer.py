@@ -191,8 +191,7 @@ class PlannerTrainer(Trainer):
         λ > 0 the whole document is): the weights are those of a whole-document plan, at a fraction of
         its cost on long articles (WikiText's run to 700 sentences)."""
         q = cfg.q(step)
-        whole = [(0, len(ex.actions)) for ex in batch.docs]
-        spans = whole if cfg.nap_weight else batch.spans()
+        spans = [(0, len(ex.actions)) for ex in batch.docs] if cfg.nap_weight else batch.spans()
         embeddings = [ex.embeddings for ex in batch.docs]
         logits = model.planner.plan_documents(embeddings, spans) if q > 0 else None
         rng = np.random.default_rng([seed, 2, step])
