@@ -700,6 +700,9 @@ class Runner:
         # the cores free now: a busy machine must not oversubscribe; recorded because training numerics
         # depend on the thread count in their low bits
         manifest["threads"] = adapt_threads(self.threads_share)
+        if step := _latest_step(partial):
+            # its seconds are this attempt's only: estimates and the claims' stage hours must know
+            manifest["resumed_from_step"] = step
         with claim, self.cache.build("train", m.train_key, manifest) as b:
             partial.mkdir(parents=True, exist_ok=True)
             ctx = TrainContext(
@@ -798,6 +801,8 @@ class Runner:
                 out[f"{stage}_s"] = built.get("seconds", 0.0)
                 if "threads" in built:  # intra-op threads the stage ran with (reproducibility)
                     out[f"{stage}_threads"] = built["threads"]
+                if "resumed_from_step" in built:  # the seconds are the last attempt's, not the stage's
+                    out[f"{stage}_resumed_from_step"] = built["resumed_from_step"]
         # the sizes the times scale by, for the estimates of --dry-run (harness.sizes)
         sizes = {"train_units": units(e.model.config, TRAIN_UNITS), "eval_units": units(e.params, EVAL_UNITS)}
         out.update({k: v for k, v in sizes.items() if v is not None})

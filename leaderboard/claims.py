@@ -167,12 +167,14 @@ def suites_summary(store: Any, claims: Claims) -> pd.DataFrame:
             for field, key in (("train_s", "model_key"), ("eval_s", "eval_key"))
             for t in runs.drop_duplicates(key)["timings"]
         )
+        trained = runs.drop_duplicates("model_key")["timings"]
+        resumed = sum(bool((t or {}).get("train_resumed_from_step")) for t in trained)
         at = pd.to_datetime(runs["created_at"], utc=True)
         rows.append({
             "suite": suite, "seeds": ",".join(str(s) for s in sorted(set(runs["seed"]))),
             "variants": runs["variant"].nunique(), "runs": len(runs),
             "commits": ", ".join(sorted({str(c)[:7] for c in runs["git_commit"]})),
-            "stage_hours": seconds / 3600,
+            "stage_hours": seconds / 3600, "resumed": resumed,
             "recorded": f"{at.min():%Y-%m-%d %H:%M} → {at.max():%Y-%m-%d %H:%M} UTC",
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -213,13 +215,15 @@ def render_markdown(
         lines += [
             "## The suites behind it",
             "",
-            "Stage hours: training once per model key plus evaluation once per eval key, as recorded.",
+            "Stage hours: training once per model key plus evaluation once per eval key, as recorded; "
+            "≥ where a training resumed from a checkpoint (its recorded seconds are its last attempt's).",
             "",
             "| suite | seeds | variants | runs | commits | stage hours | recorded |",
             "|---|---|---:|---:|---|---:|---|",
         ]
         for s in suites.itertuples(index=False):
-            cells = [s.suite, s.seeds, s.variants, s.runs, s.commits, f"{s.stage_hours:.2f}", s.recorded]
+            hours = f"{'≥ ' if getattr(s, 'resumed', 0) else ''}{s.stage_hours:.2f}"
+            cells = [s.suite, s.seeds, s.variants, s.runs, s.commits, hours, s.recorded]
             lines.append("| " + " | ".join(md_escape(str(c)) for c in cells) + " |")
         lines.append("")
     reading = frame[frame["verdict"] != "reproduced"].drop_duplicates("claim")

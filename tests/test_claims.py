@@ -36,7 +36,7 @@ def test_bundled_claims_cover_the_papers_findings():
     assert set("abcdefghi") <= ids and {"c-wikitext", "e-wikitext", "f-wikitext"} <= ids
 
 
-def _record(store: Store, variant: str, nll: np.ndarray, seed: int = 0) -> None:
+def _record(store: Store, variant: str, nll: np.ndarray, seed: int = 0, timings: dict | None = None) -> None:
     samples = pd.DataFrame(
         {"sample_id": [f"d{i}" for i in range(len(nll))], "n_tokens": 100, "nll": nll, "n_bytes": 400}
     )
@@ -46,7 +46,7 @@ def _record(store: Store, variant: str, nll: np.ndarray, seed: int = 0) -> None:
     run = RunRecord(
         run_id=f"{variant}-{seed}", suite="s", variant=variant, family="f", task="ppl",
         task_name="perplexity", seed=seed, config_hash="c", model_key=f"m-{variant}",
-        eval_key=f"e-{variant}-{seed}", git_commit="g", package_versions={}, timings={},
+        eval_key=f"e-{variant}-{seed}", git_commit="g", package_versions={}, timings=timings or {},
         params={"mode": "paper"},
     )  # fmt: skip
     store.record(run, [MetricRecord("perplexity", ppl, len(nll), higher_is_better=False)], buf.getvalue())
@@ -114,6 +114,21 @@ def test_verdicts_from_a_leaderboard(tmp_path, capsys):
     assert main(["claims", "--db", str(tmp_path / "lb.db"), "--claims", str(claims_file), "-o", str(out),
                  "--n-boot", "300"]) == 0  # fmt: skip
     assert out.read_text().startswith("# Claims")
+
+
+def test_stage_hours_are_a_lower_bound_when_a_training_resumed(tmp_path):
+    """A resumed training recorded only its last attempt's seconds: the suite's hours say "≥"."""
+    store = Store(tmp_path / "lb.db")
+    nll = np.full(4, 250.0)
+    _record(store, "A", nll, timings={"train_s": 1800.0, "eval_s": 0.0})
+    _record(store, "B", nll, timings={"train_s": 1800.0})
+    assert "| 1.00 |" in render_markdown(
+        *build(store, CLAIMS, n_boot=50), "holm", 0.05, suites_summary(store, CLAIMS)
+    )
+    _record(store, "C", nll, timings={"train_s": 1800.0, "train_resumed_from_step": 1200})
+    suites = suites_summary(store, CLAIMS)
+    assert suites["resumed"].tolist() == [1]
+    assert "| ≥ 1.50 |" in render_markdown(*build(store, CLAIMS, n_boot=50), "holm", 0.05, suites)
 
 
 def test_compare_calls_no_winner_whose_interval_contains_zero():

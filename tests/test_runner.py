@@ -123,6 +123,17 @@ def test_kill_9_then_rerun_equals_uninterrupted(reference_home, tmp_path, when):
     if when == "training":  # it resumed from the checkpoint rather than starting over
         summaries = [json.loads(p.read_text()) for p in (home / "cache").glob("train/*/training.json")]
         assert any(s.get("resumed_from_step") for s in summaries)
+        # its seconds are the last attempt's: the manifest and the run's timings say so, and the estimates
+        # of later runs do not take them for the stage's time
+        from harness.executors.estimate import Estimator
+
+        manifests = [json.loads(p.read_text()) for p in (home / "cache").glob("train/*/manifest.json")]
+        steps = {m["resumed_from_step"] for m in manifests if m.get("resumed_from_step")}
+        runs = Store(f"sqlite:///{home}/leaderboard.db").runs()
+        marked = {r.model_key: r.timings.get("train_resumed_from_step") for r in runs.itertuples()}
+        marked = {k: v for k, v in marked.items() if v}
+        assert steps and marked and set(marked.values()) <= steps, (marked, steps)
+        assert not set(marked) & set(Estimator(runs).train_by_key)
     pd.testing.assert_frame_equal(leaderboard(home), leaderboard(reference_home))
 
 

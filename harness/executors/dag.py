@@ -137,9 +137,11 @@ def run(
                 if out.ok:
                     done.add(s.id)
                     note(s, out.built)
-                    log(f"[done] {s.kind} {s.label} in {out.seconds:.1f}s"
-                        f"{' (built elsewhere)' if not out.built else ''}")  # fmt: skip
-                    if out.built and out.seconds:
+                    how = " (built elsewhere)" if not out.built else ""
+                    if out.resumed_from_step:
+                        how = f" (resumed from step {out.resumed_from_step})"
+                    log(f"[done] {s.kind} {s.label} in {out.seconds:.1f}s{how}")
+                    if out.built and out.seconds and not out.resumed_from_step:
                         progress.estimator.observe(s, out.seconds)
                     record(s, out.built)
                 elif attempts[s.id] <= retries:

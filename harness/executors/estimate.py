@@ -53,7 +53,9 @@ class Estimator:
         self.eval: dict[str, dict[str, tuple[float, float | None]]] = {}
         for row in runs.itertuples():
             t: dict[str, Any] = row.timings or {}
-            if t.get("train_s") and (trainer := _trainer(row.variant)):
+            # a resumed training's seconds are its last attempt's only: not a time for the whole stage
+            whole = not t.get("train_resumed_from_step")
+            if t.get("train_s") and whole and (trainer := _trainer(row.variant)):
                 seconds = self.train_by_key[row.model_key] = float(t["train_s"])
                 self.train.setdefault(trainer, {})[row.model_key] = (seconds, t.get("train_units"))
             if t.get("eval_s"):

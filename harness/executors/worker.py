@@ -52,6 +52,7 @@ class StageOutcome:
     seconds: float = 0.0
     error: str | None = None  # one line, then the traceback and the tail of the worker's log
     host: str = ""
+    resumed_from_step: int | None = None  # a training that resumed: ``seconds`` are its last part only
 
 
 def carried_env() -> dict[str, str]:
@@ -86,8 +87,9 @@ def run_stage(job: StageJob) -> StageOutcome:
 
     start = time.perf_counter()
     try:
-        built = _build(job, log)
-        return StageOutcome(job.stage_id, True, built, time.perf_counter() - start, host=hostname())
+        built, resumed = _build(job, log)
+        seconds = time.perf_counter() - start
+        return StageOutcome(job.stage_id, True, built, seconds, host=hostname(), resumed_from_step=resumed)
     except Exception as exc:  # the runner decides: retry, or record it failed
         text = traceback.format_exc()
         print(text, flush=True)
@@ -121,7 +123,9 @@ def _session(job: StageJob, log: Callable[[str], None]) -> tuple[Any, dict[str, 
     return plan, graph, runner
 
 
-def _build(job: StageJob, log: Callable[[str], None]) -> bool:
+def _build(job: StageJob, log: Callable[[str], None]) -> tuple[bool, int | None]:
+    """Whether this process built the stage (not another it waited for), and the step a training it
+    built resumed from."""
     from harness.errors import PlanevalError
     from harness.lease import owner_tag
 
@@ -133,7 +137,7 @@ def _build(job: StageJob, log: Callable[[str], None]) -> bool:
     cache = runner.cache
     check = runner.summary_check(stage.evals[0]) if stage.kind == "eval" else None
     if cache.exists(stage.dir, stage.key, check=check):
-        return False
+        return False, None
     if stage.kind == "corpus":
         runner.corpus(plan, stage.name)
     elif stage.kind == "tokenizer":
@@ -148,7 +152,8 @@ def _build(job: StageJob, log: Callable[[str], None]) -> bool:
     if not cache.exists(stage.dir, stage.key, check=check, wait=False):
         raise RuntimeError(f"stage {job.stage_id} ({stage.label}) finished but is not in the cache")
     manifest = cache.manifest(stage.dir, stage.key)  # built here, or by a worker this one waited for
-    return str(manifest.get("build_id", "")).rsplit("-", 1)[0] == owner_tag().rsplit("-", 1)[0]
+    built = str(manifest.get("build_id", "")).rsplit("-", 1)[0] == owner_tag().rsplit("-", 1)[0]
+    return built, manifest.get("resumed_from_step") if built else None
 
 
 def warm(job: StageJob) -> None:
