@@ -222,7 +222,7 @@ def render_markdown(
             "|---|---|---:|---:|---|---:|---|",
         ]
         for s in suites.itertuples(index=False):
-            hours = f"{'≥ ' if getattr(s, 'resumed', 0) else ''}{s.stage_hours:.2f}"
+            hours = f"{'≥ ' if s.resumed else ''}{s.stage_hours:.2f}"
             cells = [s.suite, s.seeds, s.variants, s.runs, s.commits, hours, s.recorded]
             lines.append("| " + " | ".join(md_escape(str(c)) for c in cells) + " |")
         lines.append("")
